@@ -1,0 +1,116 @@
+"""Shared fixtures: settings in a temporary directory, SQLite and PostgreSQL databases, Redis.
+
+Services: with REQUIRE_SERVICES=1 (CI) a missing Redis or PostgreSQL fails the test; otherwise
+it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from worker import db
+from worker.celery_app import configure
+from worker.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError as exc:
+        reason = f"{name} not reachable at {host}:{port}: {exc}"
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'digestcast.db'}",
+        "data_dir": tmp_path / "data",
+        "outbox_dir": tmp_path / "outbox",
+        "broker_url": None,
+        "smtp_url": None,
+        "tts_engine": "espeak",
+        "secret_key": "test-secret",
+        "public_base_url": "https://daily.example.org",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """Embedded-mode settings on a migrated SQLite database in tmp_path."""
+    s = make_settings(tmp_path)
+    db.upgrade(s)
+    configure(s)
+    yield s
+    db.get_engine(s.database_url).dispose()
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    with db.session_scope(settings) as s:
+        yield s
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"dc_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        db.get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings on a migrated database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'digestcast.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = make_settings(tmp_path, database_url=url)
+    db.upgrade(s)
+    configure(s)
+    yield s
+    db.get_engine(s.database_url).dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database number of its own, flushed before and after."""
+    require_service("Redis", "127.0.0.1", 6379)
+    import redis
+
+    number = 1 + (uuid.uuid4().int % 14)
+    url = f"{REDIS_URL}/{number}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()

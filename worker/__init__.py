@@ -1,0 +1,1 @@
+"""digestcast engine: settings, models, storage, the stages, Celery tasks and the CLI."""

@@ -1,0 +1,55 @@
+"""The one place Celery is configured (as in warehouse's tasks.py).
+
+With BROKER_URL unset, tasks execute in-process (eager) so the embedded default needs no server;
+with BROKER_URL=redis://..., the same tasks go through Redis to `digestcast worker`.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from worker.settings import Settings, get_settings
+
+TASK_MODULES = [
+    "worker.collect.tasks",
+    "worker.audio.tasks",
+    "worker.digest.tasks",
+    "worker.delivery.tasks",
+]
+
+app = Celery("digestcast", include=TASK_MODULES)
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the app at `settings`; tasks read them back with current_settings()."""
+    global _settings
+    _settings = settings
+    embedded = settings.embedded
+    app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        result_backend=settings.broker_url or "cache+memory://",
+        task_always_eager=embedded,
+        task_eager_propagates=embedded,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # at-least-once: a task whose worker dies is redelivered; every task is idempotent
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        result_expires=86400,
+        timezone=settings.timezone,
+        enable_utc=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def current_settings() -> Settings:
+    return _settings if _settings is not None else get_settings()
+
+
+configure(get_settings())

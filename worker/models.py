@@ -1,0 +1,298 @@
+"""The data model (SQLAlchemy 2). Times are stored in UTC; Kyiv time is a presentation concern.
+
+Each stage owns its tables; a column added here needs the initial migration regenerated
+(`make migration`) until the first release, and a new migration after it.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class SourceKind(enum.StrEnum):
+    articles = "articles"
+    news_feed = "news-feed"
+    editors_picks = "editors-picks"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # stored as plain strings (no native enum types), so adding a value needs no type migration
+    return Enum(
+        cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32
+    )
+
+
+# ---------------------------------------------------------------- collect
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[SourceKind] = mapped_column(_enum(SourceKind, "source_kind"))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    full_text: Mapped[bool] = mapped_column(Boolean, default=False)
+    local: Mapped[bool] = mapped_column(Boolean, default=False)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # conditional GET
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    # health
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_at: Mapped[datetime | None]
+
+
+class Article(Base):
+    """A long article (from an `articles` source) or an editors' pick."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        UniqueConstraint("published_day", "slug", name="uq_articles_day_slug"),
+        Index("ix_articles_canonical_url", "canonical_url"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    guid: Mapped[str] = mapped_column(String(1000), unique=True)
+    canonical_url: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    slug: Mapped[str] = mapped_column(String(80))
+    author: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(Text)
+    image_caption: Mapped[str | None] = mapped_column(Text)
+    image_credit: Mapped[str | None] = mapped_column(Text)
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    editors_pick: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime]
+    # the Kyiv calendar day of publication: the storage folder and slug uniqueness scope
+    published_day: Mapped[date] = mapped_column(Date)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"))
+
+    source: Mapped[Source] = relationship()
+    audio: Mapped[Audio | None] = relationship(back_populates="article", uselist=False)
+
+    @property
+    def storage_prefix(self) -> str:
+        d = self.published_day
+        return f"articles/{d:%Y/%m/%d}/{self.slug}"
+
+
+class FeedItem(Base):
+    """A short item of the running news feed."""
+
+    __tablename__ = "feed_items"
+    __table_args__ = (Index("ix_feed_items_canonical_url", "canonical_url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    guid: Mapped[str] = mapped_column(String(1000), unique=True)
+    canonical_url: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"))
+
+    source: Mapped[Source] = relationship()
+
+
+# ---------------------------------------------------------------- audio
+class AudioState(enum.StrEnum):
+    pending = "pending"
+    done = "done"
+    fallback = "fallback"  # spoken by the offline engine; to be upgraded to gTTS later
+    failed = "failed"
+
+
+class Audio(Base):
+    __tablename__ = "audio"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), unique=True)
+    state: Mapped[AudioState] = mapped_column(
+        _enum(AudioState, "audio_state"), default=AudioState.pending
+    )
+    engine: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    text_hash: Mapped[str | None] = mapped_column(String(64))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    bytes: Mapped[int | None] = mapped_column(Integer)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    article: Mapped[Article] = relationship(back_populates="audio")
+
+
+# ---------------------------------------------------------------- subscribers
+class SubscriberState(enum.StrEnum):
+    pending = "pending"  # double opt-in not confirmed yet
+    active = "active"
+    unsubscribed = "unsubscribed"
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[SubscriberState] = mapped_column(
+        _enum(SubscriberState, "subscriber_state"), default=SubscriberState.active
+    )
+    wants_daily: Mapped[bool] = mapped_column(Boolean, default=True)
+    wants_audio_links: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+
+
+class Suppression(Base):
+    """Addresses never mailed again (hard bounces, complaints)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# ---------------------------------------------------------------- digest
+class DigestState(enum.StrEnum):
+    built = "built"
+    sending = "sending"
+    sent = "sent"
+    skipped = "skipped"
+
+
+class Digest(Base):
+    """One per Kyiv day; `date` unique so two schedulers can never build or send it twice."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    date: Mapped[date] = mapped_column(Date, unique=True)
+    state: Mapped[DigestState] = mapped_column(
+        _enum(DigestState, "digest_state"), default=DigestState.built
+    )
+    subject: Mapped[str] = mapped_column(Text, default="")
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    article_count: Mapped[int] = mapped_column(Integer, default=0)
+    feed_item_count: Mapped[int] = mapped_column(Integer, default=0)
+    html_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    degradations: Mapped[list[str]] = mapped_column(default=list)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    send_claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+
+
+class DeliveryState(enum.StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    bounced = "bounced"
+    suppressed = "suppressed"
+
+
+class Delivery(Base):
+    """The ledger: one row per (digest, subscriber), claimed atomically before sending."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery_digest_subscriber"),
+        Index("ix_deliveries_digest_state", "digest_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum(DeliveryState, "delivery_state"), default=DeliveryState.queued
+    )
+    message_id: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    resend_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    digest: Mapped[Digest] = relationship()
+    subscriber: Mapped[Subscriber] = relationship()
+
+
+class DeliveryEvent(Base):
+    """What happened to a ledger row, for ops: sends, retries, failures, explicit resends."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,113 @@
+"""Settings from DIGESTCAST_* environment variables and an optional digestcast.toml.
+
+Precedence: keyword arguments (tests), environment, the TOML file, defaults.
+The TOML file is `digestcast.toml` in the working directory, or the path in DIGESTCAST_CONFIG.
+Each stage keeps its keys in its own section below; the README's settings table lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCES = PROJECT_ROOT / "examples" / "sources.toml"
+GOOGLE_BATCHEXECUTE = "https://translate.google.com/_/TranslateWebserverUi/data/batchexecute"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("DIGESTCAST_CONFIG", "digestcast.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DIGESTCAST_", extra="ignore", validate_default=True
+    )
+
+    # --- core
+    database_url: str = "sqlite:///var/digestcast.db"
+    broker_url: str | None = None
+    data_dir: Path = Path("var/data")
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr("dev-only-secret-change-me")
+    timezone: str = "Europe/Kyiv"
+    newsletter_name: str = "Ukraine Daily"
+    log_json: bool = False
+
+    # --- collect
+    sources: Path = DEFAULT_SOURCES
+    fetch_timeout_seconds: float = 20.0
+    fetch_max_bytes: int = 10_000_000
+    source_max_failures: int = 5
+
+    # --- audio
+    tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
+    gtts_endpoint: str = GOOGLE_BATCHEXECUTE
+    gtts_timeout_seconds: float = 10.0
+    gtts_concurrency: int = 8
+    gtts_probe_timeout_seconds: float = 3.0
+
+    # --- digest
+    send_time: time = time(7, 0)
+    from_address: str = "Ukraine Daily <daily@example.org>"
+    reply_to: str | None = None
+    postal_address: str = "digestcast sample newsroom, 1 Example Street, Kyiv, Ukraine"
+    dkim_private_key: Path | None = None
+    dkim_selector: str = "digestcast"
+    dkim_domain: str | None = None
+
+    # --- delivery
+    smtp_url: str | None = None
+    outbox_dir: Path = Path("var/outbox")
+    send_batch_size: int = 500
+
+    # --- web
+    admin_token: SecretStr | None = None
+
+    # --- scheduler / ops
+    storage_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone, naming it
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def embedded(self) -> bool:
+        """True when tasks run in-process (no broker configured)."""
+        return not self.broker_url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build Settings(...) directly instead."""
+    return Settings()

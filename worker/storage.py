@@ -1,0 +1,102 @@
+"""Where files live: keys like `articles/2026/11/27/<slug>/audio.mp3` under DATA_DIR.
+
+Keys are made by the project (never taken from a feed or a request); `_check_key` still refuses
+anything that could escape the root. Writes are atomic: a temporary name, then a rename.
+The S3-compatible backend (issue 8) implements the same protocol with the same keys.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from worker.settings import Settings
+
+
+class StorageError(ValueError):
+    pass
+
+
+def check_key(key: str) -> str:
+    path = PurePosixPath(key)
+    if (
+        not key
+        or path.is_absolute()
+        or "\\" in key
+        or "\x00" in key
+        or any(part in ("", ".", "..") for part in key.split("/"))
+    ):
+        raise StorageError(f"refusing storage key {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int: ...
+    def delete(self, key: str) -> None: ...
+    def list(self, prefix: str) -> Iterator[str]: ...
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path for the key when the backend has one (for serving ranges)."""
+        ...
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise StorageError(f"refusing storage key {key!r}")
+        return path
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        return self._path(key).stat().st_size
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.relative_to(self.root).as_posix()
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+
+def get_storage(settings: Settings) -> Storage:
+    if settings.storage_url:
+        from worker.s3storage import S3Storage
+
+        return S3Storage.from_url(settings.storage_url)
+    return LocalStorage(settings.data_dir)
