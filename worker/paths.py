@@ -1,4 +1,4 @@
-"""Where the shipped templates are: the repository's templates/ or, in a wheel, digestcast_templates/."""
+"""Where the templates are: templates/ in the repository, digestcast_templates/ in a wheel."""
 
 from __future__ import annotations
 

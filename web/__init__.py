@@ -1,0 +1,1 @@
+"""The HTTP app: subscribe, unsubscribe, listen, archive, ops API."""
