@@ -1,0 +1,396 @@
+"""`digestcast`: the command line. Long commands show progress and end with a one-line summary."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from worker import db
+from worker.settings import Settings, get_settings
+
+app = typer.Typer(help="digestcast: a daily newsletter with a voice.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+subscribers_app = typer.Typer(help="The subscriber list.", no_args_is_help=True)
+sources_app = typer.Typer(help="Feed sources and their health.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(sources_app, name="sources")
+
+console = Console()
+err = Console(stderr=True)
+
+DateOption = Annotated[
+    str | None, typer.Option("--date", help="Kyiv date YYYY-MM-DD (default: today in Kyiv).")
+]
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    from worker.celery_app import configure
+
+    configure(settings)
+    return settings
+
+
+def _day(settings: Settings, value: str | None) -> date:
+    if value is None:
+        return datetime.now(settings.tz).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]--date must be YYYY-MM-DD, got {value!r}[/red]")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], Callable[[int, int, str], None]]]:
+    """Yields stage -> callback; each stage gets its own bar with rate and time remaining."""
+    bars = Progress(
+        TextColumn("[bold]{task.description:<8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[label]}"),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+    ids: dict[str, Any] = {}
+
+    def for_stage(stage: str) -> Callable[[int, int, str], None]:
+        def update(done: int, total: int, label: str) -> None:
+            if stage not in ids:
+                ids[stage] = bars.add_task(stage, total=total, label="")
+            bars.update(ids[stage], completed=done, total=total, label=label[-40:])
+
+        return update
+
+    with bars:
+        yield for_stage
+
+
+# ---------------------------------------------------------------- the daily job
+@app.command()
+def run(
+    date_: DateOption = None,
+    no_send: Annotated[
+        bool, typer.Option("--no-send", help="Build everything, send nothing.")
+    ] = False,
+) -> None:
+    """The whole daily job once: collect, audio, build, deliver. Safe to run again."""
+    from worker.pipeline import run_daily
+
+    settings = _settings()
+    db.upgrade(settings)
+    day = _day(settings, date_)
+    with _progress() as progress:
+        summary = run_daily(settings, day, send=not no_send, progress=progress)
+    for line in summary.lines():
+        console.print(line)
+    if summary.nothing_new:
+        console.print("[bold]nothing new: no articles, no audio, no messages[/bold]")
+    console.print(f"files under {settings.data_dir}, outbox {_outbox(settings)}")
+
+
+def _outbox(settings: Settings) -> str:
+    if settings.smtp_url:
+        return "SMTP relay " + settings.smtp_url.split("@")[-1]
+    return str(settings.outbox_dir)
+
+
+@app.command()
+def collect() -> None:
+    """Collect every active source once."""
+    from worker.pipeline import collect as run_collect
+
+    settings = _settings()
+    with _progress() as progress:
+        summary = run_collect(settings, progress("collect"))
+    console.print(summary.line())
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def audio(date_: DateOption = None) -> None:
+    """Synthesize audio for articles that need it (new, edited, missing or failed)."""
+    from sqlalchemy import select
+
+    from worker.models import Article
+    from worker.pipeline import articles_needing_audio, publish_podcasts, synthesize
+
+    settings = _settings()
+    ids = articles_needing_audio(settings)
+    if date_ is not None:
+        day = _day(settings, date_)
+        with db.session_scope(settings) as session:
+            stmt = select(Article.id).where(Article.published_day == day)
+            ids = sorted(set(ids) | set(session.scalars(stmt)))
+    with _progress() as progress:
+        summary = synthesize(settings, ids, progress("audio"))
+    publish_podcasts(settings)
+    console.print(summary.line() + f"; {summary.requests} TTS requests")
+
+
+@app.command()
+def preview(
+    date_: DateOption = None,
+    out: Annotated[Path, typer.Option(help="Where to write the preview files.")] = Path(
+        "var/preview"
+    ),
+) -> None:
+    """Write the day's email (HTML, text) and screenshots at 375 and 680 px for editors."""
+    from worker.digest.preview import preview as make_preview
+    from worker.storage import get_storage
+
+    settings = _settings()
+    day = _day(settings, date_)
+    with db.session_scope(settings) as session:
+        result = make_preview(session, settings, get_storage(settings), day, out)
+    for key, value in result.items():
+        console.print(f"{key}: {value}")
+
+
+@app.command()
+def send(date_: DateOption = None) -> None:
+    """Build (if needed) and deliver the day's digest to every active subscriber."""
+    from worker.pipeline import build_digest, delivery_line, send_digest
+
+    settings = _settings()
+    day = _day(settings, date_)
+    digest = build_digest(settings, day)
+    with _progress() as progress:
+        result = send_digest(settings, int(digest["digest_id"]), progress("send"))
+    console.print(delivery_line(result))
+
+
+@app.command()
+def resend(
+    date_: Annotated[str, typer.Option("--date", help="Kyiv date YYYY-MM-DD of the digest.")],
+    to: Annotated[str | None, typer.Option("--to", help="Resend to this address only.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Resend to failed deliveries.")] = False,
+    everyone: Annotated[bool, typer.Option("--all", help="Resend to every subscriber.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be sent.")] = False,
+) -> None:
+    """Ops: resend a digest to one address, to the failed ones, or to everybody."""
+    from worker.delivery.service import resend as do_resend
+
+    if sum([to is not None, failed, everyone]) != 1:
+        err.print("[red]choose exactly one of --to EMAIL, --failed, --all[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    result = do_resend(
+        settings, _day(settings, date_), to=to, failed=failed, everyone=everyone, dry_run=dry_run
+    )
+    for key, value in result.items():
+        console.print(f"{key}: {value}")
+
+
+@app.command()
+def status(date_: DateOption = None) -> None:
+    """One-glance health: deliveries per state, audio states, source health."""
+    from worker.status import gather_status
+
+    settings = _settings()
+    day = _day(settings, date_)
+    with db.session_scope(settings) as session:
+        report = gather_status(session, settings, day)
+    for title, rows in report.items():
+        table = Table(title=title)
+        if rows:
+            for column in rows[0]:
+                table.add_column(str(column))
+            for row in rows:
+                table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+
+
+# ---------------------------------------------------------------- long-running processes
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "celery",
+) -> None:
+    """Start a Celery worker (needs DIGESTCAST_BROKER_URL)."""
+    settings = _settings()
+    if settings.embedded:
+        err.print(
+            "[red]set DIGESTCAST_BROKER_URL=redis://... first: "
+            "embedded mode runs tasks in-process[/red]"
+        )
+        raise typer.Exit(2)
+    from worker.celery_app import app as celery_app
+    from worker.pipeline import load_tasks
+
+    load_tasks(settings)
+    celery_app.worker_main(
+        ["worker", f"--concurrency={concurrency}", f"--queues={queues}", "--loglevel=INFO"]
+    )
+
+
+@app.command()
+def beat() -> None:
+    """Start the scheduler (exactly one per deployment; redbeat holds a Redis lock)."""
+    settings = _settings()
+    if settings.embedded:
+        err.print(
+            "[red]beat needs DIGESTCAST_BROKER_URL=redis://...; "
+            "without a broker, schedule `digestcast run` with cron instead[/red]"
+        )
+        raise typer.Exit(2)
+    from scheduler.beat import configure_beat
+
+    from worker.celery_app import app as celery_app
+
+    configure_beat(celery_app, settings)
+    celery_app.start(["beat", "--loglevel=INFO"])
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve subscribe/unsubscribe, listening pages, the archive and the ops API."""
+    import uvicorn
+    from web.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    db.upgrade(settings)
+    console.print(f"database at head: {settings.database_url.split('@')[-1]}")
+
+
+# ---------------------------------------------------------------- subscribers
+@subscribers_app.command("add")
+def subscribers_add(
+    email: str, name: Annotated[str | None, typer.Option(help="Display name.")] = None
+) -> None:
+    """Add (or reactivate) one subscriber."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        console.print(subscribers.add(session, email, name=name))
+
+
+@subscribers_app.command("import")
+def subscribers_import(path: Path) -> None:
+    """Import a CSV with a header row: email (required), name (optional)."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session, path.open(newline="", encoding="utf-8") as handle:
+        result = subscribers.import_csv(session, handle)
+    console.print(result)
+
+
+@subscribers_app.command("list")
+def subscribers_list() -> None:
+    """List subscribers with their state."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    table = Table("email", "name", "state")
+    with db.session_scope(settings) as session:
+        for sub in subscribers.list_(session):
+            table.add_row(sub.email, sub.name or "", str(sub.state))
+    console.print(table)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(email: str) -> None:
+    """Unsubscribe an address (kept as unsubscribed so it is never mailed again)."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        console.print(subscribers.remove(session, email))
+
+
+@subscribers_app.command("export")
+def subscribers_export() -> None:
+    """Write the list as CSV to standard output."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        subscribers.export_csv(session, sys.stdout)
+
+
+# ---------------------------------------------------------------- sources
+@sources_app.command("list")
+def sources_list() -> None:
+    """Sources with last success, last error and failure count."""
+    from worker.collect.service import source_health
+    from worker.collect.sources import sync_sources
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        sync_sources(session, settings)
+        rows = source_health(session)
+    table = Table("name", "kind", "last success", "failures", "paused", "last error")
+    for row in rows:
+        table.add_row(
+            str(row["name"]),
+            str(row["kind"]),
+            str(row.get("last_success_at") or "never"),
+            str(row.get("consecutive_failures", 0)),
+            "yes" if row.get("paused") else "",
+            str(row.get("last_error") or ""),
+        )
+    console.print(table)
+
+
+@sources_app.command("check")
+def sources_check(name: str) -> None:
+    """Fetch and parse one source without storing anything."""
+    from worker.collect.service import check_source
+    from worker.collect.sources import sync_sources
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        sync_sources(session, settings)
+        result = check_source(session, settings, name)
+    for key, value in result.items():
+        console.print(f"{key}: {value}")
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@sources_app.command("resume")
+def sources_resume(name: str) -> None:
+    """Resume a source paused after repeated failures."""
+    from worker.collect.service import resume_source
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        resumed = resume_source(session, name)
+    console.print(f"{name}: {'resumed' if resumed else 'was not paused'}")
+
+
+def main() -> None:
+    app()

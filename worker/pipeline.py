@@ -1,0 +1,249 @@
+"""The daily job: collect -> audio -> podcast feeds -> digest -> delivery, through the Celery tasks.
+
+Embedded (no broker): each task runs in-process, one after another. With a broker the same
+signatures go to the workers and this process waits for their results. Either way the stages
+are idempotent, so a second run for the same day does nothing new and says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from celery import Signature
+from sqlalchemy import func, or_, select
+
+from worker.celery_app import TASK_MODULES, app, configure
+from worker.db import session_scope
+from worker.models import Article, Audio, AudioState, Delivery, DeliveryState
+from worker.settings import Settings
+
+# (done, total, label) -> None; the CLI turns it into a progress bar.
+Progress = Callable[[int, int, str], None]
+
+
+def _no_progress(_done: int, _total: int, _label: str) -> None:
+    return None
+
+
+def load_tasks(settings: Settings) -> None:
+    """Register every task with the app (the worker does this itself through `include`)."""
+    configure(settings)
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+
+
+def run_tasks(
+    settings: Settings, signatures: Iterable[Signature], progress: Progress = _no_progress
+) -> list[dict[str, Any]]:
+    """Run task signatures and return their results in order.
+
+    Embedded: one after another in this process. Broker: all dispatched at once, then awaited,
+    so the workers process them in parallel.
+    """
+    sigs = list(signatures)
+    results: list[dict[str, Any]] = []
+    if settings.embedded:
+        for done, sig in enumerate(sigs, start=1):
+            results.append(sig.apply(throw=True).get())
+            progress(done, len(sigs), sig.task)
+        return results
+    pending = [sig.apply_async() for sig in sigs]
+    for done, async_result in enumerate(pending, start=1):
+        results.append(async_result.get(timeout=3600, propagate=True, disable_sync_subtasks=False))
+        progress(done, len(sigs), pending[done - 1].task_id or "")
+    return results
+
+
+def task(name: str, *args: Any) -> Signature:
+    return app.signature(name, args=list(args))
+
+
+@dataclass
+class CollectSummary:
+    sources: int = 0
+    failed: list[str] = field(default_factory=list)
+    new_articles: list[int] = field(default_factory=list)
+    updated_articles: list[int] = field(default_factory=list)
+    new_feed_items: int = 0
+
+    def line(self) -> str:
+        ok = self.sources - len(self.failed)
+        text = (
+            f"collected {ok}/{self.sources} sources: {len(self.new_articles)} new and "
+            f"{len(self.updated_articles)} updated articles, {self.new_feed_items} new news items"
+        )
+        if self.failed:
+            text += f"; failed: {'; '.join(self.failed)}"
+        return text
+
+
+def collect(settings: Settings, progress: Progress = _no_progress) -> CollectSummary:
+    from worker.collect.sources import sync_sources
+
+    load_tasks(settings)
+    with session_scope(settings) as session:
+        source_ids = [s.id for s in sync_sources(session, settings) if s.paused_at is None]
+    results = run_tasks(settings, (task("collect.source", sid) for sid in source_ids), progress)
+    summary = CollectSummary(sources=len(results))
+    for result in results:
+        if not result.get("ok"):
+            summary.failed.append(f"{result.get('source')}: {result.get('error')}")
+        summary.new_articles += result.get("new_articles", [])
+        summary.updated_articles += result.get("updated_articles", [])
+        summary.new_feed_items += int(result.get("new_feed_items", 0))
+    return summary
+
+
+@dataclass
+class AudioSummary:
+    synthesized: int = 0
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+    engines: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+
+    def line(self) -> str:
+        engines = ", ".join(f"{n} by {e}" for e, n in sorted(self.engines.items()))
+        text = f"audio: {self.synthesized} synthesized" + (f" ({engines})" if engines else "")
+        text += f", {self.unchanged} unchanged"
+        if self.failed:
+            text += f", {len(self.failed)} failed: {'; '.join(self.failed)}"
+        return text
+
+
+def articles_needing_audio(settings: Settings, extra_ids: Iterable[int] = ()) -> list[int]:
+    """New or edited articles, plus any whose audio is missing, pending or failed."""
+    with session_scope(settings) as session:
+        stmt = (
+            select(Article.id)
+            .outerjoin(Audio, Audio.article_id == Article.id)
+            .where(
+                or_(Audio.id.is_(None), Audio.state.in_([AudioState.pending, AudioState.failed]))
+            )
+        )
+        ids = set(session.scalars(stmt)) | set(extra_ids)
+    return sorted(ids)
+
+
+def synthesize(
+    settings: Settings, article_ids: list[int], progress: Progress = _no_progress
+) -> AudioSummary:
+    load_tasks(settings)
+    results = run_tasks(settings, (task("audio.synthesize", aid) for aid in article_ids), progress)
+    summary = AudioSummary()
+    for result in results:
+        status = result.get("status")
+        summary.requests += int(result.get("requests") or 0)
+        if status == "synthesized":
+            summary.synthesized += 1
+            engine = str(result.get("engine"))
+            summary.engines[engine] = summary.engines.get(engine, 0) + 1
+        elif status == "unchanged":
+            summary.unchanged += 1
+        else:
+            summary.failed.append(f"article {result.get('article_id')}: {result.get('error')}")
+    return summary
+
+
+def publish_podcasts(settings: Settings) -> dict[str, Any]:
+    load_tasks(settings)
+    return run_tasks(settings, [task("audio.podcasts")])[0]
+
+
+def build_digest(settings: Settings, day: date) -> dict[str, Any]:
+    load_tasks(settings)
+    return run_tasks(settings, [task("digest.build", day.isoformat())])[0]
+
+
+def send_digest(
+    settings: Settings, digest_id: int, progress: Progress = _no_progress
+) -> dict[str, Any]:
+    """Fan out the digest's deliveries and wait until the ledger has drained."""
+    from worker.delivery.service import wait_for_drain
+
+    load_tasks(settings)
+    sent_before = count_sent(settings, digest_id)
+    started = run_tasks(settings, [task("digest.send", digest_id)])[0]
+    drained = wait_for_drain(settings, digest_id, progress=progress)
+    return {
+        "started": started,
+        "drained": drained,
+        "sent_now": count_sent(settings, digest_id) - sent_before,
+    }
+
+
+def count_sent(settings: Settings, digest_id: int) -> int:
+    with session_scope(settings) as session:
+        stmt = select(func.count(Delivery.id)).where(
+            Delivery.digest_id == digest_id, Delivery.state == DeliveryState.sent
+        )
+        return int(session.scalar(stmt) or 0)
+
+
+@dataclass
+class DailySummary:
+    day: date
+    collect: CollectSummary
+    audio: AudioSummary
+    digest: dict[str, Any]
+    delivery: dict[str, Any] | None
+
+    def lines(self) -> list[str]:
+        lines = [self.collect.line(), self.audio.line()]
+        d = self.digest
+        lines.append(
+            f"digest {self.day.isoformat()}: {d.get('articles', 0)} stories, "
+            f"{d.get('feed_items', 0)} news items, {d.get('picks', 0)} editors' picks"
+            + (f", briefing {d['briefing_minutes']} min" if d.get("briefing_minutes") else "")
+        )
+        if self.delivery is None:
+            lines.append("delivery: skipped (--no-send)")
+        else:
+            lines.append(delivery_line(self.delivery))
+        return lines
+
+    @property
+    def nothing_new(self) -> bool:
+        sent_now = (self.delivery or {}).get("sent_now", 0)
+        return (
+            not self.collect.new_articles
+            and not self.collect.updated_articles
+            and self.audio.synthesized == 0
+            and sent_now == 0
+        )
+
+
+def delivery_line(result: dict[str, Any]) -> str:
+    drained = result.get("drained", result)
+    counts = drained.get("counts", {})
+    text = f"delivery: {result.get('sent_now', 0)} sent now"
+    if counts:
+        text += " (ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
+    return text
+
+
+def run_daily(
+    settings: Settings,
+    day: date,
+    *,
+    send: bool = True,
+    progress: Callable[[str], Progress] | None = None,
+) -> DailySummary:
+    """The whole daily job once. `progress(stage)` returns a progress callback for that stage."""
+
+    def stage(name: str) -> Progress:
+        return progress(name) if progress else _no_progress
+
+    collected = collect(settings, stage("collect"))
+    todo = articles_needing_audio(settings, collected.new_articles + collected.updated_articles)
+    audio = synthesize(settings, todo, stage("audio"))
+    publish_podcasts(settings)
+    digest = build_digest(settings, day)
+    delivery = None
+    if send:
+        delivery = send_digest(settings, int(digest["digest_id"]), stage("send"))
+    return DailySummary(day=day, collect=collected, audio=audio, digest=digest, delivery=delivery)

@@ -1,0 +1,65 @@
+"""`digestcast status`: the one-glance view ops read at 7 a.m."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.models import Audio, Delivery, Digest, Source
+from worker.settings import Settings
+
+
+def gather_status(
+    session: Session, settings: Settings, day: date
+) -> dict[str, list[dict[str, Any]]]:
+    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest_rows: list[dict[str, Any]] = []
+    delivery_rows: list[dict[str, Any]] = []
+    if digest is None:
+        digest_rows.append({"date": day.isoformat(), "state": "not built"})
+    else:
+        digest_rows.append(
+            {
+                "date": day.isoformat(),
+                "state": str(digest.state),
+                "stories": digest.article_count,
+                "news items": digest.feed_item_count,
+                "html KB": round(digest.html_bytes / 1024, 1),
+                "degraded": ", ".join(digest.degradations) or "no",
+                "sent at": digest.sent_at.astimezone(settings.tz).strftime("%H:%M")
+                if digest.sent_at
+                else "",
+            }
+        )
+        counts = session.execute(
+            select(Delivery.state, func.count(Delivery.id))
+            .where(Delivery.digest_id == digest.id)
+            .group_by(Delivery.state)
+        ).all()
+        delivery_rows = [{"state": str(state), "deliveries": n} for state, n in sorted(counts)]
+    audio_counts = session.execute(
+        select(Audio.state, func.count(Audio.id)).group_by(Audio.state)
+    ).all()
+    audio_rows = [{"state": str(state), "articles": n} for state, n in sorted(audio_counts)]
+    source_rows = [
+        {
+            "source": s.name,
+            "kind": str(s.kind),
+            "last success": s.last_success_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+            if s.last_success_at
+            else "never",
+            "failures": s.consecutive_failures,
+            "paused": "PAUSED" if s.paused_at else "",
+            "last error": s.last_error or "",
+        }
+        for s in session.scalars(select(Source).order_by(Source.name))
+    ]
+    return {
+        f"Digest {day.isoformat()}": digest_rows,
+        "Deliveries": delivery_rows,
+        "Audio": audio_rows,
+        "Sources": source_rows,
+    }
