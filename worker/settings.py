@@ -12,7 +12,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import (
@@ -75,6 +75,10 @@ class Settings(BaseSettings):
 
     # --- web
     admin_token: SecretStr | None = None
+    confirm_max_age_seconds: int = 3 * 86400
+    subscribe_rate_limit: int = 5
+    subscribe_rate_window_seconds: int = 3600
+    media_max_age_seconds: int = 3600
 
     # --- scheduler / ops
     storage_url: str | None = None
@@ -82,7 +86,10 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone, naming it
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
         return value
 
     @property
