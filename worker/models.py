@@ -96,6 +96,8 @@ class Source(Base):
     last_error_at: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     paused_at: Mapped[datetime | None]
+    # false once the source is no longer in the sources file (kept for its articles' history)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
 
 class Article(Base):
@@ -129,6 +131,9 @@ class Article(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))
+    # hash of the feed entry as given (before full-text extraction): the page is refetched
+    # only when this changes
+    feed_hash: Mapped[str | None] = mapped_column(String(64))
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"))
 
     source: Mapped[Source] = relationship()

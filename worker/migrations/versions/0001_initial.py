@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 06:26:09.030952
+Create Date: 2026-11-28 06:30:46.321299
 """
 
 from collections.abc import Sequence
@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("last_error_at", worker.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("paused_at", worker.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("enabled", sa.Boolean(), server_default="1", nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
@@ -139,6 +140,7 @@ def upgrade() -> None:
         sa.Column("first_seen_at", worker.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", worker.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("feed_hash", sa.String(length=64), nullable=True),
         sa.Column("digest_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["digest_id"],
