@@ -208,6 +208,8 @@ class Subscriber(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    # lower-case domain of `email`, for per-domain status (slowest / failing domains)
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
     state: Mapped[SubscriberState] = mapped_column(
         _enum(SubscriberState, "subscriber_state"), default=SubscriberState.active
     )
@@ -290,6 +292,10 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     resend_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # when a send_batch task was last dispatched (or is due) for this row: queued rows whose
+    # task was lost (worker killed, Redis restarted) are dispatched again after a while
+    dispatched_at: Mapped[datetime | None]
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
 
     digest: Mapped[Digest] = relationship()
     subscriber: Mapped[Subscriber] = relationship()
@@ -305,3 +311,19 @@ class DeliveryEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Resend(Base):
+    """One ops resend: who asked, when, why, what was selected (delivery stage)."""
+
+    __tablename__ = "resends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # to | failed | all
+    target: Mapped[str | None] = mapped_column(String(320))
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    selected: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

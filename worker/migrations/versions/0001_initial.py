@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 06:30:46.321299
+Create Date: 2026-11-28 06:31:17.046017
 """
 
 from collections.abc import Sequence
@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("domain", sa.String(length=255), nullable=True),
         sa.Column(
             "state",
             sa.Enum(
@@ -108,6 +109,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
     )
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_subscribers_domain"), ["domain"], unique=False)
+
     op.create_table(
         "suppressions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -184,6 +188,8 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("resend_count", sa.Integer(), nullable=False),
         sa.Column("created_at", worker.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", worker.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("smtp_code", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["digest_id"],
             ["digests.id"],
@@ -225,6 +231,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("feed_items", schema=None) as batch_op:
         batch_op.create_index("ix_feed_items_canonical_url", ["canonical_url"], unique=False)
+
+    op.create_table(
+        "resends",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("digest_id", sa.Integer(), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("target", sa.String(length=320), nullable=True),
+        sa.Column("requested_by", sa.String(length=200), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column("selected", sa.Integer(), nullable=False),
+        sa.Column("at", worker.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["digest_id"],
+            ["digests.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("resends", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_resends_digest_id"), ["digest_id"], unique=False)
 
     op.create_table(
         "audio",
@@ -286,6 +312,10 @@ def downgrade() -> None:
 
     op.drop_table("delivery_events")
     op.drop_table("audio")
+    with op.batch_alter_table("resends", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_resends_digest_id"))
+
+    op.drop_table("resends")
     with op.batch_alter_table("feed_items", schema=None) as batch_op:
         batch_op.drop_index("ix_feed_items_canonical_url")
 
@@ -299,6 +329,9 @@ def downgrade() -> None:
 
     op.drop_table("articles")
     op.drop_table("suppressions")
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subscribers_domain"))
+
     op.drop_table("subscribers")
     op.drop_table("sources")
     op.drop_table("digests")
