@@ -1,0 +1,178 @@
+"""The whole daily job on the embedded default, through the real CLI, on the bundled sample day.
+
+This is what `make run` does for a newcomer: collect the sample feeds, speak every article,
+build the digest, deliver it to every sample subscriber into the Maildir outbox, publish the
+podcast feed. A second run must do nothing new and say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import mailbox
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import feedparser
+import pytest
+from mutagen.mp3 import MP3
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+SAMPLE_DATE = "2026-11-27"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: gTTS fails fast there, so `auto` falls back offline."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGESTCAST_")}
+    env.update(
+        DIGESTCAST_DATABASE_URL=f"sqlite:///{tmp_path / 'digestcast.db'}",
+        DIGESTCAST_DATA_DIR=str(tmp_path / "data"),
+        DIGESTCAST_OUTBOX_DIR=str(tmp_path / "outbox"),
+        DIGESTCAST_TTS_ENGINE="auto",
+        DIGESTCAST_GTTS_ENDPOINT=f"http://127.0.0.1:{closed_port()}/batchexecute",
+        DIGESTCAST_PUBLIC_BASE_URL="https://daily.example.org",
+        DIGESTCAST_SECRET_KEY="integration-secret",
+        DIGESTCAST_CONFIG=str(tmp_path / "absent.toml"),
+    )
+    env.update(extra)
+    return env
+
+
+def digestcast(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "worker", *args]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def sample_entries(name: str) -> list[feedparser.FeedParserDict]:
+    return list(feedparser.parse(str(EXAMPLES / "feeds" / name)).entries)
+
+
+def sample_subscribers() -> list[str]:
+    with (EXAMPLES / "subscribers.csv").open(encoding="utf-8") as handle:
+        return [row["email"] for row in csv.DictReader(handle)]
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    body = message.get_body(("html",))
+    assert text is not None and body is not None, "multipart/alternative with text and HTML"
+    return text.get_content(), body.get_content()
+
+
+def outbox_messages(outbox: Path) -> list[EmailMessage]:
+    box = mailbox.Maildir(outbox, create=False)
+    parser = BytesParser(policy=policy.default)
+    return [parser.parsebytes(box.get_bytes(key)) for key in box.keys()]  # noqa: SIM118
+
+
+@pytest.fixture(scope="module")
+def first_and_second_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    tmp_path = tmp_path_factory.mktemp("daily")
+    env = cli_env(tmp_path)
+    digestcast(env, "db", "upgrade")
+    digestcast(env, "subscribers", "import", str(EXAMPLES / "subscribers.csv"))
+    first = digestcast(env, "run", "--date", SAMPLE_DATE)
+    messages_after_first = outbox_messages(tmp_path / "outbox")
+    second = digestcast(env, "run", "--date", SAMPLE_DATE)
+    return {
+        "tmp": tmp_path,
+        "first": first.stdout,
+        "second": second.stdout,
+        "messages": messages_after_first,
+        "messages_after_second": outbox_messages(tmp_path / "outbox"),
+    }
+
+
+def test_every_article_has_tagged_audio_next_to_it(first_and_second_run: dict[str, object]) -> None:
+    data = Path(str(first_and_second_run["tmp"])) / "data"
+    article_files = sorted(data.glob("articles/*/*/*/*/article.json"))
+    expected = len(sample_entries("articles.xml")) + len(sample_entries("articles-uk.xml"))
+    assert len(article_files) >= expected
+    for article_json in article_files:
+        folder = article_json.parent
+        meta = json.loads(article_json.read_text(encoding="utf-8"))
+        for key in ("title", "url", "published", "source", "summary", "body_html", "content_hash"):
+            assert key in meta, f"{article_json} lacks {key}"
+        audio = json.loads((folder / "audio.json").read_text(encoding="utf-8"))
+        for key in ("engine", "language", "text_hash", "duration_seconds", "bytes"):
+            assert key in audio, f"{folder}/audio.json lacks {key}"
+        mp3 = MP3(folder / "audio.mp3")
+        assert mp3.info.length > 1.0
+        assert audio["bytes"] == (folder / "audio.mp3").stat().st_size
+        assert abs(audio["duration_seconds"] - mp3.info.length) < 0.5
+        # Google is unreachable in tests: the offline engine spoke, and that is recorded
+        assert audio["engine"] == "espeak"
+
+
+def test_one_message_per_subscriber_naming_every_story(
+    first_and_second_run: dict[str, object],
+) -> None:
+    messages = first_and_second_run["messages"]
+    assert isinstance(messages, list)
+    recipients = sorted(str(m["To"]).split("<")[-1].rstrip(">").lower() for m in messages)
+    assert recipients == sorted(e.lower() for e in sample_subscribers())
+    headlines = [
+        e.title
+        for name in ("articles.xml", "articles-uk.xml", "news-feed.xml")
+        for e in sample_entries(name)
+    ]
+    for message in messages:
+        text, body = parts(message)
+        unescaped = html.unescape(body)
+        for headline in headlines:
+            assert headline in unescaped, f"HTML lacks {headline!r}"
+            assert headline in text, f"text part lacks {headline!r}"
+        unsubscribe = str(message["List-Unsubscribe"])
+        assert "<https://daily.example.org/u/" in unsubscribe
+        assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+        assert message["Message-ID"]
+        assert "{{" not in body and "{%" not in body
+
+
+def test_podcast_feed_lists_every_article_audio_with_its_length(
+    first_and_second_run: dict[str, object],
+) -> None:
+    data = Path(str(first_and_second_run["tmp"])) / "data"
+    root = ET.parse(data / "podcast.xml").getroot()
+    enclosures = {e.attrib["url"]: int(e.attrib["length"]) for e in root.iter("enclosure")}
+    mp3s = sorted(data.glob("articles/*/*/*/*/audio.mp3"))
+    assert len(enclosures) == len(mp3s)
+    for mp3 in mp3s:
+        key = mp3.relative_to(data).as_posix()
+        matching = [url for url in enclosures if url.endswith(key)]
+        assert matching, f"{key} missing from podcast.xml"
+        assert enclosures[matching[0]] == mp3.stat().st_size
+
+
+def test_digest_stored_for_the_web(first_and_second_run: dict[str, object]) -> None:
+    day = Path(str(first_and_second_run["tmp"])) / "data" / "digests" / SAMPLE_DATE
+    web_copy = (day / "digest.html").read_text(encoding="utf-8")
+    assert "/u/" not in web_copy, "the web copy carries no subscriber's token"
+    assert (day / "digest.txt").stat().st_size > 500
+
+
+def test_second_run_sends_and_synthesizes_nothing(first_and_second_run: dict[str, object]) -> None:
+    assert len(first_and_second_run["messages_after_second"]) == len(sample_subscribers())  # type: ignore[arg-type]
+    second = str(first_and_second_run["second"])
+    assert "audio: 0 synthesized" in second
+    assert "delivery: 0 sent now" in second
+    assert "nothing new" in second
+    first = str(first_and_second_run["first"])
+    assert f"delivery: {len(sample_subscribers())} sent now" in first

@@ -1,0 +1,5 @@
+"""`python -m worker` is `digestcast`."""
+
+from worker.cli import main
+
+main()
