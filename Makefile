@@ -24,6 +24,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/digestcast db upgrade
+	$(BIN)/digestcast subscribers import examples/subscribers.csv
 	$(BIN)/digestcast run --date $(SAMPLE_DATE)
 
 lint: install-dev
