@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     fetch_timeout_seconds: float = 20.0
     fetch_max_bytes: int = 10_000_000
     source_max_failures: int = 5
+    fetch_max_redirects: int = 5
+    collect_concurrency: int = 4  # sources fetched at once by run_collect (embedded mode)
 
     # --- audio
     tts_engine: Literal["auto", "gtts", "espeak"] = "auto"

@@ -1,0 +1,211 @@
+"""collect_source: one source fetched, parsed and stored, its health recorded; never raises.
+
+Phases, so no database lock is held across the network: read the source; fetch and parse (no
+transaction); plan against existing rows and fetch full-text pages; write rows, flush,
+write article.json files, commit. Any failure rolls back the writes and is recorded on the
+source with a readable reason; after `source_max_failures` in a row the source is paused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from worker.collect.extract import fetch_full_text
+from worker.collect.fetch import FetchError, FetchLimits, FetchResult, fetch
+from worker.collect.parse import FeedError, ParsedItem, parse_feed
+from worker.collect.store import (
+    Outcome,
+    apply_articles,
+    apply_feed_items,
+    plan_articles,
+    write_article_json,
+)
+from worker.collect.text import clean_text
+from worker.models import Source, SourceKind
+from worker.settings import Settings
+from worker.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CollectResult:
+    source: str
+    ok: bool = True
+    error: str | None = None
+    not_modified: bool = False
+    skipped: bool = False  # paused or no longer in the sources file: not fetched
+    new_articles: list[int] = field(default_factory=list)
+    updated_articles: list[int] = field(default_factory=list)
+    new_feed_items: int = 0
+    updated_feed_items: int = 0
+    items: int = 0  # entries in the feed after category filters
+    paused: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def limits_for(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        timeout=settings.fetch_timeout_seconds,
+        max_bytes=settings.fetch_max_bytes,
+        max_redirects=settings.fetch_max_redirects,
+    )
+
+
+def filter_categories(items: list[ParsedItem], options: dict[str, Any]) -> list[ParsedItem]:
+    include = set(options.get("include_categories") or [])
+    exclude = set(options.get("exclude_categories") or [])
+    if not include and not exclude:
+        return items
+    kept = []
+    for item in items:
+        cats = {c.casefold() for c in item.categories}
+        if include and not cats & include:
+            continue
+        if cats & exclude:
+            continue
+        kept.append(item)
+    return kept
+
+
+def fetch_and_parse(
+    source: Source, settings: Settings, now: datetime
+) -> tuple[FetchResult, list[ParsedItem]]:
+    """Fetch (conditionally) and parse; raises FetchError / FeedError with a readable reason."""
+    result = fetch(
+        source.url,
+        local=source.local,
+        limits=limits_for(settings),
+        etag=source.etag,
+        last_modified=source.last_modified,
+    )
+    if result.not_modified:
+        return result, []
+    feed = parse_feed(
+        result.content,
+        url=result.url,
+        content_type=result.content_type,
+        now=now,
+        # a bundled/local file is the operator's own: keep its dates even if the clock is behind
+        clamp_future=not source.local,
+    )
+    return result, filter_categories(feed.items, source.options or {})
+
+
+def record_success(source: Source, now: datetime) -> None:
+    source.last_success_at = now
+    source.consecutive_failures = 0
+
+
+def record_failure(source: Source, reason: str, settings: Settings, now: datetime) -> None:
+    source.last_error = clean_text(reason, limit=1000)
+    source.last_error_at = now
+    source.consecutive_failures = (source.consecutive_failures or 0) + 1
+    if source.consecutive_failures >= settings.source_max_failures and source.paused_at is None:
+        source.paused_at = now
+        log.warning("source %s paused after %d failures", source.name, source.consecutive_failures)
+
+
+def collect_source(
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    source_id: int,
+    *,
+    now: datetime | None = None,
+) -> CollectResult:
+    now = now or datetime.now(UTC)
+    source = session.get(Source, source_id)
+    if source is None:
+        return CollectResult(source=f"#{source_id}", ok=False, error="no such source")
+    name = source.name
+    if source.paused_at is not None or not source.enabled:
+        why = (
+            f"paused since {source.paused_at:%Y-%m-%d %H:%M} UTC after "
+            f"{source.consecutive_failures} failures (last: {source.last_error}); "
+            f"`digestcast sources resume {name}`"
+            if source.paused_at is not None
+            else "no longer in the sources file"
+        )
+        return CollectResult(source=name, ok=False, skipped=True, error=why, paused=True)
+    session.commit()  # end any read transaction before going to the network
+    reason: str
+    for attempt in range(2):
+        try:
+            return _collect(session, settings, storage, source_id, now)
+        except (FetchError, FeedError) as exc:
+            reason = str(exc)
+            break
+        except (IntegrityError, OperationalError) as exc:
+            # another worker stored the same story (or held the SQLite lock) meanwhile: retry once
+            session.rollback()
+            reason = f"database: {type(exc.orig).__name__}: {exc.orig}"
+            if attempt == 0:
+                continue
+            break
+        except Exception as exc:  # one bad source must never stop the others
+            log.exception("collecting source %s failed", name)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            break
+    session.rollback()
+    source = session.get(Source, source_id)
+    assert source is not None
+    record_failure(source, reason, settings, now)
+    paused = source.paused_at is not None
+    session.commit()
+    return CollectResult(source=name, ok=False, error=source.last_error, paused=paused)
+
+
+def _collect(
+    session: Session, settings: Settings, storage: Storage, source_id: int, now: datetime
+) -> CollectResult:
+    source = session.get(Source, source_id)
+    assert source is not None
+    result = CollectResult(source=source.name)
+    fetched, items = fetch_and_parse(source, settings, now)
+    result.items = len(items)
+    if fetched.not_modified:
+        record_success(source, now)
+        source.etag, source.last_modified = fetched.etag, fetched.last_modified
+        session.commit()
+        result.not_modified = True
+        return result
+    out = Outcome()
+    if source.kind == SourceKind.news_feed:
+        apply_feed_items(session, source, items, now, out)
+    else:
+        plans = plan_articles(session, source, items)
+        for plan in plans:
+            if plan.needs_full_text:
+                try:
+                    plan.full_text = fetch_full_text(
+                        plan.item.url, local=source.local, limits=limits_for(settings)
+                    )
+                except FetchError as exc:
+                    # the feed's own summary stands in; the article is still collected
+                    log.info("full text of %s unavailable: %s", plan.item.url, exc)
+        out = apply_articles(session, source, plans, settings.tz, now)
+    record_success(source, now)
+    source.etag, source.last_modified = fetched.etag, fetched.last_modified
+    session.flush()
+    names: dict[int, str] = {}
+    for article in [*out.new_articles, *out.updated_articles, *out.touched_articles]:
+        owner = names.get(article.source_id)
+        if owner is None:
+            owner_row = session.get(Source, article.source_id)
+            owner = names[article.source_id] = owner_row.name if owner_row else source.name
+        write_article_json(storage, article, owner, settings.tz)
+    session.commit()
+    result.new_articles = [a.id for a in out.new_articles]
+    result.updated_articles = [a.id for a in out.updated_articles]
+    result.new_feed_items = out.new_feed_items
+    result.updated_feed_items = out.updated_feed_items
+    return result

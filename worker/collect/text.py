@@ -1,0 +1,122 @@
+"""Text and HTML hygiene shared by the parser and the extractor (pure functions).
+
+Everything from a feed passes through here: HTML is sanitized with an nh3 (Ammonia) allowlist,
+plain text has control characters (CR/LF included) removed, URLs are canonicalized.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "cite", "code", "em", "figcaption", "figure",
+    "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q", "s",
+    "small", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "u", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+    "abbr": {"title"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+# query parameters that only track the reader; dropped so one story has one URL
+_TRACKING = {
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid",
+    "mc_eid", "_ga", "_gl", "ref_src", "ref_url", "cmpid", "s_cid", "spm", "oly_enc_id",
+    "oly_anon_id", "vero_id", "wt_mc", "__s", "_hsenc", "_hsmi", "mkt_tok",
+}  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACE = re.compile(r"\s+")
+_BLOCK = re.compile(
+    r"<(/?)(p|br|div|li|ul|ol|h[1-6]|blockquote|tr|td|th|figcaption|figure|pre|hr)\b", re.I
+)
+
+
+def clean_text(value: str, *, limit: int | None = None) -> str:
+    """One line of plain text: control characters and CR/LF become spaces, whitespace collapsed."""
+    text = _SPACE.sub(" ", _CONTROL.sub(" ", value)).strip()
+    if limit is not None and len(text) > limit:
+        text = shorten(text, limit)
+    return text
+
+
+def shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def sanitize_html(value: str) -> str:
+    """The body HTML allowlist: structure, links and images over http(s) only, no scripts/styles."""
+    return nh3.clean(
+        value,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    ).strip()
+
+
+def html_to_text(value: str) -> str:
+    """Visible text of an HTML fragment (script/style contents dropped), on one line."""
+    spaced = _BLOCK.sub(r" <\1\2", value)
+    stripped = nh3.clean(spaced, tags=set(), attributes={}, strip_comments=True)
+    return clean_text(html.unescape(stripped))
+
+
+def plain_to_html(value: str) -> str:
+    """text/plain content, escaped, as paragraphs."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value.replace("\r\n", "\n")) if p.strip()]
+    return "".join(
+        "<p>" + "<br>".join(html.escape(line.strip()) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def content_hash(title: str, body_html: str) -> str:
+    """What audio depends on: the title and the body's text (markup-only edits do not count)."""
+    return sha256(title + "\n" + html_to_text(body_html))
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """An absolute http(s) URL without fragment or tracking parameters, or None."""
+    if not url:
+        return None
+    url = clean_text(url)
+    try:
+        absolute = urljoin(base, url) if base else url
+        parts = urlsplit(absolute)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        port = parts.port
+    except ValueError:
+        return None
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in _TRACKING and not k.lower().startswith(_TRACKING_PREFIXES)
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query, doseq=True), ""))
