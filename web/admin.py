@@ -1,0 +1,225 @@
+"""The ops API under /admin/: bearer token from ADMIN_TOKEN, compared in constant time.
+
+Without ADMIN_TOKEN configured every route answers 503 "admin disabled", so a forgotten
+setting never leaves the API open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import func, select
+
+from web.deps import SessionDep, get_settings_from
+from worker.models import Article, Audio, AudioState, Delivery, DeliveryState, Digest, Source
+
+log = logging.getLogger(__name__)
+bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or wrong bearer token"},
+    503: {"model": ErrorOut, "description": "Admin API disabled (ADMIN_TOKEN unset)"},
+}
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    token = get_settings_from(request).admin_token
+    if token is None or not token.get_secret_value():
+        raise HTTPException(503, "admin disabled")
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise HTTPException(401, "invalid or missing token", headers={"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], responses=AUTH_RESPONSES)
+
+
+class ResendIn(BaseModel):
+    date: date
+    to: str | None = Field(default=None, max_length=320, description="Resend to this one address")
+    failed: bool = Field(default=False, description="Resend to the recipients whose send failed")
+    all: bool = Field(default=False, description="Resend to every recipient of that day")
+    dry_run: bool = Field(default=False, description="Say what would be sent, send nothing")
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> ResendIn:
+        chosen = sum([self.to is not None, self.failed, self.all])
+        if chosen != 1:
+            raise ValueError("give exactly one of to, failed, all")
+        if self.to is not None and ("@" not in self.to or any(c in self.to for c in "\r\n")):
+            raise ValueError("to must be an email address")
+        return self
+
+
+class ResendOut(BaseModel):
+    date: date
+    dry_run: bool
+    result: dict[str, Any]
+
+
+class CollectOut(BaseModel):
+    mode: Literal["embedded", "queued"]
+    task_id: str | None = Field(default=None, description="Celery task id when queued")
+    sources: int | None = Field(default=None, description="Sources collected (embedded mode)")
+    results: list[dict[str, Any]] | None = Field(
+        default=None, description="One CollectResult per source (embedded mode)"
+    )
+
+
+class DeliveryStatusOut(BaseModel):
+    date: date
+    digest_id: int
+    digest_state: str
+    subject: str
+    total: int
+    counts: dict[str, int]
+    sent_at: datetime | None
+
+
+class SourceHealthOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    url: str
+    healthy: bool
+    paused: bool
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+class AudioStatusOut(BaseModel):
+    articles: int
+    without_audio: int
+    counts: dict[str, int]
+    engines: dict[str, int]
+    tts_requests: int
+
+
+@router.post(
+    "/resend",
+    response_model=ResendOut,
+    dependencies=[Depends(require_admin)],
+    responses={404: {"model": ErrorOut, "description": "No digest for that day"}},
+)
+def resend(request: Request, body: ResendIn) -> ResendOut:
+    from worker.delivery.service import resend as delivery_resend
+
+    settings = get_settings_from(request)
+    try:
+        result = delivery_resend(
+            settings,
+            body.date,
+            to=body.to,
+            failed=body.failed,
+            everyone=body.all,
+            dry_run=body.dry_run,
+        )
+    except LookupError as exc:
+        raise HTTPException(404, str(exc) or "no digest for that day") from exc
+    return ResendOut(date=body.date, dry_run=body.dry_run, result=dict(result))
+
+
+@router.post("/collect", response_model=CollectOut, dependencies=[Depends(require_admin)])
+def collect(request: Request) -> CollectOut:
+    """Collect every source now: in-process when embedded, else queue `collect.all`."""
+    settings = get_settings_from(request)
+    if settings.embedded:
+        from worker.collect.runner import run_collect
+
+        results = run_collect(settings)
+        return CollectOut(mode="embedded", sources=len(results), results=results)
+    from worker.celery_app import app as celery_app
+
+    task = celery_app.send_task("collect.all")
+    return CollectOut(mode="queued", task_id=str(task.id))
+
+
+@router.get(
+    "/digests/{day}/status",
+    response_model=DeliveryStatusOut,
+    dependencies=[Depends(require_admin)],
+    responses={404: {"model": ErrorOut, "description": "No digest for that day"}},
+)
+def digest_status(day: date, session: SessionDep) -> DeliveryStatusOut:
+    digest = session.scalar(select(Digest).where(Digest.date == day))
+    if digest is None:
+        raise HTTPException(404, "no digest for that day")
+    rows = session.execute(
+        select(Delivery.state, func.count())
+        .where(Delivery.digest_id == digest.id)
+        .group_by(Delivery.state)
+    ).all()
+    found = {DeliveryState(state).value: int(count) for state, count in rows}
+    counts = {state.value: found.get(state.value, 0) for state in DeliveryState}
+    return DeliveryStatusOut(
+        date=day,
+        digest_id=digest.id,
+        digest_state=digest.state.value,
+        subject=digest.subject,
+        total=sum(counts.values()),
+        counts=counts,
+        sent_at=digest.sent_at,
+    )
+
+
+@router.get("/sources", response_model=list[SourceHealthOut], dependencies=[Depends(require_admin)])
+def sources(session: SessionDep) -> list[SourceHealthOut]:
+    return [
+        SourceHealthOut(
+            id=s.id,
+            name=s.name,
+            kind=s.kind.value,
+            url=s.url,
+            healthy=s.consecutive_failures == 0 and s.paused_at is None,
+            paused=s.paused_at is not None,
+            consecutive_failures=s.consecutive_failures,
+            last_success_at=s.last_success_at,
+            last_error=s.last_error,
+            last_error_at=s.last_error_at,
+        )
+        for s in session.scalars(select(Source).order_by(Source.name))
+    ]
+
+
+@router.get("/audio", response_model=AudioStatusOut, dependencies=[Depends(require_admin)])
+def audio(session: SessionDep) -> AudioStatusOut:
+    found = {
+        AudioState(state).value: int(n)
+        for state, n in session.execute(
+            select(Audio.state, func.count()).group_by(Audio.state)
+        ).all()
+    }
+    engines = {
+        str(engine): int(n)
+        for engine, n in session.execute(
+            select(Audio.engine, func.count())
+            .where(Audio.engine.is_not(None))
+            .group_by(Audio.engine)
+        ).all()
+    }
+    articles = int(session.scalar(select(func.count()).select_from(Article)) or 0)
+    with_audio = int(session.scalar(select(func.count()).select_from(Audio)) or 0)
+    requests = int(session.scalar(select(func.coalesce(func.sum(Audio.requests), 0))) or 0)
+    return AudioStatusOut(
+        articles=articles,
+        without_audio=max(0, articles - with_audio),
+        counts={state.value: found.get(state.value, 0) for state in AudioState},
+        engines=engines,
+        tts_requests=requests,
+    )

@@ -1,0 +1,57 @@
+"""What every route needs: the app's settings, a database session, the page renderer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from worker.db import session_scope
+from worker.paths import templates_dir
+from worker.settings import Settings
+
+
+def get_settings_from(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with session_scope(get_settings_from(request)) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def make_environment() -> Environment:
+    # autoescape for every template name we use (.html and .html.j2); text mail is .txt.j2
+    return Environment(
+        loader=FileSystemLoader(templates_dir() / "web"),
+        autoescape=select_autoescape(["html", "html.j2", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    env: Environment = request.app.state.jinja
+    settings = get_settings_from(request)
+    values: dict[str, Any] = {
+        "newsletter_name": settings.newsletter_name,
+        "request": request,
+    }
+    values.update(context or {})
+    html = env.get_template(template).render(values)
+    return HTMLResponse(html, status_code=status_code, headers=headers)

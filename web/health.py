@@ -1,0 +1,83 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from web.deps import get_settings_from
+from worker.db import get_engine
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/healthz", response_model=HealthOut)
+def healthz() -> HealthOut:
+    return HealthOut(status="ok")
+
+
+def _check_database(url: str) -> str:
+    try:
+        with get_engine(url).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        log.warning("readyz: database not reachable: %s", exc)
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_broker(url: str) -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        log.warning("readyz: broker not reachable: %s", exc)
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "A dependency is not reachable"}},
+)
+def readyz(request: Request) -> JSONResponse:
+    settings = get_settings_from(request)
+    checks = {"database": _check_database(settings.database_url)}
+    if settings.broker_url:
+        checks["broker"] = _check_broker(settings.broker_url)
+    ready = all(v == "ok" for v in checks.values())
+    body = ReadyOut(status="ok" if ready else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+)
+def metrics(request: Request) -> Response:
+    # process counters (worker.metrics) live in the default registry; the database figures in
+    # this app's own registry, so several apps (tests) never register the collector twice
+    body = generate_latest(REGISTRY) + generate_latest(request.app.state.metrics_registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

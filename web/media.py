@@ -1,0 +1,235 @@
+"""Files from Storage over HTTP: Range (206/416), ETag, Last-Modified, Cache-Control, HEAD.
+
+Only keys under `articles/` and `digests/` and the two podcast feeds are served. A key from a
+request goes through `check_key` (no empty, `.` or `..` segments, no backslash, no NUL, not
+absolute) and, on local storage, through `LocalStorage`'s resolve-and-contain check, so nothing
+outside DATA_DIR is ever opened (symlinks included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from web.deps import get_settings_from
+from worker.storage import Storage, StorageError, check_key, get_storage
+
+router = APIRouter()
+
+FEEDS = ("podcast.xml", "briefing.xml")
+SERVED_PREFIXES = ("articles/", "digests/")
+CHUNK = 64 * 1024
+
+CONTENT_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".xml": "application/rss+xml; charset=utf-8",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+}
+
+
+class Unsatisfiable(Exception):
+    """The Range header is well-formed but no byte of it lies inside the file."""
+
+
+def servable(key: str) -> bool:
+    """True for keys the web may serve; raises nothing, refuses anything odd."""
+    try:
+        check_key(key)
+    except StorageError:
+        return False
+    if key.split("/")[-1].startswith("."):
+        return False  # temporary files of atomic writes, dotfiles
+    return key in FEEDS or key.startswith(SERVED_PREFIXES)
+
+
+def content_type(key: str) -> str:
+    suffix = os.path.splitext(key)[1].lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    guessed, _ = mimetypes.guess_type(key)
+    return guessed or "application/octet-stream"
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The single byte range `header` asks for, as inclusive (first, last), or None for all.
+
+    None also for syntax we do not support (multiple ranges, other units, garbage): RFC 9110
+    lets a server ignore Range and answer 200 with the whole file. Raises Unsatisfiable when the
+    range is valid but starts beyond the end (or the file is empty).
+    """
+    if not header:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_s, dash, last_s = spec.strip().partition("-")
+    first_s, last_s = first_s.strip(), last_s.strip()
+    if not dash or (first_s and not first_s.isdigit()) or (last_s and not last_s.isdigit()):
+        return None
+    if not first_s:
+        if not last_s:
+            return None
+        suffix = int(last_s)
+        if suffix == 0 or size == 0:
+            raise Unsatisfiable
+        return max(0, size - suffix), size - 1
+    first = int(first_s)
+    if last_s and int(last_s) < first:
+        return None
+    last = int(last_s) if last_s else size - 1
+    if first >= size:
+        raise Unsatisfiable
+    return first, min(last, size - 1)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    size: int
+    etag: str
+    last_modified: datetime | None
+    path: Path | None
+
+
+def file_info(storage: Storage, key: str) -> FileInfo | None:
+    """Size, validator and (for local storage) the path; None when there is no such file."""
+    try:
+        path = storage.local_path(key)
+    except StorageError:
+        return None
+    if path is not None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        mtime = datetime.fromtimestamp(int(stat.st_mtime), UTC)
+        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        return FileInfo(stat.st_size, etag, mtime, path)
+    if not storage.exists(key):
+        return None
+    # remote storage: the content hash is the only validator we have without its metadata API
+    data = storage.read_bytes(key)
+    return FileInfo(len(data), f'"{hashlib.sha256(data).hexdigest()[:32]}"', None, None)
+
+
+def _iter_file(path: Path, first: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(first)
+        left = length
+        while left > 0:
+            chunk = handle.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+
+def _not_modified(request: Request, info: FileInfo) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+        return "*" in tags or info.etag in tags
+    ims = request.headers.get("if-modified-since")
+    if ims and info.last_modified is not None:
+        try:
+            since = parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return info.last_modified <= since
+    return False
+
+
+def _if_range_allows(request: Request, info: FileInfo) -> bool:
+    value = request.headers.get("if-range")
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith(('"', "W/")):
+        return value == info.etag  # strong comparison, as RFC 9110 requires for If-Range
+    if info.last_modified is None:
+        return False
+    try:
+        return parsedate_to_datetime(value) == info.last_modified
+    except (TypeError, ValueError):
+        return False
+
+
+def serve(request: Request, storage: Storage, key: str, max_age: int) -> Response:
+    """Answer GET/HEAD for `key` (already checked with `servable`)."""
+    info = file_info(storage, key)
+    if info is None:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": info.etag,
+        "Cache-Control": f"public, max-age={max_age}",
+    }
+    if info.last_modified is not None:
+        headers["Last-Modified"] = format_datetime(info.last_modified, usegmt=True)
+    if _not_modified(request, info):
+        return Response(status_code=304, headers=headers)
+    ctype = content_type(key)
+    try:
+        wanted = parse_range(request.headers.get("range"), info.size)
+    except Unsatisfiable:
+        headers["Content-Range"] = f"bytes */{info.size}"
+        return Response(status_code=416, headers=headers)
+    if wanted is not None and not _if_range_allows(request, info):
+        wanted = None
+    first, last = wanted if wanted is not None else (0, info.size - 1)
+    length = max(0, last - first + 1)
+    status = 206 if wanted is not None else 200
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=ctype)
+    if info.path is not None:
+        return StreamingResponse(
+            _iter_file(info.path, first, length),
+            status_code=status,
+            headers=headers,
+            media_type=ctype,
+        )
+    body = storage.read_bytes(key)[first : last + 1]
+    return Response(body, status_code=status, headers=headers, media_type=ctype)
+
+
+def _serve_key(request: Request, key: str) -> Response:
+    if not servable(key):
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    settings = get_settings_from(request)
+    return serve(request, get_storage(settings), key, settings.media_max_age_seconds)
+
+
+@router.api_route("/media/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+def media(request: Request, key: str) -> Response:
+    return _serve_key(request, key)
+
+
+@router.api_route("/podcast.xml", methods=["GET", "HEAD"], include_in_schema=False)
+def podcast_feed(request: Request) -> Response:
+    return _serve_key(request, "podcast.xml")
+
+
+@router.api_route("/briefing.xml", methods=["GET", "HEAD"], include_in_schema=False)
+def briefing_feed(request: Request) -> Response:
+    return _serve_key(request, "briefing.xml")

@@ -1,0 +1,212 @@
+"""Listening and reading pages: an article's player, a day's briefing, the digest archive."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from datetime import date
+from html.parser import HTMLParser
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from web.deps import SessionDep, get_settings_from, render
+from web.security import CSP_HEADER, DIGEST_CSP
+from worker.models import Article, Digest
+from worker.storage import Storage, StorageError, get_storage
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+_BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "br", "tr"}
+
+
+class _TextParagraphs(HTMLParser):
+    """Paragraph texts of (already sanitized) article HTML; the page escapes them again."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self._current: list[str] = []
+        self._skip = 0
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._current).split())
+        if text:
+            self.paragraphs.append(text)
+        self._current = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in _BLOCKS:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCKS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self._current.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def paragraphs(html: str) -> list[str]:
+    parser = _TextParagraphs()
+    parser.feed(html)
+    parser.close()
+    return parser.paragraphs
+
+
+def safe_link(url: str | None) -> str | None:
+    """Only http(s) links reach an href: a feed's `javascript:` URL must never be clickable."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def format_duration(seconds: float | None) -> str | None:
+    if seconds is None or seconds <= 0:
+        return None
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def media_url(key: str) -> str:
+    return "/media/" + quote(key, safe="/")
+
+
+def _exists(storage: Storage, key: str) -> bool:
+    try:
+        return storage.exists(key)
+    except (StorageError, OSError):
+        return False
+
+
+def _mp3_duration(storage: Storage, key: str) -> float | None:
+    try:
+        from mutagen.mp3 import MP3
+
+        info = MP3(io.BytesIO(storage.read_bytes(key))).info  # type: ignore[no-untyped-call]
+        return float(info.length) if info is not None else None
+    except Exception:  # a page must render even when the file is odd
+        log.warning("could not read the duration of %s", key, exc_info=True)
+        return None
+
+
+def _not_found(request: Request, what: str) -> HTMLResponse:
+    return render(request, "message.html", {"title": "Not found", "message": what}, status_code=404)
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Listing:
+    id: int
+    title: str
+    duration: str | None
+    has_audio: bool
+
+
+@router.get("/listen/{article_id}", response_class=HTMLResponse)
+def listen(request: Request, article_id: str, session: SessionDep) -> HTMLResponse:
+    article = session.get(Article, int(article_id)) if article_id.isdigit() else None
+    if article is None:
+        return _not_found(request, "There is no such article.")
+    storage = get_storage(get_settings_from(request))
+    prefix = article.storage_prefix
+    audio_key, vtt_key = f"{prefix}/audio.mp3", f"{prefix}/audio.vtt"
+    has_audio = _exists(storage, audio_key)
+    duration = article.audio.duration_seconds if article.audio is not None else None
+    return render(
+        request,
+        "listen.html",
+        {
+            "article": article,
+            "audio_url": media_url(audio_key) if has_audio else None,
+            "vtt_url": media_url(vtt_key) if has_audio and _exists(storage, vtt_key) else None,
+            "duration": format_duration(duration),
+            "paragraphs": paragraphs(article.body_html) or paragraphs(article.summary),
+            "article_url": safe_link(article.url),
+            "language": article.language,
+        },
+    )
+
+
+@router.get("/briefing/{day}", response_class=HTMLResponse)
+def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
+    parsed = _parse_day(day)
+    digest = session.scalar(select(Digest).where(Digest.date == parsed)) if parsed else None
+    if digest is None or parsed is None:
+        return _not_found(request, "There is no briefing for that day.")
+    storage = get_storage(get_settings_from(request))
+    base = f"digests/{parsed.isoformat()}"
+    mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
+    has_audio = _exists(storage, mp3)
+    articles = session.scalars(
+        select(Article).where(Article.digest_id == digest.id).order_by(Article.published_at.desc())
+    ).all()
+    listings = [
+        Listing(
+            a.id,
+            a.title,
+            format_duration(a.audio.duration_seconds if a.audio else None),
+            a.audio is not None and a.audio.duration_seconds is not None,
+        )
+        for a in articles
+    ]
+    return render(
+        request,
+        "briefing.html",
+        {
+            "digest": digest,
+            "day": parsed,
+            "audio_url": media_url(mp3) if has_audio else None,
+            "vtt_url": media_url(vtt) if has_audio and _exists(storage, vtt) else None,
+            "duration": format_duration(_mp3_duration(storage, mp3)) if has_audio else None,
+            "articles": listings,
+            "has_digest_html": _exists(storage, f"{base}/digest.html"),
+        },
+    )
+
+
+@router.get("/digests/", response_class=HTMLResponse)
+def archive(request: Request, session: SessionDep) -> HTMLResponse:
+    digests = session.scalars(select(Digest).order_by(Digest.date.desc()).limit(1000)).all()
+    return render(request, "archive.html", {"digests": digests})
+
+
+@router.get("/digests/{day}", response_model=None)
+def archived_digest(request: Request, day: str, session: SessionDep) -> Response:
+    parsed = _parse_day(day)
+    if parsed is None:
+        return _not_found(request, "There is no digest for that day.")
+    storage = get_storage(get_settings_from(request))
+    key = f"digests/{parsed.isoformat()}/digest.html"
+    if not _exists(storage, key):
+        return _not_found(request, "There is no digest for that day.")
+    # the web copy the digest stage stores has no subscriber token in it
+    return HTMLResponse(
+        storage.read_bytes(key),
+        headers={CSP_HEADER: DIGEST_CSP, "Cache-Control": "public, max-age=300"},
+    )

@@ -1,0 +1,144 @@
+"""Security headers, CSRF (signed double-submit cookie) and a per-IP rate limit.
+
+CSRF: the page sets a cookie holding a token signed with SECRET_KEY (itsdangerous, timed) and puts
+the same token in a hidden form field; a POST must carry both, equal and validly signed. A
+forged cross-site form cannot read the cookie, so it cannot fill the field. The RFC 8058
+one-click POST is the one form exempt from it: mail providers send it without cookies.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from fastapi import Request
+from fastapi.responses import Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from worker.settings import Settings
+
+CSRF_COOKIE = "dc_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_SALT = "digestcast.csrf.v1"
+CSRF_MAX_AGE_SECONDS = 6 * 3600
+
+# Pages: our own CSS, media and images only; no script at all; never framed.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; media-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# The archived email carries inline styles (MJML output) and remote images; still no script.
+DIGEST_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
+    "font-src https:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+CSP_HEADER = "content-security-policy"
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=CSRF_SALT)
+
+
+def _valid(settings: Settings, token: str) -> bool:
+    try:
+        _serializer(settings).loads(token, max_age=CSRF_MAX_AGE_SECONDS)
+    except BadSignature:
+        return False
+    return True
+
+
+def csrf_token(request: Request, settings: Settings) -> str:
+    """The token for a form: the request's cookie when still valid, else a new one."""
+    existing = request.cookies.get(CSRF_COOKIE)
+    if existing and _valid(settings, existing):
+        return existing
+    return _serializer(settings).dumps(secrets.token_urlsafe(16))
+
+
+def set_csrf_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        CSRF_COOKIE,
+        token,
+        max_age=CSRF_MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def csrf_ok(request: Request, settings: Settings, submitted: object) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if not cookie or not isinstance(submitted, str) or not submitted:
+        return False
+    if not hmac.compare_digest(cookie.encode(), submitted.encode()):
+        return False
+    return _valid(settings, submitted)
+
+
+class RateLimiter:
+    """At most `limit` hits per key within `window` seconds (sliding window, in memory).
+
+    Per process: behind several web processes the limit multiplies; a proxy limit or Redis
+    would be the next step.
+    """
+
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float:
+        """Record a hit; 0 when allowed, else the seconds until the next one would be."""
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(0.001, hits[0] + self.window - now)
+            hits.append(now)
+            if len(self._hits) > 10_000:  # forget idle clients so memory stays bounded
+                for k in [k for k, v in self._hits.items() if not v]:
+                    del self._hits[k]
+            return 0.0
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (streams untouched) adding the headers to every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                defaults = {
+                    b"x-content-type-options": b"nosniff",
+                    b"referrer-policy": b"no-referrer",
+                    b"x-frame-options": b"DENY",
+                    CSP_HEADER.encode(): PAGE_CSP.encode(),
+                    b"cross-origin-opener-policy": b"same-origin",
+                }
+                for name, value in defaults.items():
+                    if name not in present:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,207 @@
+"""Double opt-in: the form, the confirmation mail, the confirmation link.
+
+POST /subscribe never reveals whether an address is already on the list: every valid request
+answers "check your email" and the mail goes to the address itself, so only its owner learns
+the outcome (confirmed, already subscribed) by clicking.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
+
+from web.deps import SessionDep, get_settings_from, make_environment, render
+from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from worker.db import session_scope
+from worker.models import Subscriber, SubscriberState, Suppression
+from worker.settings import Settings
+from worker.tokens import TokenError, confirm_token, read_confirm_token
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+HONEYPOT_FIELD = "website"
+# Deliberately plain: one @, a dot in the domain, no spaces, quotes, angle brackets or controls.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
+
+
+def normalize_email(raw: str) -> str | None:
+    """The address to store, or None when it is not a plausible mailbox."""
+    email = raw.strip()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        return None
+    local, _, domain = email.rpartition("@")
+    if len(local) > 64 or local.startswith(".") or local.endswith(".") or ".." in local:
+        return None
+    return f"{local}@{domain.lower()}"
+
+
+def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResponse:
+    token = csrf_token(request, settings)
+    status = int(context.pop("status_code", 200))
+    response = render(
+        request,
+        "subscribe.html",
+        {"csrf_token": token, "csrf_field": CSRF_FIELD, "honeypot": HONEYPOT_FIELD, **context},
+        status_code=status,
+    )
+    set_csrf_cookie(response, request, token)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request) -> HTMLResponse:
+    return _form_page(request, get_settings_from(request))
+
+
+def send_confirmation(settings: Settings, email: str) -> None:
+    # imported here: the delivery stage imports the digest stage, which a page view never needs
+    from worker.delivery.service import send_transactional
+
+    link = f"{settings.public_base_url.rstrip('/')}/confirm/{confirm_token(settings, email)}"
+    env = make_environment()
+    context = {
+        "newsletter_name": settings.newsletter_name,
+        "link": link,
+        "days": max(1, settings.confirm_max_age_seconds // 86400),
+    }
+    text = env.get_template("confirm_email.txt.j2").render(context)
+    html = env.get_template("confirm_email.html.j2").render(context)
+    # the subject is ours; the name cannot carry CR/LF into a header
+    subject = f"Confirm your subscription to {settings.newsletter_name}".replace("\r", " ")
+    send_transactional(settings, email, subject.replace("\n", " "), text, html)
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+def subscribe(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    honeypot: Annotated[str, Form(alias=HONEYPOT_FIELD)] = "",
+    submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> HTMLResponse:
+    settings = get_settings_from(request)
+    if not csrf_ok(request, settings, submitted_csrf):
+        return _form_page(
+            request,
+            settings,
+            error="This form expired. Please submit it again.",
+            status_code=403,
+        )
+    client = request.client.host if request.client else "unknown"
+    retry_after = request.app.state.subscribe_limiter.hit(client)
+    if retry_after:
+        response = render(
+            request,
+            "message.html",
+            {
+                "title": "Too many attempts",
+                "message": "Too many subscription attempts from your network. "
+                "Please try again later.",
+            },
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(int(retry_after) + 1)
+        return response
+    if honeypot:
+        # a bot filled the invisible field: answer like a success, do nothing
+        log.info("subscribe: honeypot filled from %s", client)
+        return render(request, "check_email.html", {})
+    address = normalize_email(email)
+    if address is None:
+        return _form_page(
+            request,
+            settings,
+            error="Please enter a valid email address.",
+            email=email[:320],
+            status_code=400,
+        )
+    clean_name = " ".join(name.split())[:200] or None
+    with session_scope(settings) as session:
+        suppressed = session.scalar(
+            select(Suppression.id).where(func.lower(Suppression.email) == address.lower())
+        )
+        existing = session.scalar(
+            select(Subscriber).where(func.lower(Subscriber.email) == address.lower())
+        )
+        if existing is None and not suppressed:
+            session.add(Subscriber(email=address, name=clean_name, state=SubscriberState.pending))
+    if not suppressed:
+        try:
+            send_confirmation(settings, address)
+        except Exception:  # the transport is down: say so instead of a bare 500
+            log.exception("subscribe: could not send the confirmation mail")
+            return render(
+                request,
+                "message.html",
+                {
+                    "title": "Please try again later",
+                    "message": "We could not send the confirmation email just now.",
+                    "subscribe_link": True,
+                },
+                status_code=503,
+            )
+    return render(request, "check_email.html", {})
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
+    settings = get_settings_from(request)
+    try:
+        email = read_confirm_token(
+            settings, token, max_age_seconds=settings.confirm_max_age_seconds
+        )
+    except TokenError as exc:
+        expired = "expired" in str(exc)
+        return render(
+            request,
+            "message.html",
+            {
+                "title": "Link expired" if expired else "Invalid link",
+                "message": (
+                    "This confirmation link has expired. Please subscribe again."
+                    if expired
+                    else "This confirmation link is not valid."
+                ),
+                "subscribe_link": True,
+            },
+            status_code=410 if expired else 400,
+        )
+    subscriber = session.scalar(
+        select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
+    )
+    now = datetime.now(UTC)
+    if subscriber is not None and subscriber.state == SubscriberState.active:
+        return render(
+            request,
+            "message.html",
+            {
+                "title": "Already subscribed",
+                "message": f"{email} is already subscribed to {settings.newsletter_name}.",
+            },
+        )
+    if subscriber is None:
+        # the row was removed meanwhile; the signed link still proves the address
+        subscriber = Subscriber(email=email, state=SubscriberState.active)
+        session.add(subscriber)
+    subscriber.state = SubscriberState.active
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    subscriber.wants_daily = True
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Subscription confirmed",
+            "message": f"Thank you. {email} will receive {settings.newsletter_name} every morning.",
+        },
+    )

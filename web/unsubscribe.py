@@ -1,0 +1,178 @@
+"""Leaving and preferences, addressed by the signed token of the List-Unsubscribe URL.
+
+RFC 8058: the mail provider POSTs `List-Unsubscribe=One-Click` to the URL without cookies or
+authentication; we answer 200 with a short page, never a redirect. A GET (what link scanners and
+previews do) only shows a page with one button and changes nothing. A token that does not verify
+answers 400 and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from web.deps import SessionDep, get_settings_from, render
+from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from worker.models import Subscriber, SubscriberState
+from worker.tokens import TokenError, read_unsubscribe_token
+
+router = APIRouter(include_in_schema=False)
+
+ONE_CLICK_FIELD = "List-Unsubscribe"
+ONE_CLICK_VALUE = "One-Click"
+
+
+def masked(email: str) -> str:
+    """`j***@example.org`: enough for the owner to recognise, little for an onlooker."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def _invalid(request: Request) -> HTMLResponse:
+    return render(
+        request,
+        "message.html",
+        {"title": "Invalid link", "message": "This link is not valid. Nothing was changed."},
+        status_code=400,
+    )
+
+
+def _subscriber(request: Request, session: Session, token: str) -> Subscriber | TokenError | None:
+    try:
+        subscriber_id = read_unsubscribe_token(get_settings_from(request), token)
+    except TokenError as exc:
+        return exc
+    return session.get(Subscriber, subscriber_id)
+
+
+def unsubscribe_subscriber(subscriber: Subscriber) -> None:
+    """Idempotent: the first unsubscribe time is kept."""
+    if subscriber.state != SubscriberState.unsubscribed:
+        subscriber.state = SubscriberState.unsubscribed
+        subscriber.unsubscribed_at = datetime.now(UTC)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str, session: SessionDep) -> HTMLResponse:
+    found = _subscriber(request, session, token)
+    if isinstance(found, TokenError):
+        return _invalid(request)
+    settings = get_settings_from(request)
+    csrf = csrf_token(request, settings)
+    response = render(
+        request,
+        "unsubscribe.html",
+        {
+            "token": token,
+            "csrf_token": csrf,
+            "csrf_field": CSRF_FIELD,
+            "email": masked(found.email) if found is not None else None,
+            "already": found is None or found.state == SubscriberState.unsubscribed,
+        },
+    )
+    set_csrf_cookie(response, request, csrf)
+    return response
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+def unsubscribe(
+    request: Request,
+    token: str,
+    session: SessionDep,
+    one_click_value: Annotated[str, Form(alias=ONE_CLICK_FIELD)] = "",
+    submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> HTMLResponse:
+    found = _subscriber(request, session, token)
+    if isinstance(found, TokenError):
+        return _invalid(request)
+    one_click = one_click_value == ONE_CLICK_VALUE
+    if not one_click and not csrf_ok(request, get_settings_from(request), submitted_csrf):
+        return render(
+            request,
+            "message.html",
+            {
+                "title": "Please try again",
+                "message": "This form expired. Open the unsubscribe link again. "
+                "Nothing was changed.",
+            },
+            status_code=403,
+        )
+    if found is not None:
+        unsubscribe_subscriber(found)
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "You are unsubscribed",
+            "message": "You will not receive the newsletter any more.",
+            "preferences_token": token if found is not None else None,
+        },
+    )
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences_page(request: Request, token: str, session: SessionDep) -> HTMLResponse:
+    found = _subscriber(request, session, token)
+    if isinstance(found, TokenError) or found is None:
+        return _invalid(request)
+    settings = get_settings_from(request)
+    csrf = csrf_token(request, settings)
+    response = render(
+        request,
+        "preferences.html",
+        {
+            "token": token,
+            "csrf_token": csrf,
+            "csrf_field": CSRF_FIELD,
+            "email": masked(found.email),
+            "subscriber": found,
+            "unsubscribed": found.state == SubscriberState.unsubscribed,
+        },
+    )
+    set_csrf_cookie(response, request, csrf)
+    return response
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+def save_preferences(
+    request: Request,
+    token: str,
+    session: SessionDep,
+    submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+    wants_daily: Annotated[str, Form()] = "",
+    wants_audio_links: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    found = _subscriber(request, session, token)
+    if isinstance(found, TokenError) or found is None:
+        return _invalid(request)
+    settings = get_settings_from(request)
+    if not csrf_ok(request, settings, submitted_csrf):
+        return render(
+            request,
+            "message.html",
+            {"title": "Please try again", "message": "This form expired. Nothing was changed."},
+            status_code=403,
+        )
+    # unchecked checkboxes are simply absent from the form
+    found.wants_daily = wants_daily == "on"
+    found.wants_audio_links = wants_audio_links == "on"
+    csrf = csrf_token(request, settings)
+    response = render(
+        request,
+        "preferences.html",
+        {
+            "token": token,
+            "csrf_token": csrf,
+            "csrf_field": CSRF_FIELD,
+            "email": masked(found.email),
+            "subscriber": found,
+            "unsubscribed": found.state == SubscriberState.unsubscribed,
+            "saved": True,
+        },
+    )
+    set_csrf_cookie(response, request, csrf)
+    return response

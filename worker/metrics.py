@@ -1,0 +1,149 @@
+"""Prometheus metric objects shared by the stages and exposed by the web app's /metrics.
+
+Two kinds, on purpose:
+- process counters below: any stage may increment them (`MESSAGES_SENT.inc()`); they count what
+  happened in the process that serves /metrics (embedded mode, or an admin-triggered collection);
+- fleet-wide figures derived from the database at scrape time (`DatabaseCollector`): the ledger,
+  the audio table and source health are the truth across every worker process, so a web process
+  that never sends a message still reports honest numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MESSAGES_SENT = Counter("digestcast_messages_sent", "Messages handed to the transport")
+MESSAGES_FAILED = Counter("digestcast_messages_failed", "Messages the transport refused")
+TTS_REQUESTS = Counter("digestcast_tts_requests", "Requests made to a TTS engine", ["engine"])
+TTS_FALLBACKS = Counter("digestcast_tts_fallbacks", "Articles spoken by the offline fallback")
+SOURCE_FAILURES = Counter("digestcast_source_failures", "Failed source fetches", ["source"])
+
+CELERY_QUEUE = "celery"
+
+
+def queue_depth(broker_url: str, queue: str = CELERY_QUEUE) -> int:
+    """Messages waiting in the Redis list Celery uses for `queue` (kombu's Redis transport)."""
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
+
+
+class DatabaseCollector(Collector):
+    """Gauges computed from the database (and the broker) each time Prometheus scrapes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def describe(self) -> Iterable[Metric]:
+        # no up-front description: collect() touches the database only at scrape time
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        from worker.db import session_scope
+        from worker.models import Audio, AudioState, Delivery, DeliveryState, Source
+
+        up = GaugeMetricFamily("digestcast_database_up", "1 when the database answered")
+        try:
+            with session_scope(self.settings) as session:
+                deliveries = dict(
+                    session.execute(
+                        select(Delivery.state, func.count()).group_by(Delivery.state)
+                    ).all()
+                )
+                audio = dict(
+                    session.execute(select(Audio.state, func.count()).group_by(Audio.state)).all()
+                )
+                tts_requests = session.scalar(select(func.coalesce(func.sum(Audio.requests), 0)))
+                engines = dict(
+                    session.execute(
+                        select(Audio.engine, func.count())
+                        .where(Audio.engine.is_not(None))
+                        .group_by(Audio.engine)
+                    ).all()
+                )
+                failures = session.scalar(
+                    select(func.coalesce(func.sum(Source.consecutive_failures), 0))
+                )
+                failing = session.scalar(
+                    select(func.count()).select_from(Source).where(Source.consecutive_failures > 0)
+                )
+        except Exception:  # a scrape must still answer; the gauge says what failed
+            log.exception("metrics: database query failed")
+            up.add_metric([], 0)
+            yield up
+        else:
+            up.add_metric([], 1)
+            yield up
+            g = GaugeMetricFamily(
+                "digestcast_deliveries", "Ledger rows per delivery state", labels=["state"]
+            )
+            for state in DeliveryState:
+                g.add_metric([state.value], deliveries.get(state, 0))
+            yield g
+            sent = GaugeMetricFamily(
+                "digestcast_db_messages_sent", "Messages sent (ledger rows in state sent)"
+            )
+            sent.add_metric([], deliveries.get(DeliveryState.sent, 0))
+            yield sent
+            failed = GaugeMetricFamily(
+                "digestcast_db_messages_failed",
+                "Messages that failed (ledger rows in state failed or bounced)",
+            )
+            failed.add_metric(
+                [],
+                deliveries.get(DeliveryState.failed, 0) + deliveries.get(DeliveryState.bounced, 0),
+            )
+            yield failed
+            a = GaugeMetricFamily("digestcast_audio", "Article audio per state", labels=["state"])
+            for audio_state in AudioState:
+                a.add_metric([audio_state.value], audio.get(audio_state, 0))
+            yield a
+            r = GaugeMetricFamily(
+                "digestcast_db_tts_requests", "TTS requests recorded for the stored audio"
+            )
+            r.add_metric([], int(tts_requests or 0))
+            yield r
+            fb = GaugeMetricFamily(
+                "digestcast_db_tts_fallbacks",
+                "Article audio spoken by the offline fallback, waiting for an upgrade",
+            )
+            fb.add_metric([], audio.get(AudioState.fallback, 0))
+            yield fb
+            e = GaugeMetricFamily(
+                "digestcast_audio_by_engine", "Stored article audio per engine", labels=["engine"]
+            )
+            for engine, count in sorted(engines.items()):
+                e.add_metric([str(engine)], count)
+            yield e
+            sf = GaugeMetricFamily(
+                "digestcast_db_source_failures", "Consecutive failures summed over all sources"
+            )
+            sf.add_metric([], int(failures or 0))
+            yield sf
+            fs = GaugeMetricFamily("digestcast_sources_failing", "Sources whose last fetch failed")
+            fs.add_metric([], int(failing or 0))
+            yield fs
+        if self.settings.broker_url:
+            q = GaugeMetricFamily(
+                "digestcast_queue_depth", "Tasks waiting in the broker queue", labels=["queue"]
+            )
+            try:
+                q.add_metric([CELERY_QUEUE], queue_depth(self.settings.broker_url))
+            except Exception:
+                log.exception("metrics: broker query failed")
+                q.add_metric([CELERY_QUEUE], float("nan"))
+            yield q
