@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     dkim_private_key: Path | None = None
     dkim_selector: str = "digestcast"
     dkim_domain: str | None = None
+    digest_language: str | None = None  # the email's lang; unset: the articles' common language
+    site_url: str | None = None  # the newsroom's site ("more on the site"); unset: PUBLIC_BASE_URL
+    support_cta_text: str = (
+        "Ukraine Daily is free for everyone and paid for by readers. "
+        "Help keep independent reporting going."
+    )
+    support_cta_label: str = "Become a member"
+    support_cta_url: str | None = "https://example.org/support"  # unset: no call to action
+    list_id: str | None = None  # List-Id; unset: "<newsletter-name>.<From domain>"
+    unsubscribe_mailto: str | None = None  # unset: unsubscribe@<From domain>
+    digest_html_budget_bytes: int = 90_000  # Gmail clips at about 102 KB
 
     # --- delivery
     smtp_url: str | None = None

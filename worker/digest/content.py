@@ -1,0 +1,265 @@
+"""What the templates see: plain, immutable view objects made from the selected rows (pure).
+
+Everything from a feed is turned into plain text here (tags dropped, entities decoded, CR/LF and
+runs of whitespace collapsed); the templates escape it on output (autoescape). Links from feeds
+are kept only when they are absolute http(s) URLs, so no `javascript:` or relative link ever
+reaches the email.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from worker.models import Article, AudioState, FeedItem
+from worker.settings import Settings
+
+WORDS_PER_MINUTE = 230
+PLACEHOLDER_UNSUBSCRIBE = "@@DC_UNSUBSCRIBE_URL@@"
+PLACEHOLDER_PREFERENCES = "@@DC_PREFERENCES_URL@@"
+PLACEHOLDER_GREETING = "@@DC_GREETING@@"
+PLACEHOLDERS = (PLACEHOLDER_UNSUBSCRIBE, PLACEHOLDER_PREFERENCES, PLACEHOLDER_GREETING)
+_WS = re.compile(r"\s+")
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in ("p", "br", "div", "li", "h1", "h2", "h3", "figcaption"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def plain(html_or_text: str | None) -> str:
+    """One line of plain text from HTML or text: no tags, no CR/LF, single spaces."""
+    if not html_or_text:
+        return ""
+    parser = _Text()
+    parser.feed(html_or_text)
+    parser.close()
+    text = "".join(parser.parts)
+    # the placeholders' marker must never come from content
+    text = text.replace("@@", "@ @")
+    return _WS.sub(" ", text).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:-–—")
+    return cut + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """An absolute http(s) URL without whitespace or control characters, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def minutes(seconds: float | None) -> int | None:
+    if not seconds or seconds <= 0:
+        return None
+    return max(1, round(seconds / 60))
+
+
+def date_label(day: date) -> str:
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
+@dataclass(frozen=True)
+class Story:
+    id: int
+    title: str
+    url: str | None
+    dek: str
+    byline: str | None
+    category: str | None
+    reading_minutes: int
+    image_url: str | None
+    image_alt: str
+    listen_url: str | None
+    listen_minutes: int | None
+    published_local: str  # "HH:MM" in the newsroom's zone
+    lang: str = "en"
+
+
+@dataclass(frozen=True)
+class NewsItem:
+    time: str  # "HH:MM" in the newsroom's zone
+    title: str
+    summary: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Briefing:
+    minutes: int
+    url: str
+
+
+@dataclass(frozen=True)
+class DigestView:
+    newsletter_name: str
+    day: date
+    date_label: str
+    lang: str
+    preheader: str
+    base_url: str
+    browser_url: str
+    site_url: str
+    manage_url: str
+    briefing: Briefing | None
+    stories: tuple[Story, ...]  # the lead first
+    feed: tuple[NewsItem, ...]
+    feed_more: int  # items left out of the email (shown on the site)
+    picks: tuple[Story, ...]
+    support_text: str
+    support_label: str
+    support_url: str | None
+    postal_address: str
+    why_text: str
+    thumbs_from: int = 1_000_000  # stories from this index on are shown without a thumbnail
+    degradations: tuple[str, ...] = field(default_factory=tuple)
+    unsubscribe_url: str = PLACEHOLDER_UNSUBSCRIBE
+    preferences_url: str = PLACEHOLDER_PREFERENCES
+    greeting: str = PLACEHOLDER_GREETING
+
+    @property
+    def lead(self) -> Story | None:
+        return self.stories[0] if self.stories else None
+
+    @property
+    def top(self) -> tuple[Story, ...]:
+        return self.stories[1:]
+
+    def with_(self, **changes: object) -> DigestView:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _local_time(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%H:%M")
+
+
+def story(article: Article, settings: Settings) -> Story:
+    base = settings.public_base_url.rstrip("/")
+    text = plain(article.body_html) or plain(article.summary)
+    words = len(text.split())
+    audio = article.audio
+    listen_minutes = None
+    if audio is not None and audio.state in (AudioState.done, AudioState.fallback):
+        listen_minutes = minutes(audio.duration_seconds)
+    title = plain(article.title) or "Untitled"
+    image = safe_url(article.image_url)
+    return Story(
+        id=article.id,
+        title=title,
+        url=safe_url(article.url),
+        dek=plain(article.summary),
+        byline=plain(article.author) or None,
+        category=plain(article.categories[0]) if article.categories else None,
+        reading_minutes=max(1, math.ceil(words / WORDS_PER_MINUTE)),
+        image_url=image,
+        image_alt=(plain(article.image_caption) or title) if image else "",
+        listen_url=f"{base}/listen/{article.id}" if listen_minutes else None,
+        listen_minutes=listen_minutes,
+        published_local=_local_time(article.published_at, settings.tz),
+        lang=re.sub(r"[^A-Za-z0-9-]", "", article.language or "")[:16] or "en",
+    )
+
+
+def news_item(item: FeedItem, settings: Settings) -> NewsItem:
+    return NewsItem(
+        time=_local_time(item.published_at, settings.tz),
+        title=plain(item.title) or "Untitled",
+        summary=plain(item.summary),
+        url=safe_url(item.url),
+    )
+
+
+def briefing_url(settings: Settings, day: date) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/briefing/{day.isoformat()}"
+
+
+def browser_url(settings: Settings, day: date) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/digests/{day.isoformat()}"
+
+
+def build_view(
+    settings: Settings,
+    day: date,
+    articles: list[Article],
+    feed_items: list[FeedItem],
+    picks: list[Article],
+    briefing_seconds: float | None,
+) -> DigestView:
+    base = settings.public_base_url.rstrip("/")
+    stories = tuple(story(a, settings) for a in articles)
+    feed = tuple(news_item(i, settings) for i in feed_items)
+    briefing_minutes = minutes(briefing_seconds)
+    briefing = (
+        Briefing(minutes=briefing_minutes, url=briefing_url(settings, day))
+        if briefing_minutes
+        else None
+    )
+    if stories:
+        more = len(stories) - 1
+        preheader = stories[0].title + (
+            f" — and {more} more {'story' if more == 1 else 'stories'}" if more else ""
+        )
+    else:
+        preheader = f"{len(feed)} news items from {settings.newsletter_name}"
+    if feed:
+        preheader += f", {len(feed)} news in brief"
+    languages = {a.language for a in articles}
+    return DigestView(
+        newsletter_name=settings.newsletter_name,
+        day=day,
+        date_label=date_label(day),
+        lang=settings.digest_language or (languages.pop() if len(languages) == 1 else "en"),
+        preheader=shorten(preheader, 140),
+        base_url=base,
+        browser_url=browser_url(settings, day),
+        site_url=safe_url(settings.site_url) or base,
+        manage_url=f"{base}/subscribe",
+        briefing=briefing,
+        stories=stories,
+        feed=feed,
+        feed_more=0,
+        picks=tuple(story(a, settings) for a in picks),
+        support_text=settings.support_cta_text,
+        support_label=settings.support_cta_label,
+        support_url=safe_url(settings.support_cta_url),
+        postal_address=settings.postal_address,
+        why_text=(
+            f"You are receiving this email because you subscribed to {settings.newsletter_name}"
+            f" at {base}."
+        ),
+    )

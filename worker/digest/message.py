@@ -1,0 +1,325 @@
+"""The digest as MIME bytes, built once per digest and personalized per recipient by substitution.
+
+`build_message_template` turns the compiled email (email.html/.txt with placeholders) into a
+multipart/alternative message whose bytes are a list of literal segments and named slots.
+`MessageTemplate.personalize(recipient)` fills the slots (To, Message-ID, Date,
+List-Unsubscribe, the unsubscribe/preferences links and the greeting in both parts) and joins:
+one copy of the body per message, no MIME or MJML work per recipient.
+
+Why quoted-printable written here rather than by the email package: a QP encoder may put a soft
+line break anywhere, including inside a placeholder, and base64 mixes neighbouring bytes.
+Our encoder ends every literal segment with a soft line break ("=\\r\\n"), so each slot starts
+on a fresh line and a value of any length can be encoded and dropped in without breaking the
+76-character line limit or the encoding of what follows.
+
+Header values never carry CR/LF: every value is checked or stripped here (Python 3.11.7 predates
+the CVE-2024-6923 fix). Lines end with CRLF (RFC 5322); DKIM (dkimpy) signs the finished bytes
+and covers both List-Unsubscribe headers (RFC 8058).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, parseaddr
+from html import escape
+from typing import Any
+
+import dkim
+from sqlalchemy.orm import Session
+
+from worker.digest.content import (
+    PLACEHOLDER_GREETING,
+    PLACEHOLDER_PREFERENCES,
+    PLACEHOLDER_UNSUBSCRIBE,
+    plain,
+    safe_url,
+)
+from worker.digest.render import line
+from worker.digest.service import digest_prefix
+from worker.models import Digest
+from worker.settings import Settings
+from worker.storage import Storage
+
+CRLF = b"\r\n"
+SOFT_BREAK = b"=\r\n"
+QP_LINE = 76
+DKIM_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"Reply-To",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"MIME-Version",
+    b"Content-Type",
+)
+_PLACEHOLDER = re.compile(
+    "(" + "|".join(re.escape(p) for p in (PLACEHOLDER_UNSUBSCRIBE, PLACEHOLDER_PREFERENCES,
+                                          PLACEHOLDER_GREETING)) + ")"
+)  # fmt: skip
+_SLOT_OF = {
+    PLACEHOLDER_UNSUBSCRIBE: "unsubscribe",
+    PLACEHOLDER_PREFERENCES: "preferences",
+    PLACEHOLDER_GREETING: "greeting",
+}
+_MSGID = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")  # printable ASCII without <, > or spaces
+_ADDR = re.compile(r"^[^\s<>(),;:\"\\@]+@[A-Za-z0-9.-]+$")
+
+
+class MessageError(ValueError):
+    """A recipient's data cannot go into a message (e.g. CR/LF or a malformed address)."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    subscriber_id: int
+    email: str
+    name: str | None
+    message_id: str
+    unsubscribe_url: str
+
+
+# ---------------------------------------------------------------- quoted-printable
+def _qp_table() -> list[bytes]:
+    table = []
+    for byte in range(256):
+        literal = 33 <= byte <= 126 and byte != ord("=")
+        table.append(bytes([byte]) if literal else b"=%02X" % byte)
+    return table
+
+
+_QP = _qp_table()
+
+
+def qp_segment(text: str) -> bytes:
+    """Quoted-printable for a piece of a body; hard line breaks become CRLF; ends at column 0.
+
+    Spaces and tabs are literal except before a line break (encoded there, RFC 2045 rule 3).
+    """
+    out = bytearray()
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for index, text_line in enumerate(lines):
+        data = text_line.encode("utf-8")
+        column = 0
+        last = len(data) - 1
+        for pos, byte in enumerate(data):
+            # spaces and tabs stay literal except at the end of a line
+            token = bytes([byte]) if byte in (0x20, 0x09) and pos != last else _QP[byte]
+            if column + len(token) > QP_LINE - 1:
+                out += SOFT_BREAK
+                column = 0
+            out += token
+            column += len(token)
+        if index < len(lines) - 1:
+            out += CRLF
+        elif column:
+            out += SOFT_BREAK  # the next segment starts on a fresh line
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- headers
+def _no_crlf(value: str, what: str) -> str:
+    if any(ch in value for ch in "\r\n\x00"):
+        raise MessageError(f"{what} contains a line break")
+    return value
+
+
+def _address(email: str) -> str:
+    email = email.strip()
+    if not _ADDR.match(email) or len(email) > 320:
+        raise MessageError(f"not a deliverable address: {email!r}")
+    return email
+
+
+def _message_id(value: str) -> bytes:
+    value = value.strip().removeprefix("<").removesuffix(">")
+    if not _MSGID.match(value):
+        raise MessageError(f"malformed Message-ID {value!r}")
+    return f"<{value}>".encode("ascii")
+
+
+def _domain(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2].lower()
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "digest"
+
+
+def _static_headers(settings: Settings, subject: str, boundary: str) -> bytes:
+    """From, Reply-To, Subject, List-Id, ... encoded and folded once by the email package."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = line(settings.from_address)
+    if settings.reply_to:
+        msg["Reply-To"] = line(settings.reply_to)
+    msg["Subject"] = line(subject)
+    domain = _domain(settings.from_address)
+    list_id = line(settings.list_id or f"{_slug(settings.newsletter_name)}.{domain}")
+    list_id = list_id.strip("<>")
+    msg["List-Id"] = f"{line(settings.newsletter_name)} <{list_id}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Precedence"] = "bulk"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    raw = msg.as_bytes()
+    return raw.split(b"\r\n\r\n", 1)[0] + CRLF
+
+
+# ---------------------------------------------------------------- the template
+Segment = bytes | str  # literal bytes, or the name of a per-recipient slot
+
+
+@dataclass(frozen=True)
+class _Dkim:
+    selector: bytes
+    domain: bytes
+    key: bytes
+
+
+class MessageTemplate:
+    """A digest's message with per-recipient slots; `personalize` is all that runs per send."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        subject: str,
+        html: str,
+        text: str,
+        boundary: str | None = None,
+    ) -> None:
+        self.subject = line(subject)
+        self.boundary = boundary or f"=_digestcast_{secrets.token_hex(12)}"
+        self._base = settings.public_base_url.rstrip("/")
+        from_domain = _domain(settings.from_address)
+        self._mailto = settings.unsubscribe_mailto or f"unsubscribe@{from_domain}"
+        _address(self._mailto)
+        self._dkim: _Dkim | None = None
+        if settings.dkim_private_key is not None:
+            self._dkim = _Dkim(
+                selector=settings.dkim_selector.encode("ascii"),
+                domain=(settings.dkim_domain or from_domain).encode("ascii"),
+                key=settings.dkim_private_key.read_bytes(),
+            )
+        self.segments: list[Segment] = self._build(settings, html, text)
+        self._date_second = -1
+        self._date = b""
+
+    def _build(self, settings: Settings, html: str, text: str) -> list[Segment]:
+        b = self.boundary.encode("ascii")
+        for body in (html, text):
+            if self.boundary in body:
+                raise MessageError("the MIME boundary occurs in the body")
+        segs: list[Segment] = [
+            b"To: ",
+            "to",
+            CRLF + b"Date: ",
+            "date",
+            CRLF + b"Message-ID: ",
+            "message_id",
+            CRLF + b"List-Unsubscribe: ",
+            "list_unsubscribe",
+            CRLF + _static_headers(settings, self.subject, self.boundary),
+            CRLF + b"This is a multi-part message in MIME format." + CRLF,
+        ]
+        for subtype, body in (("plain", text), ("html", html)):
+            segs.append(
+                b"--" + b + CRLF + b'Content-Type: text/' + subtype.encode() + b'; charset="utf-8"'
+                + CRLF + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+            )  # fmt: skip
+            for piece in _PLACEHOLDER.split(body):
+                if not piece:
+                    continue
+                slot = _SLOT_OF.get(piece)
+                segs.append(f"{subtype}:{slot}" if slot else qp_segment(piece))
+            segs.append(CRLF)
+        segs.append(b"--" + b + b"--" + CRLF)
+        # merge adjacent literals so personalize joins as few pieces as possible
+        merged: list[Segment] = []
+        for seg in segs:
+            if isinstance(seg, bytes) and merged and isinstance(merged[-1], bytes):
+                merged[-1] = merged[-1] + seg
+            else:
+                merged.append(seg)
+        return merged
+
+    def _now(self) -> bytes:
+        second = int(time.time())
+        if second != self._date_second:
+            from datetime import UTC, datetime
+
+            self._date = format_datetime(datetime.fromtimestamp(second, UTC)).encode("ascii")
+            self._date_second = second
+        return self._date
+
+    def values(self, recipient: Recipient) -> dict[str, bytes]:
+        email = _address(recipient.email)
+        name = plain(recipient.name)[:80] if recipient.name else ""
+        unsubscribe = safe_url(recipient.unsubscribe_url)
+        if unsubscribe is None or not unsubscribe.isascii() or ">" in unsubscribe:
+            raise MessageError(f"malformed unsubscribe URL {recipient.unsubscribe_url!r}")
+        token = unsubscribe.rstrip("/").rsplit("/", 1)[-1]
+        preferences = f"{self._base}/preferences/{token}"
+        greeting = f"Good morning, {name}." if name else "Good morning."
+        to = formataddr((name, email)) if name else email
+        return {
+            "to": _no_crlf(to, "To").encode("ascii"),
+            "date": self._now(),
+            "message_id": _message_id(recipient.message_id),
+            "list_unsubscribe": (
+                f"<{unsubscribe}>,\r\n <mailto:{self._mailto}?subject=unsubscribe-{token}>"
+            ).encode("ascii"),
+            "plain:unsubscribe": qp_segment(unsubscribe),
+            "plain:preferences": qp_segment(preferences),
+            "plain:greeting": qp_segment(greeting),
+            "html:unsubscribe": qp_segment(escape(unsubscribe)),
+            "html:preferences": qp_segment(escape(preferences)),
+            "html:greeting": qp_segment(escape(greeting)),
+        }
+
+    def personalize(self, recipient: Recipient) -> bytes:
+        """The complete RFC 5322 message (CRLF line ends) for one recipient."""
+        values = self.values(recipient)
+        message = b"".join(seg if isinstance(seg, bytes) else values[seg] for seg in self.segments)
+        if self._dkim is None:
+            return message
+        signature: bytes = dkim.sign(
+            message,
+            self._dkim.selector,
+            self._dkim.domain,
+            self._dkim.key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=list(DKIM_HEADERS),
+        )
+        return signature + message
+
+
+def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
+    prefix = digest_prefix(digest.date)
+    meta: dict[str, Any] = json.loads(storage.read_bytes(f"{prefix}/email.json"))
+    return MessageTemplate(
+        settings,
+        subject=str(meta.get("subject") or digest.subject),
+        html=storage.read_bytes(f"{prefix}/email.html").decode("utf-8"),
+        text=storage.read_bytes(f"{prefix}/email.txt").decode("utf-8"),
+    )
+
+
+def build_message_template(
+    session: Session, settings: Settings, storage: Storage, digest_id: int
+) -> MessageTemplate:
+    """The MIME template of a built digest (reads the compiled email; never recompiles)."""
+    digest = session.get(Digest, digest_id)
+    if digest is None:
+        raise LookupError(f"no digest with id {digest_id}")
+    return template_from_storage(storage, settings, digest)

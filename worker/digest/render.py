@@ -1,0 +1,159 @@
+"""Jinja2 -> MJML -> HTML and Jinja2 -> plain text, from one DigestView (pure but for templates).
+
+Autoescape is on for the MJML/HTML templates (select_autoescape) and off for `.txt.j2`, whose
+values pass through the `line`/`para` filters (no CR/LF or control characters survive).
+StrictUndefined turns a typo in a template into an error instead of an empty string.
+
+Size budget: Gmail clips HTML over about 102 KB. When the compiled HTML exceeds the budget the
+view is degraded step by step in a fixed order (DEGRADE_STEPS) until it fits; the steps taken
+are returned so the digest records them. The plain-text part is always complete.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from mjml import mjml2html
+
+from worker.digest.content import DigestView, shorten
+from worker.paths import templates_dir
+
+MJML_TEMPLATE = "digest.mjml.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+TEXT_WIDTH = 72
+# the real unsubscribe URL replaces a shorter placeholder: keep this much room under the budget
+PERSONALIZATION_ALLOWANCE = 512
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+def line(value: object) -> str:
+    """One line: CR/LF and other control characters become spaces."""
+    text = str(value).replace("\r\n", " ").replace("\n", " ")
+    return _CONTROL.sub(" ", text).strip()
+
+
+def para(value: object, indent: str = "", width: int = TEXT_WIDTH) -> str:
+    return textwrap.fill(
+        line(value),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,  # never split a URL
+        break_on_hyphens=False,
+    )
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(templates_dir() / "email"),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "mjml", "html.j2", "mjml.j2"),
+            disabled_extensions=("txt", "txt.j2"),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    env.filters["line"] = line
+    env.filters["para"] = para
+    return env
+
+
+def render_mjml(view: DigestView) -> str:
+    return environment().get_template(MJML_TEMPLATE).render(d=view)
+
+
+def compile_html(view: DigestView) -> str:
+    # fonts={}: web-safe stacks only, no requests to a font service from the reader's client
+    return mjml2html(render_mjml(view), disable_comments=False, fonts={})
+
+
+def render_text(view: DigestView) -> str:
+    text = environment().get_template(TEXT_TEMPLATE).render(d=view)
+    # no trailing spaces, at most one blank line in a row, one final newline
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    out: list[str] = []
+    for ln in lines:
+        if ln or (out and out[-1]):
+            out.append(ln)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+# ---------------------------------------------------------------- size budget
+def _thumbs_after_three(v: DigestView) -> DigestView:
+    return v.with_(thumbs_from=min(v.thumbs_from, 4))
+
+
+def _shorten_deks(v: DigestView) -> DigestView:
+    top = tuple(replace(s, dek=shorten(s.dek, 110)) for s in v.top)
+    picks = tuple(replace(s, dek=shorten(s.dek, 110)) for s in v.picks)
+    lead = v.stories[:1]
+    return v.with_(stories=lead + top, picks=picks)
+
+
+def _cap_feed(limit: int) -> Callable[[DigestView], DigestView]:
+    def step(v: DigestView) -> DigestView:
+        if len(v.feed) <= limit:
+            return v
+        return v.with_(feed=v.feed[:limit], feed_more=v.feed_more + len(v.feed) - limit)
+
+    return step
+
+
+def _no_thumbs(v: DigestView) -> DigestView:
+    return v.with_(thumbs_from=1)
+
+
+def _drop_deks(v: DigestView) -> DigestView:
+    return v.with_(stories=v.stories[:1] + tuple(replace(s, dek="") for s in v.top))
+
+
+# (name recorded in Digest.degradations, transformation); applied cumulatively, in this order
+DEGRADE_STEPS: tuple[tuple[str, Callable[[DigestView], DigestView]], ...] = (
+    ("thumbnails dropped below the third top story", _thumbs_after_three),
+    ("deks shortened to 110 characters", _shorten_deks),
+    ("news feed capped at 15 items", _cap_feed(15)),
+    ("all top-story thumbnails dropped", _no_thumbs),
+    ("news feed capped at 5 items", _cap_feed(5)),
+    ("top-story deks dropped", _drop_deks),
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str  # compiled, with the per-recipient placeholders
+    text: str  # complete, with the per-recipient placeholders
+    view: DigestView  # the (possibly degraded) view the HTML was made from
+    degradations: tuple[str, ...]
+    over_budget: bool
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.encode("utf-8"))
+
+
+def render(view: DigestView, budget_bytes: int) -> Rendered:
+    """Compile the HTML within `budget_bytes` (degrading if needed) and the full text part."""
+    text = render_text(view)
+    limit = budget_bytes - PERSONALIZATION_ALLOWANCE
+    html = compile_html(view)
+    taken: list[str] = []
+    current = view
+    for name, step in DEGRADE_STEPS:
+        if len(html.encode("utf-8")) <= limit:
+            break
+        current = step(current)
+        taken.append(name)
+        html = compile_html(current)
+    over = len(html.encode("utf-8")) > limit
+    if over:
+        taken.append(f"still over the {budget_bytes}-byte budget after every step")
+    return Rendered(html=html, text=text, view=current, degradations=tuple(taken), over_budget=over)

@@ -1,0 +1,187 @@
+"""Building the day's digest: select and claim the items, build the briefing, render, store.
+
+Idempotence and late items (the decision):
+- A digest that is `sending` or `sent` is final: `build_digest` returns it untouched, so what a
+  subscriber got is what the archive shows and nobody gets a second version.
+- A digest that is `built` or `skipped` (nothing sent yet) is rebuilt on every call: its items
+  are released and the window is selected again, so items collected late (before sending) are
+  included. Rebuilding an unchanged day yields the same files.
+- A day with nothing in it is stored as `skipped` (nothing to send, as RSS-to-email services do);
+  a later rebuild that finds items turns it into `built`.
+
+Files under `digests/YYYY-MM-DD/`:
+- `digest.html`, `digest.txt`: the web copy ("view in browser"); no subscriber token, the
+  unsubscribe link points at the neutral subscription page.
+- `email.html`, `email.txt`, `email.json`: the compiled email with per-recipient placeholders and
+  its metadata (subject, preheader); message.py builds the MIME template from these, so sending
+  never recompiles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from worker.digest.content import (
+    PLACEHOLDER_GREETING,
+    PLACEHOLDER_PREFERENCES,
+    PLACEHOLDER_UNSUBSCRIBE,
+    DigestView,
+    build_view,
+    shorten,
+)
+from worker.digest.render import Rendered, line, render
+from worker.digest.select import release, select_items, window_for
+from worker.models import Digest, DigestState
+from worker.settings import Settings
+from worker.storage import Storage
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = (DigestState.sending, DigestState.sent)
+NEUTRAL_GREETING = "Good morning."
+SUBJECT_MAX = 110
+
+
+def digest_prefix(day: date) -> str:
+    return f"digests/{day.isoformat()}"
+
+
+def make_subject(view: DigestView) -> str:
+    """The lead story's headline; a plain dated name on a day without stories. Never CR/LF."""
+    if view.lead is not None:
+        subject = view.lead.title
+    else:
+        subject = f"{view.newsletter_name}, {view.date_label}"
+    return shorten(line(subject), SUBJECT_MAX)
+
+
+def web_copy(text: str, view: DigestView) -> str:
+    """The email without anything personal: neutral links and greeting."""
+    return (
+        text.replace(PLACEHOLDER_UNSUBSCRIBE, view.manage_url)
+        .replace(PLACEHOLDER_PREFERENCES, view.manage_url)
+        .replace(PLACEHOLDER_GREETING, NEUTRAL_GREETING)
+    )
+
+
+def _get_or_create(session: Session, day: date) -> Digest:
+    digest = session.scalars(select(Digest).where(Digest.date == day)).first()
+    if digest is not None:
+        return digest
+    try:
+        with session.begin_nested():
+            digest = Digest(date=day, state=DigestState.built)
+            session.add(digest)
+    except IntegrityError:
+        # another builder created it first (Digest.date is unique): use theirs
+        digest = session.scalars(select(Digest).where(Digest.date == day)).one()
+    return digest
+
+
+def _build_briefing(
+    session: Session, settings: Settings, storage: Storage, digest_id: int
+) -> dict[str, Any] | None:
+    """The audio stage's briefing; a failure there never costs the day's email."""
+    try:
+        from worker.audio.briefing import build_briefing
+    except ModuleNotFoundError as exc:
+        if exc.name != "worker.audio.briefing":
+            raise
+        log.warning("worker.audio.briefing is not available; the digest has no briefing bar")
+        return None
+    try:
+        result: dict[str, Any] | None = build_briefing(session, settings, storage, digest_id)
+    except Exception:
+        log.exception("briefing for digest %s failed; the email goes out without it", digest_id)
+        return None
+    return result
+
+
+def _store(storage: Storage, day: date, rendered: Rendered, subject: str) -> None:
+    prefix = digest_prefix(day)
+    view = rendered.view
+    storage.write_bytes(f"{prefix}/email.html", rendered.html.encode("utf-8"))
+    storage.write_bytes(f"{prefix}/email.txt", rendered.text.encode("utf-8"))
+    meta = {
+        "date": day.isoformat(),
+        "subject": subject,
+        "preheader": view.preheader,
+        "briefing_minutes": view.briefing.minutes if view.briefing else None,
+        "lang": view.lang,
+        "degradations": list(rendered.degradations),
+        "browser_url": view.browser_url,
+        "stories": [asdict(s) for s in view.stories],
+    }
+    storage.write_bytes(f"{prefix}/email.json", json.dumps(meta, indent=2).encode("utf-8"))
+    storage.write_bytes(f"{prefix}/digest.html", web_copy(rendered.html, view).encode("utf-8"))
+    storage.write_bytes(f"{prefix}/digest.txt", web_copy(rendered.text, view).encode("utf-8"))
+
+
+def _stored_meta(storage: Storage, day: date) -> dict[str, Any]:
+    key = f"{digest_prefix(day)}/email.json"
+    if not storage.exists(key):
+        return {}
+    meta: dict[str, Any] = json.loads(storage.read_bytes(key))
+    return meta
+
+
+def build_digest(session: Session, settings: Settings, storage: Storage, day: date) -> Digest:
+    """Build (or rebuild, before sending) the digest of Kyiv day `day`; see the module doc."""
+    digest = _get_or_create(session, day)
+    if digest.state in FINAL_STATES:
+        return digest
+    session.flush()
+    release(session, digest.id)
+    window, previous = window_for(session, settings, day)
+    selection = select_items(session, window, previous, digest.id)
+    briefing = _build_briefing(session, settings, storage, digest.id)
+    seconds = float(briefing["duration_seconds"]) if briefing else None
+    view = build_view(
+        settings, day, selection.articles, selection.feed_items, selection.picks, seconds
+    )
+    rendered = render(view, settings.digest_html_budget_bytes)
+    subject = make_subject(view)
+    _store(storage, day, rendered, subject)
+
+    digest.state = DigestState.skipped if selection.empty else DigestState.built
+    digest.subject = subject
+    digest.window_start = window.start
+    digest.window_end = window.end
+    digest.article_count = len(selection.articles)
+    digest.feed_item_count = len(selection.feed_items)
+    digest.html_bytes = rendered.html_bytes
+    digest.degradations = list(rendered.degradations)
+    digest.built_at = datetime.now(UTC)
+    session.flush()
+    if rendered.degradations:
+        log.warning("digest %s degraded to fit: %s", day, "; ".join(rendered.degradations))
+    return digest
+
+
+def digest_summary(session: Session, storage: Storage, digest: Digest) -> dict[str, Any]:
+    """The JSON-safe result of `digest.build` (the pipeline prints it)."""
+    from worker.models import Article
+
+    picks = session.scalars(
+        select(Article.id).where(Article.digest_id == digest.id, Article.editors_pick.is_(True))
+    ).all()
+    return {
+        "digest_id": digest.id,
+        "date": digest.date.isoformat(),
+        "state": digest.state.value,
+        "subject": digest.subject,
+        "articles": digest.article_count,
+        "feed_items": digest.feed_item_count,
+        "picks": len(picks),
+        "html_bytes": digest.html_bytes,
+        "degradations": list(digest.degradations),
+        "briefing_minutes": _stored_meta(storage, digest.date).get("briefing_minutes"),
+    }
