@@ -60,6 +60,24 @@ class Settings(BaseSettings):
     gtts_timeout_seconds: float = 10.0
     gtts_concurrency: int = 8
     gtts_probe_timeout_seconds: float = 3.0
+    gtts_tld: str = "com"  # Google host for the accent (com, co.uk, us, ...); the cache key has it
+    gtts_slow: bool = False
+    gtts_retries: int = 4  # retries per chunk on 429, 5xx, timeouts and dropped connections
+    gtts_backoff_seconds: float = 0.5  # first backoff; doubles per retry, full jitter
+    gtts_backoff_max_seconds: float = 20.0
+    gtts_retry_after_max_seconds: float = 120.0  # a longer Retry-After fails over to espeak
+    gtts_rate_per_second: float = 50.0  # shared by all workers (Redis token bucket with a broker)
+    gtts_burst: int = 50
+    espeak_rate_wpm: int = 170
+    podcast_title: str | None = None  # default: NEWSLETTER_NAME
+    podcast_description: str = "Every article of the day, read aloud."
+    podcast_author: str | None = None  # default: NEWSLETTER_NAME
+    podcast_email: str | None = None  # itunes:owner email; default: the FROM_ADDRESS address
+    podcast_category: str = "News"
+    podcast_explicit: bool = False
+    podcast_max_items: int = 300
+    briefing_stories: int = 8  # top stories spoken in the daily briefing
+    briefing_paragraphs: int = 2  # paragraphs per story in the briefing
 
     # --- digest
     send_time: time = time(7, 0)

@@ -1,0 +1,162 @@
+"""synthesize_article end to end: engines, files next to article.json, skip, fallback, upgrade."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.audio.conftest import gtts_settings
+from tests.audio.gtts_emulator import Emulator
+from worker.audio import mp3
+from worker.audio.service import audio_status, synthesize_article, upgrade_fallbacks
+from worker.models import Article, Audio, AudioState
+from worker.settings import Settings
+from worker.storage import LocalStorage
+
+
+def _files(storage: LocalStorage, article: Article) -> dict[str, bytes]:
+    prefix = article.storage_prefix
+    return {
+        name: storage.read_bytes(f"{prefix}/{name}")
+        for name in ("audio.mp3", "audio.json", "audio.vtt", "audio.txt")
+    }
+
+
+def test_espeak_writes_mp3_and_json_next_to_the_article(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+) -> None:
+    article = make_article()
+    result = synthesize_article(session, settings, storage, article.id)
+    assert result["status"] == "synthesized" and result["engine"] == "espeak"
+    files = _files(storage, article)
+    meta = json.loads(files["audio.json"])
+    probe = mp3.probe(files["audio.mp3"])
+    assert probe.duration > 1 and meta["duration_seconds"] == round(probe.duration, 3)
+    assert (
+        meta["bytes"]
+        == len(files["audio.mp3"])
+        == storage.size(f"{article.storage_prefix}/audio.mp3")
+    )
+    assert meta["engine"] == "espeak" and meta["language"] == "en" and len(meta["text_hash"]) == 64
+    vtt = files["audio.vtt"].decode()
+    assert vtt.startswith("WEBVTT") and "Grid holds after night of strikes" in vtt
+    assert "caption" not in files["audio.txt"].decode()  # the figure caption is not spoken
+    row = session.scalar(select(Audio).where(Audio.article_id == article.id))
+    assert row is not None and row.state == AudioState.done and row.engine == "espeak"
+    assert audio_status(session)["done"] == 1
+
+
+def test_unchanged_text_is_not_synthesized_again_and_an_edit_is(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+) -> None:
+    article = make_article()
+    synthesize_article(session, settings, storage, article.id)
+    again = synthesize_article(session, settings, storage, article.id)
+    assert again["status"] == "unchanged"
+    article.body_html += "<p>An added paragraph about the weather.</p>"
+    session.commit()
+    edited = synthesize_article(session, settings, storage, article.id)
+    assert edited["status"] == "synthesized"
+    assert "weather" in storage.read_bytes(f"{article.storage_prefix}/audio.txt").decode()
+
+
+def test_auto_uses_gtts_through_the_emulator(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    emulator: Emulator,
+) -> None:
+    article = make_article()
+    s = gtts_settings(settings, emulator.url)
+    result = synthesize_article(session, s, storage, article.id)
+    assert result["status"] == "synthesized" and result["engine"] == "gtts"
+    assert result["requests"] == emulator.requests - 1  # minus the one reachability probe
+    meta = json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))
+    assert meta["engine"] == "gtts" and meta["voice"] == "gtts:en:com"
+    assert mp3.probe(storage.read_bytes(f"{article.storage_prefix}/audio.mp3")).sample_rate == 24000
+
+
+def test_auto_falls_back_to_espeak_when_the_endpoint_is_unreachable_and_upgrades_later(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    emulator: Emulator,
+    closed_port_url: str,
+) -> None:
+    article = make_article()
+    offline = gtts_settings(settings, closed_port_url)
+    result = synthesize_article(session, offline, storage, article.id)
+    assert result["status"] == "synthesized" and result["engine"] == "espeak"
+    assert result["fallback"] is True and "unreachable" in result["error"]
+    row = session.scalar(select(Audio).where(Audio.article_id == article.id))
+    assert row is not None and row.state == AudioState.fallback
+    meta = json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))
+    assert meta["engine"] == "espeak" and meta["fallback_reason"]
+    old_mp3 = storage.read_bytes(f"{article.storage_prefix}/audio.mp3")
+
+    # still offline: the upgrade leaves the fallback in place
+    assert upgrade_fallbacks(session, offline, storage)["upgraded"] == 0
+
+    online = gtts_settings(settings, emulator.url)
+    summary = upgrade_fallbacks(session, online, storage)
+    assert summary["upgraded"] == 1 and summary["candidates"] == 1
+    new_mp3 = storage.read_bytes(f"{article.storage_prefix}/audio.mp3")
+    assert new_mp3 != old_mp3
+    assert (
+        json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))["engine"] == "gtts"
+    )
+    session.refresh(row)
+    assert row.state == AudioState.done and row.engine == "gtts" and row.error is None
+    # no temporary files left behind by the atomic replacement
+    folder = storage.local_path(article.storage_prefix)
+    assert folder is not None
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "audio.json",
+        "audio.mp3",
+        "audio.txt",
+        "audio.vtt",
+    ]
+
+
+def test_gtts_failure_after_retries_falls_back_per_article(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    emulator: Emulator,
+) -> None:
+    article = make_article()
+    s = gtts_settings(settings, emulator.url, gtts_retries=1, gtts_concurrency=1)
+    emulator.fail("ok", *["500"] * 10)  # the probe succeeds, then every chunk fails
+    result = synthesize_article(session, s, storage, article.id)
+    assert result["engine"] == "espeak" and result["fallback"] is True
+    assert "500" in result["error"]
+    assert result["requests"] == 2  # one chunk: 1 try + 1 retry, the others were not sent
+
+
+def test_missing_article_and_empty_text_are_recorded_not_raised(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+) -> None:
+    assert synthesize_article(session, settings, storage, 9999)["status"] == "failed"
+    article = make_article(
+        title="   ",
+        body_html="<figure><figcaption>only a caption</figcaption></figure>",
+        summary="",
+    )
+    result = synthesize_article(session, settings, storage, article.id)
+    assert result["status"] == "failed" and result["error"] == "nothing to speak"
+    assert audio_status(session)["failed"] == 1

@@ -1,0 +1,39 @@
+"""WebVTT captions and plain-text transcripts (pure), timed by the real chunk boundaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    text: str
+
+
+def _stamp(seconds: float) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def _clean(text: str) -> str:
+    # "-->" would end the timing line early, and a blank line would end the cue
+    return " ".join(text.replace("-->", "→").split())
+
+
+def webvtt(cues: Sequence[Cue]) -> str:
+    lines = ["WEBVTT", ""]
+    for number, cue in enumerate(cues, 1):
+        if cue.end <= cue.start or not cue.text.strip():
+            continue
+        lines += [str(number), f"{_stamp(cue.start)} --> {_stamp(cue.end)}", _clean(cue.text), ""]
+    return "\n".join(lines)
+
+
+def plain_text(paragraphs: Sequence[str]) -> str:
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs) + "\n"

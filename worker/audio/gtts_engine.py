@@ -1,0 +1,295 @@
+"""gTTS, fast and polite: gTTS's own tokenizer and request format, our own transport.
+
+Stock `gTTS.save()` sends the 100-character chunks one after another, each on a new connection,
+with no timeout and no retry. Here the same chunks (gTTS's pre-processors, tokenizer and
+`_package_rpc`, so Google sees exactly what gTTS would send) go out concurrently, bounded by
+GTTS_CONCURRENCY, over one keep-alive httpx client; 429/5xx/timeouts/dropped connections are
+retried with exponential backoff and full jitter, honouring Retry-After; every request first takes
+a token from the shared rate limiter. Chunk audio is cached in storage by hash of (text, lang,
+tld, slow), so an unchanged article costs no request and an edit only its changed chunks.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from gtts import gTTS
+
+from worker.audio.ratelimit import RateLimiter, limiter_for
+from worker.settings import Settings
+from worker.storage import Storage
+
+_AUDIO = re.compile(r'jQ1olc","\[\\"(.*)\\"]')
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class GttsFailure(RuntimeError):
+    """gTTS could not produce a chunk after its retries (or the answer was unusable)."""
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """MP3 chunks per paragraph, in order, and what it cost."""
+
+    engine: str
+    voice: str
+    paragraphs: list[list[bytes]]
+    requests: int
+    chunks: int
+    cache_hits: int
+
+
+def chunk_key(text: str, lang: str, tld: str, slow: bool) -> str:
+    digest = hashlib.sha256(
+        json.dumps([text, lang, tld, slow], ensure_ascii=False).encode()
+    ).hexdigest()
+    return f"cache/tts/{digest[:2]}/{digest}.mp3"
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None when absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def extract_audio(body: str) -> bytes:
+    """The MP3 bytes from a batchexecute answer, parsed the way gTTS.stream() does."""
+    for line in body.splitlines():
+        if "jQ1olc" in line:
+            found = _AUDIO.search(line)
+            if found:
+                return base64.b64decode(found.group(1).encode("ascii"))
+            raise GttsFailure("answer without an audio stream (unsupported language?)")
+    raise GttsFailure("answer without a jQ1olc line")
+
+
+class GttsEngine:
+    name = "gtts"
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage | None,
+        *,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.endpoint = settings.gtts_endpoint
+        self.tld = settings.gtts_tld
+        self.slow = settings.gtts_slow
+        self.limiter = limiter or limiter_for(
+            settings.broker_url, settings.gtts_rate_per_second, settings.gtts_burst
+        )
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+        self.requests = 0
+        self.retries = 0
+        self.sleeps: list[float] = []  # the backoff waits, for ops logs and tests
+        concurrency = max(1, settings.gtts_concurrency)
+        timeout = settings.gtts_timeout_seconds
+        # one keep-alive pool shared by the worker threads; httpx.Client is thread-safe
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers=gTTS.GOOGLE_TTS_HEADERS,
+            trust_env=False,  # the endpoint setting is the whole truth; no proxy surprises
+        )
+        self.concurrency = concurrency
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> GttsEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ gTTS's own pieces
+    def _gtts(self, lang: str) -> gTTS:
+        return gTTS("-", lang=lang, tld=self.tld, slow=self.slow, lang_check=False)
+
+    def tokenize(self, text: str, lang: str) -> list[str]:
+        """gTTS's pre-processors, tokenizer and minimizer: the exact chunks gTTS would send."""
+        return list(self._gtts(lang)._tokenize(text))
+
+    def voice(self, lang: str) -> str:
+        return f"gtts:{lang}:{self.tld}{':slow' if self.slow else ''}"
+
+    # ------------------------------------------------------------ transport
+    def _backoff(self, attempt: int) -> float:
+        cap = min(
+            self.settings.gtts_backoff_max_seconds,
+            self.settings.gtts_backoff_seconds * (2**attempt),
+        )
+        return self.rng.uniform(0, cap)
+
+    def _wait(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+        if seconds <= 0:
+            return
+        if self.sleep is time.sleep:
+            self._abort.wait(seconds)  # wakes early when a sibling chunk already failed
+        else:
+            self.sleep(seconds)
+
+    def fetch(self, text: str, lang: str) -> bytes:
+        """One chunk's MP3, with retries; raises GttsFailure when it cannot be had.
+
+        A failure stops the article's other chunks too (they would be thrown away anyway).
+        """
+        try:
+            return self._fetch(text, lang)
+        except GttsFailure:
+            self._abort.set()
+            raise
+
+    def _fetch(self, text: str, lang: str) -> bytes:
+        body = self._gtts(lang)._package_rpc(text)
+        attempts = self.settings.gtts_retries + 1
+        last_status: int | None = None
+        last_error = ""
+        for attempt in range(attempts):
+            if self._abort.is_set():
+                raise GttsFailure("another chunk of this article failed", attempts=attempt)
+            self.limiter.acquire()
+            with self._lock:
+                self.requests += 1
+                if attempt:
+                    self.retries += 1
+            retry_after: float | None = None
+            try:
+                response = self.client.post(self.endpoint, content=body.encode("ascii"))
+            except httpx.TransportError as exc:  # connect/read timeouts, drops, refusals
+                last_status, last_error = None, f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return extract_audio(response.text)
+                last_status = response.status_code
+                last_error = f"HTTP {response.status_code} from TTS endpoint"
+                if response.status_code not in RETRY_STATUS:
+                    raise GttsFailure(last_error, status=last_status, attempts=attempt + 1)
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if attempt + 1 >= attempts:
+                break
+            if retry_after is not None:
+                if retry_after > self.settings.gtts_retry_after_max_seconds:
+                    raise GttsFailure(
+                        f"{last_error}; Retry-After {retry_after:.0f}s is too long to wait",
+                        status=last_status,
+                        attempts=attempt + 1,
+                    )
+                # everybody pauses, not only this thread: the bucket is shared
+                self.limiter.block(retry_after)
+                delay = retry_after + self.rng.uniform(0, self.settings.gtts_backoff_seconds)
+            else:
+                delay = self._backoff(attempt)
+            self._wait(delay)
+        raise GttsFailure(
+            f"{last_error} after {attempts} attempts", status=last_status, attempts=attempts
+        )
+
+    # ------------------------------------------------------------ articles
+    def speak(self, paragraphs: Sequence[str], lang: str) -> Spoken:
+        """MP3 chunks per paragraph; cached chunks are not requested again."""
+        start_requests = self.requests
+        plan = [self.tokenize(p, lang) for p in paragraphs]
+        keys = {
+            text: chunk_key(text, lang, self.tld, self.slow) for chunks in plan for text in chunks
+        }
+        audio: dict[str, bytes] = {}
+        missing: list[str] = []
+        for text, key in keys.items():  # dict: each distinct chunk text once
+            if self.storage is not None and self.storage.exists(key):
+                audio[text] = self.storage.read_bytes(key)
+            else:
+                missing.append(text)
+        hits = len(keys) - len(missing)
+        if missing:
+            self._abort.clear()
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gtts") as pool:
+                futures = {text: pool.submit(self.fetch, text, lang) for text in missing}
+                try:
+                    for text, future in futures.items():
+                        audio[text] = future.result()
+                        if self.storage is not None:
+                            self.storage.write_bytes(keys[text], audio[text])
+                except BaseException:
+                    # do not keep hammering a failing endpoint for an article that falls back
+                    self._abort.set()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        return Spoken(
+            engine=self.name,
+            voice=self.voice(lang),
+            paragraphs=[[audio[text] for text in chunks] for chunks in plan],
+            requests=self.requests - start_requests,
+            chunks=sum(len(c) for c in plan),
+            cache_hits=hits,
+        )
+
+
+_probe_cache: dict[str, bool] = {}
+_probe_lock = threading.Lock()
+
+
+def endpoint_reachable(settings: Settings) -> bool:
+    """Can the gTTS endpoint be reached at all? Asked once per process and endpoint.
+
+    Any HTTP answer counts as reachable (a 429 is handled per article by retries and fallback);
+    a connection error or timeout within GTTS_PROBE_TIMEOUT_SECONDS means offline.
+    """
+    endpoint = settings.gtts_endpoint
+    with _probe_lock:
+        if endpoint in _probe_cache:
+            return _probe_cache[endpoint]
+        body = gTTS("-", lang="en", tld=settings.gtts_tld, lang_check=False)._package_rpc("ok")
+        try:
+            with httpx.Client(
+                timeout=settings.gtts_probe_timeout_seconds, trust_env=False
+            ) as client:
+                client.post(endpoint, content=body.encode(), headers=gTTS.GOOGLE_TTS_HEADERS)
+            verdict = True
+        except httpx.HTTPError:
+            verdict = False
+        _probe_cache[endpoint] = verdict
+        return verdict
+
+
+def reset_probe() -> None:
+    """Forget probe verdicts (a new run, or tests)."""
+    with _probe_lock:
+        _probe_cache.clear()

@@ -1,0 +1,227 @@
+"""The podcast feeds: `podcast.xml` (every article audio) and `briefing.xml` (daily briefings).
+
+feedgen's podcast extension writes the iTunes tags; two gaps are closed here with a small feedgen
+extension: Apple wants `itunes:explicit` as true/false (feedgen only writes yes/no/clean), and
+Podcasting 2.0 adds `podcast:guid` (UUIDv5 of the feed URL) and `podcast:transcript` per item.
+Enclosure lengths are the stored files' real sizes, so podcast apps never see a wrong length.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, time
+from typing import Any
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from worker.audio.cover import cover_png
+from worker.audio.text import spoken_date
+from worker.models import Article, Audio, AudioState, Digest
+from worker.settings import Settings
+from worker.storage import Storage
+
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+# the Podcasting 2.0 namespace for podcast:guid (UUIDv5 of the feed URL without scheme)
+PODCAST_GUID_NS = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
+COVER_KEY = "podcast-cover.png"
+
+
+def podcast_guid(feed_url: str) -> str:
+    bare = feed_url.split("://", 1)[-1].rstrip("/")
+    return str(uuid.uuid5(PODCAST_GUID_NS, bare))
+
+
+def media_url(settings: Settings, key: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/media/{key}"
+
+
+class _Podcast20(BaseExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.guid: str | None = None
+        self.explicit = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"podcast": PODCAST_NS}
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed[0]
+        explicit = channel.find(f"{{{ITUNES_NS}}}explicit")
+        if explicit is None:
+            explicit = xml_elem(f"{{{ITUNES_NS}}}explicit", channel)
+        explicit.text = "true" if self.explicit else "false"
+        if self.guid:
+            xml_elem(f"{{{PODCAST_NS}}}guid", channel).text = self.guid
+        return feed
+
+
+class _Podcast20Entry(BaseEntryExtension):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.transcripts: list[tuple[str, str, str | None]] = []
+
+    def extend_rss(self, entry: Any) -> Any:
+        for url, mime, language in self.transcripts:
+            node = xml_elem(f"{{{PODCAST_NS}}}transcript", entry)
+            node.attrib["url"] = url
+            node.attrib["type"] = mime
+            if language:
+                node.attrib["language"] = language
+            if mime == "text/vtt":
+                node.attrib["rel"] = "captions"
+        return entry
+
+
+def _channel(settings: Settings, storage: Storage, name: str, title: str) -> FeedGenerator:
+    base = settings.public_base_url.rstrip("/")
+    feed_url = f"{base}/{name}"
+    fg = FeedGenerator()
+    fg.load_extension("podcast")
+    fg.register_extension("podcast20", _Podcast20, _Podcast20Entry)
+    fg.title(title)
+    fg.link(href=feed_url, rel="self")
+    fg.link(href=base, rel="alternate")  # last: feedgen's RSS <link> is the latest alternate
+    fg.description(settings.podcast_description[:4000])
+    fg.language("en")
+    fg.generator("digestcast")
+    author = settings.podcast_author or settings.newsletter_name
+    fg.podcast.itunes_author(author)
+    fg.podcast.itunes_summary(settings.podcast_description[:4000])
+    fg.podcast.itunes_category(settings.podcast_category, "Daily News")
+    fg.podcast.itunes_explicit("no")  # rewritten to true/false by _Podcast20
+    fg.podcast.itunes_type("episodic")
+    email = settings.podcast_email or _address(settings.from_address)
+    fg.podcast.itunes_owner(name=author, email=email)
+    if not storage.exists(COVER_KEY) or storage.read_bytes(COVER_KEY) != cover_png():
+        storage.write_bytes(COVER_KEY, cover_png())
+    cover = media_url(settings, COVER_KEY)
+    fg.podcast.itunes_image(cover)
+    fg.image(url=cover, title=title, link=base)
+    fg.podcast20.guid = podcast_guid(feed_url)
+    fg.podcast20.explicit = settings.podcast_explicit
+    fg.lastBuildDate(datetime.now(UTC))
+    return fg
+
+
+def _address(from_address: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(from_address)[1] or from_address
+
+
+def _add_episode(
+    fg: FeedGenerator,
+    settings: Settings,
+    storage: Storage,
+    *,
+    guid: str,
+    title: str,
+    description: str,
+    link: str | None,
+    published: datetime,
+    audio_key: str,
+    duration: float,
+    language: str,
+    transcript_prefix: str,
+) -> None:
+    entry = fg.add_entry(order="append")
+    entry.guid(guid, permalink=False)
+    entry.title(title)
+    entry.description(description or title)
+    if link:
+        entry.link(href=link)
+    entry.pubDate(published)  # feedgen writes RFC 2822
+    entry.enclosure(media_url(settings, audio_key), str(storage.size(audio_key)), "audio/mpeg")
+    entry.podcast.itunes_duration(max(1, round(duration)))
+    for ext, mime in (("vtt", "text/vtt"), ("txt", "text/plain")):
+        key = f"{transcript_prefix}.{ext}"
+        if storage.exists(key):
+            entry.podcast20.transcripts.append((media_url(settings, key), mime, language))
+
+
+def _write(storage: Storage, key: str, fg: FeedGenerator) -> int:
+    data: bytes = fg.rss_str(pretty=True)
+    storage.write_bytes(key, data)
+    return len(data)
+
+
+def publish_article_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
+    title = settings.podcast_title or settings.newsletter_name
+    fg = _channel(settings, storage, "podcast.xml", title)
+    rows = session.scalars(
+        select(Article)
+        .join(Audio, Audio.article_id == Article.id)
+        .where(Audio.state.in_([AudioState.done, AudioState.fallback]))
+        .options(joinedload(Article.audio))
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(settings.podcast_max_items)
+    ).unique()
+    items = 0
+    for article in rows:
+        prefix = article.storage_prefix
+        key = f"{prefix}/audio.mp3"
+        if not storage.exists(key) or not storage.exists(f"{prefix}/audio.json"):
+            continue
+        meta = json.loads(storage.read_bytes(f"{prefix}/audio.json"))
+        _add_episode(
+            fg,
+            settings,
+            storage,
+            guid=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'digestcast:audio:' + article.guid)}",
+            title=article.title,
+            description=article.summary,
+            link=article.url,
+            published=article.published_at,
+            audio_key=key,
+            duration=float(meta.get("duration_seconds") or 0),
+            language=article.language,
+            transcript_prefix=f"{prefix}/audio",
+        )
+        items += 1
+    size = _write(storage, "podcast.xml", fg)
+    return {"key": "podcast.xml", "items": items, "bytes": size}
+
+
+def publish_briefing_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
+    title = f"{settings.newsletter_name}: the daily briefing"
+    fg = _channel(settings, storage, "briefing.xml", title)
+    items = 0
+    digests = session.scalars(
+        select(Digest).order_by(Digest.date.desc()).limit(settings.podcast_max_items)
+    )
+    for digest in digests:
+        folder = f"digests/{digest.date.isoformat()}"
+        key = f"{folder}/briefing.mp3"
+        if not storage.exists(key) or not storage.exists(f"{folder}/briefing.json"):
+            continue
+        meta = json.loads(storage.read_bytes(f"{folder}/briefing.json"))
+        when = datetime.combine(digest.date, time(settings.send_time.hour), settings.tz)
+        _add_episode(
+            fg,
+            settings,
+            storage,
+            guid=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'digestcast:briefing:{digest.date}')}",
+            title=f"{settings.newsletter_name}, {spoken_date(digest.date, 'en')}",
+            description="; ".join(c["title"] for c in meta.get("chapters", [])[1:-1]),
+            link=f"{settings.public_base_url.rstrip('/')}/archive/{digest.date.isoformat()}",
+            published=when,
+            audio_key=key,
+            duration=float(meta.get("duration_seconds") or 0),
+            language="en",
+            transcript_prefix=f"{folder}/briefing",
+        )
+        items += 1
+    size = _write(storage, "briefing.xml", fg)
+    return {"key": "briefing.xml", "items": items, "bytes": size}
+
+
+def publish_podcasts(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
+    """Write both feeds; returns {"podcast": {...}, "briefing": {...}}."""
+    return {
+        "podcast": publish_article_feed(session, settings, storage),
+        "briefing": publish_briefing_feed(session, settings, storage),
+    }

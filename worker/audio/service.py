@@ -1,0 +1,328 @@
+"""Speak an article: choose the engine, synthesize, join, tag, store, record.
+
+Files next to `article.json` (each written atomically by Storage.write_bytes; `audio.json` is
+written last, so a reader that sees it also sees the matching MP3 and captions):
+`audio.mp3`, `audio.vtt` (cues at the real paragraph boundaries), `audio.txt`, `audio.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.audio import espeak, mp3
+from worker.audio.captions import Cue, plain_text, webvtt
+from worker.audio.cover import cover_png
+from worker.audio.gtts_engine import GttsEngine, GttsFailure, Spoken, endpoint_reachable
+from worker.audio.text import SpeechText, prepare
+from worker.models import Article, Audio, AudioState
+from worker.settings import Settings
+from worker.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- engines
+def speak_espeak(settings: Settings, paragraphs: Sequence[str], language: str) -> Spoken:
+    """One MP3 per paragraph from the offline engine (its cue boundaries are the paragraphs)."""
+    chunks = [[espeak.synthesize_mp3(p, language, settings.espeak_rate_wpm)] for p in paragraphs]
+    return Spoken(
+        engine="espeak",
+        voice=f"espeak-ng:{espeak.voice_for(language)}",
+        paragraphs=chunks,
+        requests=0,
+        chunks=len(chunks),
+        cache_hits=0,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    spoken: Spoken
+    fallback_reason: str | None  # set when espeak spoke because gTTS could not
+
+
+def speak(
+    settings: Settings,
+    storage: Storage,
+    paragraphs: Sequence[str],
+    language: str,
+    *,
+    engine: str | None = None,
+) -> Outcome:
+    """Speak with the configured engine; `auto` falls back to espeak when gTTS cannot."""
+    choice = engine or settings.tts_engine
+    if choice == "espeak":
+        return Outcome(speak_espeak(settings, paragraphs, language), None)
+    if choice == "auto" and not endpoint_reachable(settings):
+        reason = f"gTTS endpoint unreachable ({settings.gtts_endpoint})"
+        return Outcome(speak_espeak(settings, paragraphs, language), reason)
+    with GttsEngine(settings, storage) as gtts:
+        try:
+            return Outcome(gtts.speak(paragraphs, language), None)
+        except GttsFailure as exc:
+            if choice == "gtts":
+                raise
+            log.warning("gTTS failed, falling back to espeak: %s", exc)
+            spoken = speak_espeak(settings, paragraphs, language)
+            return Outcome(
+                Spoken(
+                    spoken.engine,
+                    spoken.voice,
+                    spoken.paragraphs,
+                    gtts.requests,  # the failed attempts still cost requests
+                    spoken.chunks,
+                    0,
+                ),
+                f"gTTS failed: {exc}",
+            )
+
+
+# ---------------------------------------------------------------- rendering
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    duration: float
+    cues: list[Cue]
+    boundaries: list[tuple[float, float]]  # per paragraph
+
+
+def join_spoken(spoken: Spoken) -> tuple[mp3.Joined, list[tuple[float, float]]]:
+    """The joined stream and each paragraph's (start, end) from its real chunk boundaries."""
+    flat = [chunk for chunks in spoken.paragraphs for chunk in chunks]
+    joined = mp3.join(flat)
+    bounds: list[tuple[float, float]] = []
+    index = 0
+    for chunks in spoken.paragraphs:
+        if not chunks:
+            edge = joined.boundaries[index - 1][1] if index else 0.0
+            bounds.append((edge, edge))
+            continue
+        bounds.append((joined.boundaries[index][0], joined.boundaries[index + len(chunks) - 1][1]))
+        index += len(chunks)
+    return joined, bounds
+
+
+def render(spoken: Spoken, display: Sequence[str], tags: mp3.Tags) -> Rendered:
+    """Join the chunks frame-accurately, time a cue per paragraph, tag."""
+    joined, bounds = join_spoken(spoken)
+    cues = [Cue(start, end, text) for (start, end), text in zip(bounds, display, strict=True)]
+    return Rendered(
+        data=mp3.tag(joined.data, tags), duration=joined.duration, cues=cues, boundaries=bounds
+    )
+
+
+# ---------------------------------------------------------------- articles
+def article_speech(article: Article) -> SpeechText:
+    language = article.language or (article.source.language if article.source else "en")
+    return prepare(
+        article.title,
+        article.body_html or f"<p>{article.summary}</p>",
+        language,
+        author=article.author,
+        published=article.published_at.astimezone(UTC) if article.published_at else None,
+    )
+
+
+def _audio_row(session: Session, article: Article) -> Audio:
+    row = session.scalar(select(Audio).where(Audio.article_id == article.id))
+    if row is None:
+        row = Audio(article_id=article.id, state=AudioState.pending, requests=0)
+        session.add(row)
+    return row
+
+
+def synthesize_article(
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    article_id: int,
+    *,
+    engine: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Speak one article unless its spoken text is unchanged and its MP3 exists.
+
+    Returns {"article_id", "status": synthesized|unchanged|failed, "engine", "requests", "error",
+    "duration_seconds", "bytes", "fallback"}. Never raises for a bad article: it records the error.
+    """
+    article = session.get(Article, article_id)
+    result: dict[str, Any] = {
+        "article_id": article_id,
+        "status": "failed",
+        "engine": None,
+        "requests": 0,
+        "error": None,
+        "duration_seconds": None,
+        "bytes": None,
+        "fallback": False,
+    }
+    if article is None:
+        result["error"] = "no such article"
+        return result
+    row = _audio_row(session, article)
+    prefix = article.storage_prefix
+    try:
+        speech = article_speech(article)
+    except Exception as exc:  # a malformed body must not stop the other articles
+        return _failed(session, row, result, f"text preparation failed: {exc}")
+    if (
+        not force
+        and row.text_hash == speech.text_hash
+        and row.state in (AudioState.done, AudioState.fallback)
+        and storage.exists(f"{prefix}/audio.mp3")
+    ):
+        result.update(
+            status="unchanged",
+            engine=row.engine,
+            duration_seconds=row.duration_seconds,
+            bytes=row.bytes,
+            fallback=row.state == AudioState.fallback,
+        )
+        return result
+    if not speech.paragraphs:
+        return _failed(session, row, result, "nothing to speak")
+    try:
+        outcome = speak(settings, storage, speech.paragraphs, speech.language, engine=engine)
+        rendered = render(outcome.spoken, speech.display, _article_tags(settings, article))
+    except Exception as exc:
+        log.exception("audio for article %s failed", article_id)
+        return _failed(session, row, result, f"{type(exc).__name__}: {exc}")
+    spoken = outcome.spoken
+    meta = _write_files(storage, prefix, speech, spoken, rendered, outcome.fallback_reason)
+    row.state = AudioState.fallback if outcome.fallback_reason else AudioState.done
+    row.engine = spoken.engine
+    row.language = speech.language
+    row.text_hash = speech.text_hash
+    row.duration_seconds = meta["duration_seconds"]
+    row.bytes = meta["bytes"]
+    row.requests = spoken.requests
+    row.error = outcome.fallback_reason
+    session.commit()
+    result.update(
+        status="synthesized",
+        engine=spoken.engine,
+        requests=spoken.requests,
+        error=outcome.fallback_reason,
+        duration_seconds=meta["duration_seconds"],
+        bytes=meta["bytes"],
+        fallback=outcome.fallback_reason is not None,
+    )
+    return result
+
+
+def _failed(session: Session, row: Audio, result: dict[str, Any], error: str) -> dict[str, Any]:
+    row.state = AudioState.failed
+    row.error = error[:2000]
+    session.commit()
+    result["error"] = row.error
+    return result
+
+
+def _article_tags(settings: Settings, article: Article) -> mp3.Tags:
+    return mp3.Tags(
+        title=article.title,
+        artist=settings.newsletter_name,
+        album=f"{settings.newsletter_name} {article.published_day.isoformat()}",
+        language=article.language,
+        url=article.url,
+        cover_png=cover_png(),
+    )
+
+
+def _write_files(
+    storage: Storage,
+    prefix: str,
+    speech: SpeechText,
+    spoken: Spoken,
+    rendered: Rendered,
+    fallback_reason: str | None,
+) -> dict[str, Any]:
+    probe = mp3.probe(rendered.data)
+    meta: dict[str, Any] = {
+        "engine": spoken.engine,
+        "voice": spoken.voice,
+        "language": speech.language,
+        "text_hash": speech.text_hash,
+        "duration_seconds": round(probe.duration, 3),
+        "bytes": probe.bytes,
+        "sample_rate": probe.sample_rate,
+        "chunks": spoken.chunks,
+        "cache_hits": spoken.cache_hits,
+        "requests": spoken.requests,
+        "paragraphs": len(speech.paragraphs),
+        "characters": speech.characters,
+        "fallback_reason": fallback_reason,
+        "captions": f"{prefix}/audio.vtt",
+        "transcript": f"{prefix}/audio.txt",
+        "cues": [[round(c.start, 3), round(c.end, 3)] for c in rendered.cues],
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    storage.write_bytes(f"{prefix}/audio.mp3", rendered.data)
+    storage.write_bytes(f"{prefix}/audio.vtt", webvtt(rendered.cues).encode())
+    storage.write_bytes(f"{prefix}/audio.txt", plain_text(speech.display).encode())
+    storage.write_bytes(
+        f"{prefix}/audio.json", json.dumps(meta, ensure_ascii=False, indent=2).encode()
+    )
+    return meta
+
+
+def read_audio_meta(storage: Storage, article: Article) -> dict[str, Any] | None:
+    key = f"{article.storage_prefix}/audio.json"
+    if not storage.exists(key):
+        return None
+    meta: dict[str, Any] = json.loads(storage.read_bytes(key))
+    return meta
+
+
+# ---------------------------------------------------------------- upgrade and status
+def upgrade_fallbacks(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
+    """Re-speak espeak fallbacks with gTTS when it is reachable; files replaced atomically."""
+    ids = list(
+        session.scalars(
+            select(Audio.article_id).where(Audio.state == AudioState.fallback).order_by(Audio.id)
+        )
+    )
+    summary: dict[str, Any] = {"candidates": len(ids), "upgraded": 0, "failed": 0, "requests": 0}
+    if not ids:
+        return summary
+    if not endpoint_reachable(settings):
+        summary["skipped"] = "gTTS endpoint unreachable"
+        return summary
+    for article_id in ids:
+        try:
+            result = synthesize_article(
+                session, settings, storage, article_id, engine="gtts", force=True
+            )
+        except GttsFailure:
+            result = {"status": "failed", "requests": 0}
+        summary["requests"] += result.get("requests") or 0
+        if result["status"] == "synthesized":
+            summary["upgraded"] += 1
+        else:
+            # the espeak file stays in place; the row stays a fallback to try again later
+            row = session.scalar(select(Audio).where(Audio.article_id == article_id))
+            if row is not None and row.state == AudioState.failed:
+                row.state = AudioState.fallback
+                session.commit()
+            summary["failed"] += 1
+    return summary
+
+
+def audio_status(session: Session) -> dict[str, int]:
+    """Counts for `digestcast status`: pending (articles without finished audio), done, ..."""
+    counts = {state.value: 0 for state in AudioState}
+    for state, count in session.execute(select(Audio.state, func.count()).group_by(Audio.state)):
+        counts[AudioState(state).value] = int(count)
+    without_row = session.scalar(
+        select(func.count()).select_from(Article).where(~Article.audio.has())
+    )
+    counts["pending"] += int(without_row or 0)
+    return counts

@@ -1,0 +1,45 @@
+"""Celery tasks for audio: thin wrappers around the service functions (JSON-safe in and out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.celery_app import app, current_settings
+from worker.db import session_scope
+from worker.storage import get_storage
+
+
+@app.task(name="audio.synthesize")  # type: ignore[untyped-decorator]
+def synthesize(article_id: int) -> dict[str, Any]:
+    from worker.audio.service import synthesize_article
+
+    settings = current_settings()
+    with session_scope(settings) as session:
+        return synthesize_article(session, settings, get_storage(settings), int(article_id))
+
+
+@app.task(name="audio.podcasts")  # type: ignore[untyped-decorator]
+def podcasts() -> dict[str, Any]:
+    from worker.audio.podcast import publish_podcasts
+
+    settings = current_settings()
+    with session_scope(settings) as session:
+        return publish_podcasts(session, settings, get_storage(settings))
+
+
+@app.task(name="audio.upgrade_fallbacks")  # type: ignore[untyped-decorator]
+def upgrade_fallbacks() -> dict[str, Any]:
+    from worker.audio.service import upgrade_fallbacks as upgrade
+
+    settings = current_settings()
+    with session_scope(settings) as session:
+        return upgrade(session, settings, get_storage(settings))
+
+
+@app.task(name="audio.briefing")  # type: ignore[untyped-decorator]
+def briefing(digest_id: int) -> dict[str, Any] | None:
+    from worker.audio.briefing import build_briefing
+
+    settings = current_settings()
+    with session_scope(settings) as session:
+        return build_briefing(session, settings, get_storage(settings), int(digest_id))

@@ -1,0 +1,344 @@
+"""What to speak for an article (pure): paragraphs of plain text, normalised for the ear.
+
+Title, byline, then the body's paragraphs; figure captions, "support us"/newsletter boilerplate,
+link lists, scripts and tables left out; numbers, dates, units and abbreviations rewritten so
+both engines read them naturally; the pronunciation lexicon applied last, so it works the same
+for gTTS and espeak. The text hash covers exactly what is spoken plus the language, so an edit
+that does not change the spoken text (markup, a caption) does not trigger a new synthesis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+
+from worker.paths import templates_dir
+
+# bump when the preparation rules change, so every article is re-spoken once
+TEXT_VERSION = 1
+
+_BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "div", "section", "pre"}
+_SKIP = {"figure", "figcaption", "script", "style", "table", "nav", "aside", "form", "button"}
+_SKIP |= {"iframe", "video", "audio", "noscript", "svg", "footer", "header", "caption"}
+
+_BOILERPLATE = re.compile(
+    r"(support (us|our (work|journalism|newsroom))|become a (member|patron|subscriber)"
+    r"|subscribe to (our|the) newsletter|sign up (for|to) (our|the)|donate|"
+    r"read (also|more)\s*:|related\s*:|follow us on|share this (article|story)"
+    r"|підтримайте нас|підпишіться на|читайте також|читайте більше)",
+    re.IGNORECASE,
+)
+
+
+class _Blocks(HTMLParser):
+    """Collect text per block element; remember which blocks are mostly link text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[tuple[str, str, int]] = []  # (tag, text, link chars)
+        self._skip = 0
+        self._text: list[str] = []
+        self._link = 0
+        self._in_a = 0
+        self._tag = "p"
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._text).split())
+        if text:
+            self.blocks.append((self._tag, text, self._link))
+        self._text, self._link = [], 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skip += 1
+        elif tag in _BLOCKS:
+            self._flush()
+            self._tag = tag
+        elif tag == "br":
+            self._text.append(" ")
+        elif tag == "a":
+            self._in_a += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCKS:
+            self._flush()
+        elif tag == "a":
+            self._in_a = max(0, self._in_a - 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        self._text.append(data)
+        if self._in_a:
+            self._link += len(data.strip())
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def body_paragraphs(body_html: str) -> list[str]:
+    """The spoken paragraphs of a sanitized article body."""
+    parser = _Blocks()
+    parser.feed(body_html)
+    parser.close()
+    out: list[str] = []
+    for tag, text, link_chars in parser.blocks:
+        if link_chars >= 0.6 * len(text):
+            continue  # a link list, "Read also: <link>" line or a bare link
+        if tag == "li" and link_chars > 0:
+            continue
+        if len(text) < 300 and _BOILERPLATE.search(text):
+            continue
+        if not re.search(r"\w", text):
+            continue
+        out.append(text)
+    return out
+
+
+# ---------------------------------------------------------------- normalisation
+_MONTHS = {
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    "uk": [
+        "січня",
+        "лютого",
+        "березня",
+        "квітня",
+        "травня",
+        "червня",
+        "липня",
+        "серпня",
+        "вересня",
+        "жовтня",
+        "листопада",
+        "грудня",
+    ],
+}
+_MONTH_ABBR = {m[:3].lower(): m for m in _MONTHS["en"]} | {"sept": "September"}
+
+_EN_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bU\.S\.A\.(?=\s|$|[,;:])"), "USA"),
+    (re.compile(r"\bU\.S\.(?=\s+[a-z])"), "US"),  # mid-sentence: the period is not a stop
+    (re.compile(r"\bU\.S\.(?=\s|$)"), "US."),
+    (re.compile(r"\bU\.S\.(?=[,;:)])"), "US"),
+    (re.compile(r"\bU\.K\.(?=\s|$|[,;:])"), "UK"),
+    (re.compile(r"\bU\.N\.(?=\s|$|[,;:])"), "UN"),
+    (re.compile(r"\bE\.U\.(?=\s|$|[,;:])"), "EU"),
+    (re.compile(r"\be\.g\.", re.IGNORECASE), "for example"),
+    (re.compile(r"\bi\.e\.", re.IGNORECASE), "that is"),
+    (re.compile(r"\betc\."), "et cetera"),
+    (re.compile(r"\bvs?\.\s"), "versus "),
+    (re.compile(r"(\d)\s*km/h\b"), r"\1 kilometres per hour"),
+    (re.compile(r"(\d)\s*km²"), r"\1 square kilometres"),
+    (re.compile(r"(\d)\s*sq\.?\s*km\b"), r"\1 square kilometres"),
+    (re.compile(r"\b1\s*km\b"), "1 kilometre"),
+    (re.compile(r"(\d)\s*km\b"), r"\1 kilometres"),
+    (re.compile(r"(\d)\s*kg\b"), r"\1 kilograms"),
+    (re.compile(r"(\d)\s*MW\b"), r"\1 megawatts"),
+    (re.compile(r"(\d)\s*GW\b"), r"\1 gigawatts"),
+    (re.compile(r"(\d)\s*°C\b"), r"\1 degrees Celsius"),
+    (re.compile(r"(\d[\d,.]*)\s*(?:UAH|hryvnias?)\b"), r"\1 hryvnias"),
+    (re.compile(r"\bUAH\s*(\d[\d,.]*(?:\s*(?:million|billion|thousand))?)"), r"\1 hryvnias"),
+    (re.compile(r"₴\s*(\d[\d,.]*(?:\s*(?:million|billion|thousand))?)"), r"\1 hryvnias"),
+    (re.compile(r"€\s*(\d[\d,.]*(?:\s*(?:million|billion|thousand))?)"), r"\1 euros"),
+    (re.compile(r"\$\s*(\d[\d,.]*(?:\s*(?:million|billion|thousand))?)"), r"\1 dollars"),
+    (re.compile(r"(\d)\s*%"), r"\1 percent"),
+    (re.compile(r"(\d)\s*bln\b"), r"\1 billion"),
+    (re.compile(r"(\d)\s*mln\b"), r"\1 million"),
+    (re.compile(r"(\d)\s*[–—]\s*(\d)"), r"\1 to \2"),  # ranges: 2022–2024
+    (re.compile(r"\bNo\.\s*(\d)"), r"number \1"),
+    (re.compile(r"\bGen\.\s"), "General "),
+    (re.compile(r"\bLt\.\s"), "Lieutenant "),
+    (re.compile(r"\bCol\.\s"), "Colonel "),
+    (re.compile(r"\bSen\.\s"), "Senator "),
+    (re.compile(r"\bRep\.\s"), "Representative "),
+    (re.compile(r"\bPres\.\s"), "President "),
+    (re.compile(r"\bGov\.\s"), "Governor "),
+    (re.compile(r"\bSt\.\s(?=[A-Z])"), "Saint "),
+]
+_UK_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(\d)\s*км/год"), r"\1 кілометрів на годину"),
+    (re.compile(r"(\d)\s*км\b"), r"\1 кілометрів"),
+    (re.compile(r"(\d)\s*кг\b"), r"\1 кілограмів"),
+    (re.compile(r"(\d)\s*(?:грн|UAH)\.?(?=\s|$|[,;:])"), r"\1 гривень"),
+    (re.compile(r"(\d)\s*млрд\b\.?"), r"\1 мільярдів"),
+    (re.compile(r"(\d)\s*млн\b\.?"), r"\1 мільйонів"),
+    (re.compile(r"(\d)\s*тис\b\.?"), r"\1 тисяч"),
+    (re.compile(r"(\d)\s*%"), r"\1 відсотків"),
+    (re.compile(r"(\d)\s*[–—]\s*(\d)"), r"\1 – \2"),
+    (re.compile(r"\bт\.\s?зв\."), "так званий"),
+    (re.compile(r"\bт\.\s?д\."), "тощо"),
+    (re.compile(r"\bСША\b"), "Сполучені Штати"),
+    (re.compile(r"\bЗСУ\b"), "Збройні сили України"),
+]
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_EN_MONTH_DAY = re.compile(r"\b(Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.\s+(\d{1,2})\b")
+_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])")
+
+
+def _iso_date(match: re.Match[str], language: str) -> str:
+    try:
+        day = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return match[0]
+    return spoken_date(day, language)
+
+
+def spoken_date(day: date, language: str) -> str:
+    if language == "uk":
+        return f"{day.day} {_MONTHS['uk'][day.month - 1]} {day.year} року"
+    return f"{day.day} {_MONTHS['en'][day.month - 1]} {day.year}"
+
+
+def normalize(text: str, language: str) -> str:
+    """Rewrite what engines misread: dates, units, currency, abbreviations."""
+    text = text.replace("\u00a0", " ").replace("\u202f", " ")
+    text = _ISO_DATE.sub(lambda m: _iso_date(m, language), text)
+    if language == "uk":
+        for pattern, repl in _UK_RULES:
+            text = pattern.sub(repl, text)
+        text = re.sub(r"(\d) (\d{3})\b", r"\1\2", text)  # "10 000" is one number
+    else:
+        text = _EN_MONTH_DAY.sub(lambda m: f"{_MONTH_ABBR[m[1].lower()]} {m[2]}", text)
+        for pattern, repl in _EN_RULES:
+            text = pattern.sub(repl, text)
+        text = _THOUSANDS.sub(lambda m: m[1].replace(",", ""), text)  # 1,250 → 1250
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- lexicon
+@dataclass(frozen=True)
+class Lexicon:
+    """Whole-word replacements per language (`templates/lexicon.toml`), longest first."""
+
+    entries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def apply(self, text: str, language: str) -> str:
+        table = self.entries.get(language.split("-")[0], {})
+        if not table:
+            return text
+        words = sorted(table, key=len, reverse=True)
+        pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in words) + r")(?!\w)")
+        return pattern.sub(lambda m: table[m[1]], text)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.entries, sort_keys=True).encode()).hexdigest()
+
+
+def load_lexicon(path: Path | None = None) -> Lexicon:
+    path = path or templates_dir() / "lexicon.toml"
+    if not path.is_file():
+        return Lexicon()
+    with path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    entries = {
+        lang: {str(k): str(v) for k, v in table.items()}
+        for lang, table in raw.items()
+        if isinstance(table, dict)
+    }
+    return Lexicon(entries)
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    return load_lexicon()
+
+
+# ---------------------------------------------------------------- the article
+@dataclass(frozen=True)
+class SpeechText:
+    """`paragraphs` are what the engine speaks; `display` the same paragraphs as written
+    (for transcripts and captions: respellings from the lexicon never reach a reader)."""
+
+    language: str
+    paragraphs: list[str]
+    display: list[str]
+    text_hash: str
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+    @property
+    def characters(self) -> int:
+        return sum(len(p) for p in self.paragraphs)
+
+
+def text_hash(paragraphs: Sequence[str], language: str, **params: object) -> str:
+    payload = json.dumps(
+        {"v": TEXT_VERSION, "lang": language, "params": params, "text": list(paragraphs)},
+        ensure_ascii=False,
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def byline(author: str | None, published: datetime | None, language: str) -> str | None:
+    parts = []
+    if author:
+        name = author.strip().rstrip(".")
+        parts.append(f"Автор: {name}." if language == "uk" else f"By {name}.")
+    if published is not None:
+        when = spoken_date(published.date(), language)
+        parts.append(f"Опубліковано {when}." if language == "uk" else f"Published {when}.")
+    return " ".join(parts) or None
+
+
+def prepare(
+    title: str,
+    body_html: str,
+    language: str = "en",
+    *,
+    author: str | None = None,
+    published: datetime | None = None,
+    lexicon: Lexicon | None = None,
+    max_paragraphs: int | None = None,
+) -> SpeechText:
+    """The article as spoken paragraphs: title, byline, body (first `max_paragraphs` if given)."""
+    language = (language or "en").split("-")[0].lower()
+    lexicon = lexicon if lexicon is not None else default_lexicon()
+    body = body_paragraphs(body_html)
+    if max_paragraphs is not None:
+        body = body[:max_paragraphs]
+    if not title.strip() and not body:
+        return SpeechText(language, [], [], text_hash([], language))  # a byline alone is no article
+    raw = [title.strip(), *(p for p in [byline(author, published, language)] if p), *body]
+    paragraphs: list[str] = []
+    display: list[str] = []
+    for paragraph in raw:
+        spoken = lexicon.apply(normalize(paragraph, language), language).strip()
+        if spoken and re.search(r"\w", spoken):
+            if not re.search(r"[.!?…:;]$", spoken):
+                spoken += "."  # a pause between title, byline and body in both engines
+            paragraphs.append(spoken)
+            display.append(" ".join(paragraph.split()))
+    return SpeechText(
+        language=language,
+        paragraphs=paragraphs,
+        display=display,
+        text_hash=text_hash(paragraphs, language),
+    )
