@@ -103,6 +103,23 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     outbox_dir: Path = Path("var/outbox")
     send_batch_size: int = 500
+    # envelope sender (MAIL FROM, where bounces go); unset: the address in from_address
+    bounce_address: str | None = None
+    # messages per second across all workers (Redis token bucket when broker_url is redis); 0 = no limit
+    send_rate_per_second: float = 0.0
+    # concurrent SMTP connections across all workers (Redis semaphore when broker_url is redis)
+    smtp_max_connections: int = 8
+    smtp_timeout_seconds: float = 30.0
+    # attempts per message before a transient (4xx, dropped connection) failure becomes final
+    send_max_attempts: int = 5
+    # backoff before retrying a 4xx: base * 2**(attempt-1), capped at 15 minutes
+    send_retry_base_seconds: float = 30.0
+    # a row claimed for sending longer than this is presumed lost and queued again
+    send_lease_seconds: int = 300
+    # rows claimed at once inside a batch (each claim renews the lease for that many rows only)
+    send_claim_chunk: int = 50
+    # queued rows whose batch task has not run for this long are dispatched again
+    send_redispatch_seconds: int = 900
 
     # --- web
     admin_token: SecretStr | None = None

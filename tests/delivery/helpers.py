@@ -1,0 +1,70 @@
+"""Shared helpers for the delivery tests: a staged digest (the compiled email files the digest
+stage writes) and subscribers, so the real MessageTemplate personalizes every message."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from worker.models import Digest, DigestState, Subscriber, SubscriberState
+from worker.settings import Settings
+from worker.storage import get_storage
+
+DAY = date(2026, 11, 27)
+
+
+def stage_digest(session: Session, settings: Settings, day: date = DAY, kb: int = 8) -> int:
+    """A built digest whose compiled email (html/txt with the digest placeholders) is stored."""
+    paragraph = "<p>Kyiv — the city council met on Thursday to discuss heating. " * 4 + "</p>\n"
+    body = paragraph * max(1, (kb * 1024) // len(paragraph))
+    html = (
+        "<html><body><p>@@DC_GREETING@@</p>\n"
+        f"<h1>Top stories</h1>\n{body}"
+        '<p><a href="@@DC_UNSUBSCRIBE_URL@@">Unsubscribe</a> · '
+        '<a href="@@DC_PREFERENCES_URL@@">Preferences</a></p></body></html>\n'
+    )
+    text = "@@DC_GREETING@@\n\nTop stories\n\nUnsubscribe: @@DC_UNSUBSCRIBE_URL@@\n"
+    storage = get_storage(settings)
+    prefix = f"digests/{day.isoformat()}"
+    storage.write_bytes(f"{prefix}/email.html", html.encode())
+    storage.write_bytes(f"{prefix}/email.txt", text.encode())
+    storage.write_bytes(f"{prefix}/email.json", json.dumps({"subject": "Ukraine Daily"}).encode())
+    digest = Digest(date=day, subject="Ukraine Daily", state=DigestState.built)
+    session.add(digest)
+    session.commit()
+    return digest.id
+
+
+def add_subscribers(session: Session, count: int, domain: str = "example.net") -> list[str]:
+    emails = [f"reader{i:06d}@{domain}" for i in range(count)]
+    for start in range(0, count, 5000):
+        session.execute(
+            insert(Subscriber),
+            [
+                {
+                    "email": e,
+                    "domain": domain,
+                    "name": f"Reader {i}",
+                    "state": SubscriberState.active,
+                }
+                for i, e in enumerate(emails[start : start + 5000], start)
+            ],
+        )
+    session.commit()
+    return emails
+
+
+def read_maildir(path: Path) -> list[EmailMessage]:
+    messages = []
+    for file in sorted((path / "new").iterdir()):
+        msg = email.message_from_bytes(file.read_bytes(), policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        messages.append(msg)
+    return messages

@@ -1,0 +1,179 @@
+"""The delivery service end to end in-process (Maildir), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from tests.delivery.helpers import DAY, add_subscribers, read_maildir, stage_digest
+from worker import db
+from worker.delivery import ledger, service, subscribers
+from worker.models import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    Digest,
+    DigestState,
+    Resend,
+    Suppression,
+    utcnow,
+)
+from worker.settings import Settings
+
+
+def _setup(settings: Settings, count: int = 5) -> int:
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings)
+        add_subscribers(session, count)
+        subscribers.add(session, "left@example.org")
+        subscribers.remove(session, "left@example.org")
+        subscribers.add(session, "bounced@example.org")
+        session.add(Suppression(email="bounced@example.org", reason="550 earlier"))
+    return digest_id
+
+
+def _start(settings: Settings, digest_id: int) -> dict[str, object]:
+    with db.session_scope(settings) as session:
+        return service.start_send(session, settings, digest_id)
+
+
+def test_send_once_to_each_active_subscriber(any_db_settings: Settings) -> None:
+    settings = any_db_settings.model_copy(update={"send_batch_size": 2, "send_claim_chunk": 1})
+    digest_id = _setup(settings)
+    first = _start(settings, digest_id)
+    assert first["claimed"] is True and first["batches"] == 3
+    drained = service.wait_for_drain(settings, digest_id, timeout=30)
+    assert drained["drained"] is True
+    assert drained["counts"] == {"sent": 5, "suppressed": 1}
+    messages = read_maildir(settings.outbox_dir)
+    assert len(messages) == 5
+    recipients = sorted(str(m["To"]) for m in messages)
+    assert recipients[0] == "Reader 0 <reader000000@example.net>"
+    for message in messages:
+        assert message["List-Unsubscribe"].startswith("<https://daily.example.org/u/")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert message["Message-ID"].startswith(f"<digest-{digest_id}.sub-")
+        assert message.get_content_type() == "multipart/alternative"
+        kinds = [part.get_content_type() for part in message.iter_parts()]
+        assert kinds == ["text/plain", "text/html"]
+    # a second trigger sends nothing
+    second = _start(settings, digest_id)
+    assert second["claimed"] is False
+    service.wait_for_drain(settings, digest_id, timeout=30)
+    assert len(read_maildir(settings.outbox_dir)) == 5
+    with db.session_scope(settings) as session:
+        digest = session.get(Digest, digest_id)
+        assert digest is not None and digest.state == DigestState.sent
+
+
+def test_concurrent_triggers_fan_out_once(any_db_settings: Settings) -> None:
+    digest_id = _setup(any_db_settings, count=20)
+    results: list[dict[str, object]] = []
+
+    def trigger() -> None:
+        results.append(_start(any_db_settings, digest_id))
+
+    threads = [threading.Thread(target=trigger) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(bool(r["claimed"]) for r in results) == [False, False, True]
+    service.wait_for_drain(any_db_settings, digest_id, timeout=30)
+    assert len(read_maildir(any_db_settings.outbox_dir)) == 20
+
+
+def test_claim_is_atomic(any_db_settings: Settings) -> None:
+    digest_id = _setup(any_db_settings, count=4)
+    with db.session_scope(any_db_settings) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        ids = [
+            i for batch in ledger.fan_out(session, any_db_settings, digest_id, 10) for i in batch
+        ]
+    engine = db.get_engine(any_db_settings.database_url)
+    with engine.connect() as a, engine.connect() as b:
+        first = ledger.claim(a, ids, 60)
+        second = ledger.claim(b, ids, 60)
+    assert first == sorted(ids) and second == []
+
+
+def test_expired_lease_is_requeued_and_sent(any_db_settings: Settings) -> None:
+    settings = any_db_settings
+    digest_id = _setup(settings, count=3)
+    with db.session_scope(settings) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 10) for i in batch]
+        ledger.finish_fan_out(session, digest_id)
+    with db.get_engine(settings.database_url).connect() as conn:
+        assert ledger.claim(conn, ids, 60) == sorted(ids)  # a worker claims, then dies
+    with db.session_scope(settings) as session:
+        session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
+    drained = service.wait_for_drain(settings, digest_id, timeout=30)
+    assert drained["counts"] == {"sent": 3, "suppressed": 1}
+    with db.session_scope(settings) as session:
+        kinds = list(session.scalars(select(DeliveryEvent.kind)))
+    assert kinds.count("lease_expired") == 3
+    assert len(read_maildir(settings.outbox_dir)) == 3
+
+
+def test_resend_to_one_address_records_and_sends_fresh_copy(any_db_settings: Settings) -> None:
+    settings = any_db_settings
+    digest_id = _setup(settings, count=3)
+    _start(settings, digest_id)
+    service.wait_for_drain(settings, digest_id, timeout=30)
+    dry = service.resend(settings, DAY, to="reader000001@example.net", dry_run=True)
+    assert dry["selected"] == 1 and len(read_maildir(settings.outbox_dir)) == 3
+    result = service.resend(
+        settings, DAY, to="Reader000001@example.net", requested_by="ops-anna", reason="lost it"
+    )
+    assert result["queued"] == 1
+    messages = read_maildir(settings.outbox_dir)
+    assert len(messages) == 4
+    ids = [m["Message-ID"] for m in messages if "reader000001" in str(m["To"])]
+    assert sorted(ids) == [
+        f"<digest-{digest_id}.sub-2.r1@example.org>",
+        f"<digest-{digest_id}.sub-2@example.org>",
+    ]
+    with db.session_scope(settings) as session:
+        row = session.scalar(select(Delivery).where(Delivery.resend_count == 1))
+        assert row is not None and row.state == DeliveryState.sent
+        events = list(session.scalars(select(DeliveryEvent).where(DeliveryEvent.kind == "resend")))
+        assert len(events) == 1 and "ops-anna" in events[0].detail
+        records = list(session.scalars(select(Resend).order_by(Resend.id)))
+        assert [(r.mode, r.dry_run, r.requested_by) for r in records] == [
+            ("to", True, records[0].requested_by),
+            ("to", False, "ops-anna"),
+        ]
+    status = service.delivery_status(db.session_factory(settings)(), DAY)
+    assert status["counts"] == {"sent": 3, "suppressed": 1}
+    assert status["resends"][0]["by"] == "ops-anna"
+
+
+def test_resend_refused_while_rows_in_flight(any_db_settings: Settings) -> None:
+    settings = any_db_settings
+    digest_id = _setup(settings, count=3)
+    with db.session_scope(settings) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        list(ledger.fan_out(session, settings, digest_id, 10))
+    refused = service.resend(settings, DAY, everyone=True)
+    assert "still queued or sending" in str(refused["refused"])
+    assert read_maildir(settings.outbox_dir) == [] if settings.outbox_dir.exists() else True
+
+
+def test_resend_failed_only_and_all(any_db_settings: Settings) -> None:
+    settings = any_db_settings
+    digest_id = _setup(settings, count=4)
+    _start(settings, digest_id)
+    service.wait_for_drain(settings, digest_id, timeout=30)
+    with db.session_scope(settings) as session:
+        first = session.scalar(select(Delivery.id).order_by(Delivery.id))
+        session.execute(
+            update(Delivery).where(Delivery.id == first).values(state=DeliveryState.failed)
+        )
+    assert service.resend(settings, DAY, failed=True)["queued"] == 1
+    assert len(read_maildir(settings.outbox_dir)) == 5
+    result = service.resend(settings, DAY, everyone=True, reason="broken link")
+    assert result["queued"] == 4  # never the suppressed address
+    assert len(read_maildir(settings.outbox_dir)) == 9

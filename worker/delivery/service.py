@@ -1,0 +1,385 @@
+"""Delivery: fan-out, sending a batch, reconciliation, waiting for the ledger to drain.
+
+The plain functions the Celery tasks (worker/delivery/tasks.py) and the CLI call. A batch
+claims its rows a chunk at a time, builds each message by filling the recipient's fields into
+the digest's prebuilt bytes (the template is built once per digest per process), sends it over
+the process's one reused connection, and records the outcome right away.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from worker import db
+from worker.delivery import ledger
+from worker.delivery.resend import delivery_status, resend
+from worker.delivery.subscribers import validate_address
+from worker.delivery.throttle import RateLimiter, rate_limiter
+from worker.delivery.transport import SendResult, Transport, get_transport
+from worker.models import Digest, DigestState, utcnow
+from worker.settings import Settings
+from worker.tokens import unsubscribe_url
+
+__all__ = [
+    "DeliveryError",
+    "delivery_status",
+    "reconcile",
+    "resend",
+    "send_batch",
+    "send_transactional",
+    "start_send",
+    "wait_for_drain",
+]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int, str], None]
+MAX_BACKOFF_SECONDS = 900.0
+
+
+class DeliveryError(RuntimeError):
+    pass
+
+
+class MessageTemplateLike(Protocol):
+    def personalize(self, recipient: Any) -> bytes: ...
+
+
+# ---------------------------------------------------------------- message template, per process
+_templates: OrderedDict[tuple[str, int], MessageTemplateLike] = OrderedDict()
+_templates_lock = threading.Lock()
+_limiters: dict[tuple[str | None, float], RateLimiter] = {}
+
+
+def _message_module() -> Any:
+    # the digest stage owns the message builder; imported by name so this module loads without it
+    return importlib.import_module("worker.digest.message")
+
+
+def message_template(settings: Settings, digest_id: int) -> MessageTemplateLike:
+    """The digest's prebuilt message, built once per process (not per batch)."""
+    key = (settings.database_url, digest_id)
+    with _templates_lock:
+        cached = _templates.get(key)
+        if cached is not None:
+            _templates.move_to_end(key)
+            return cached
+    from worker.storage import get_storage
+
+    with db.session_scope(settings) as session:
+        template: MessageTemplateLike = _message_module().build_message_template(
+            session, settings, get_storage(settings), digest_id
+        )
+    with _templates_lock:
+        _templates[key] = template
+        while len(_templates) > 4:
+            _templates.popitem(last=False)
+    return template
+
+
+def forget_templates() -> None:
+    with _templates_lock:
+        _templates.clear()
+
+
+def _limiter(settings: Settings) -> RateLimiter:
+    key = (settings.broker_url, settings.send_rate_per_second)
+    limiter = _limiters.get(key)
+    if limiter is None:
+        limiter = _limiters[key] = rate_limiter(settings)
+    return limiter
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    return float(
+        min(MAX_BACKOFF_SECONDS, settings.send_retry_base_seconds * 2 ** max(0, attempts - 1))
+    )
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), max(1, size)):
+        yield list(ids[start : start + size])
+
+
+# ---------------------------------------------------------------- dispatch
+def dispatch_batch(
+    settings: Settings, digest_id: int, ids: list[int], countdown: float | None = None
+) -> None:
+    """Queue a `digest.send_batch` task (in-process, it runs right here and now)."""
+    from worker.delivery.tasks import send_batch_task
+
+    if settings.embedded:
+        send_batch_task.apply(args=(digest_id, ids))
+    else:
+        send_batch_task.apply_async(args=(digest_id, ids), countdown=countdown)
+
+
+def _dispatch_send(settings: Settings, digest_id: int) -> None:
+    from worker.delivery.tasks import send_task
+
+    if settings.embedded:
+        send_task.apply(args=(digest_id,))
+    else:
+        send_task.apply_async(args=(digest_id,))
+
+
+# ---------------------------------------------------------------- fan-out
+def start_send(session: Any, settings: Settings, digest_id: int) -> dict[str, Any]:
+    """Claim the digest's send once, create its ledger rows in batches and dispatch them.
+
+    A second trigger (a rerun, two schedulers, a redelivered task) finds the claim taken and
+    does nothing; the rows are unique per (digest, subscriber) anyway.
+    """
+    if session.get(Digest, digest_id) is None:
+        raise DeliveryError(f"digest {digest_id} does not exist")
+    if not ledger.claim_send(session, digest_id, settings.send_lease_seconds):
+        return {
+            "digest_id": digest_id,
+            "claimed": False,
+            "batches": 0,
+            "queued": 0,
+            "counts": ledger.counts(session, digest_id),
+        }
+    batches = queued = 0
+    for ids in ledger.fan_out(session, settings, digest_id, settings.send_batch_size):
+        dispatch_batch(settings, digest_id, ids)
+        batches += 1
+        queued += len(ids)
+    ledger.finish_fan_out(session, digest_id)
+    ledger.finish_if_drained(session, digest_id)
+    return {
+        "digest_id": digest_id,
+        "claimed": True,
+        "batches": batches,
+        "queued": queued,
+        "counts": ledger.counts(session, digest_id),
+    }
+
+
+# ---------------------------------------------------------------- one batch
+def _recipient(settings: Settings, row: ledger.Row) -> Any:
+    return _message_module().Recipient(
+        subscriber_id=row.subscriber_id,
+        email=row.email,
+        name=row.name,
+        message_id=row.message_id,
+        unsubscribe_url=unsubscribe_url(settings, row.subscriber_id),
+    )
+
+
+def send_batch(
+    settings: Settings,
+    digest_id: int,
+    delivery_ids: list[int],
+    *,
+    template: MessageTemplateLike | None = None,
+    transport: Transport | None = None,
+    make_recipient: Callable[[Settings, ledger.Row], Any] = _recipient,
+) -> dict[str, Any]:
+    """Send the rows of `delivery_ids` that this caller manages to claim; record each outcome."""
+    template = template if template is not None else message_template(settings, digest_id)
+    transport = transport if transport is not None else get_transport(settings)
+    limiter = _limiter(settings)
+    sender = ledger.envelope_sender(settings)
+    stats: Counter[str] = Counter()
+    retries: dict[float, list[int]] = {}
+    relay_down = False
+    remaining = list(delivery_ids)
+    with db.get_engine(settings.database_url).connect() as conn:
+        while remaining and not relay_down:
+            chunk, remaining = (
+                remaining[: settings.send_claim_chunk],
+                remaining[settings.send_claim_chunk :],
+            )
+            owned = ledger.claim(conn, chunk, settings.send_lease_seconds)
+            stats["not_claimed"] += len(chunk) - len(owned)
+            rows = ledger.load_rows(conn, owned)
+            conn.commit()
+            for index, row in enumerate(rows):
+                if row.skip_reason:
+                    ledger.mark_skipped(conn, row.delivery_id, row.skip_reason)
+                    stats["skipped"] += 1
+                    continue
+                limiter.acquire()
+                try:
+                    data = template.personalize(make_recipient(settings, row))
+                except Exception as exc:  # one bad recipient never stops the rest
+                    log.exception("building message for delivery %s", row.delivery_id)
+                    ledger.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
+                    stats["failed"] += 1
+                    continue
+                try:
+                    result = transport.send(sender, row.email, data)
+                except Exception as exc:
+                    log.exception("transport error for delivery %s", row.delivery_id)
+                    transport.close()
+                    result = SendResult("transient", None, f"transport: {exc!r}", "connect")
+                _record(conn, settings, row, result, stats, retries)
+                if result.stage == "connect" and result.outcome == "transient":
+                    # the relay is unreachable: give the rest back and retry the lot later
+                    rest = [r.delivery_id for r in rows[index + 1 :]]
+                    delay = backoff_seconds(settings, row.attempts)
+                    due = utcnow() + timedelta(seconds=delay)
+                    ledger.release(conn, rest, due)
+                    ledger.postpone(conn, remaining, due)
+                    retries.setdefault(delay, []).extend(rest + remaining)
+                    stats["released"] += len(rest)
+                    relay_down = True
+                    break
+    for delay, ids in sorted(retries.items()):
+        _schedule_retry(settings, digest_id, ids, delay)
+    return {"digest_id": digest_id, **stats}
+
+
+def _record(
+    conn: Any,
+    settings: Settings,
+    row: ledger.Row,
+    result: SendResult,
+    stats: Counter[str],
+    retries: dict[float, list[int]],
+) -> None:
+    if result.outcome == "sent":
+        ledger.mark_sent(conn, row.delivery_id, result.code or 250)
+        stats["sent"] += 1
+    elif result.outcome == "permanent":
+        suppress = row.email if result.suppress else None
+        ledger.mark_failed(conn, row.delivery_id, result.code, result.reply, suppress)
+        stats["failed"] += 1
+    elif result.outcome == "unknown":
+        ledger.mark_unknown(conn, row.delivery_id, result.reply)
+        stats["unknown"] += 1
+    else:
+        final = row.attempts >= settings.send_max_attempts
+        delay = backoff_seconds(settings, row.attempts)
+        retry_at = utcnow() + timedelta(seconds=delay)
+        ledger.mark_deferred(conn, row.delivery_id, result.code, result.reply, retry_at, final)
+        if final:
+            stats["failed"] += 1
+        else:
+            stats["deferred"] += 1
+            retries.setdefault(delay, []).append(row.delivery_id)
+
+
+def _schedule_retry(settings: Settings, digest_id: int, ids: list[int], delay: float) -> None:
+    """With a broker, a countdown task (always far shorter than the visibility timeout);
+    in-process, the rows wait queued with their due time and wait_for_drain sends them."""
+    if not ids or settings.embedded:
+        return
+    for chunk in _chunks(ids, settings.send_batch_size):
+        dispatch_batch(settings, digest_id, chunk, countdown=delay)
+
+
+# ---------------------------------------------------------------- reconciliation
+def reconcile(settings: Settings) -> dict[str, int]:
+    """Repair what crashes leave behind; safe to run anywhere, any time, concurrently.
+
+    - rows `sending` past their lease -> queued (the only place a duplicate can come from);
+    - queued rows whose task was lost (worker killed, Redis restarted) -> dispatched again;
+    - fan-outs that died half-way -> `digest.send` again;
+    - digests with nothing left in flight -> marked sent.
+    """
+    stats: Counter[str] = Counter()
+    with db.session_scope(settings) as session:
+        stats["expired"] = ledger.expire_leases(session, settings)
+        for digest_id, ids in ledger.stale_queued(session, settings, settings.send_batch_size):
+            dispatch_batch(settings, digest_id, ids)
+            stats["redispatched"] += len(ids)
+        stale = utcnow() - timedelta(seconds=settings.send_lease_seconds)
+        for digest_id in session.scalars(
+            select(Digest.id).where(
+                Digest.state == DigestState.built, Digest.send_claimed_at < stale
+            )
+        ).all():
+            _dispatch_send(settings, digest_id)
+            stats["fan_outs_resumed"] += 1
+        for digest_id in session.scalars(
+            select(Digest.id).where(Digest.state == DigestState.sending)
+        ).all():
+            stats["digests_finished"] += int(ledger.finish_if_drained(session, digest_id))
+    return dict(stats)
+
+
+# ---------------------------------------------------------------- waiting, with progress
+def wait_for_drain(
+    settings: Settings,
+    digest_id: int,
+    progress: Progress | None = None,
+    timeout: float | None = 3600.0,
+    poll_seconds: float = 0.5,
+    reconcile_every: float = 5.0,
+) -> dict[str, Any]:
+    """Block until no row of the digest is queued or sending; report progress with rate and ETA.
+
+    Also runs the reconciler now and then, so a send whose worker died still completes while
+    someone waits for it (the beat schedule runs `digest.reconcile` for unattended sends).
+    """
+    started = time.monotonic()
+    last_reconcile = 0.0 if not settings.embedded else -reconcile_every
+    first_done: int | None = None
+    counts: dict[str, int] = {}
+    while True:
+        now = time.monotonic()
+        if settings.embedded or now - last_reconcile >= reconcile_every:
+            reconcile(settings)
+            last_reconcile = now
+        with db.session_scope(settings) as session:
+            counts = ledger.counts(session, digest_id)
+            digest = session.get(Digest, digest_id)
+            state = digest.state if digest is not None else None
+            due = ledger.next_due(session, digest_id) if settings.embedded else None
+        total = sum(counts.values())
+        in_flight = sum(counts.get(s.value, 0) for s in ledger.IN_FLIGHT)
+        done = total - in_flight
+        first_done = done if first_done is None else first_done
+        elapsed = time.monotonic() - started
+        rate = (done - first_done) / elapsed if elapsed > 0 else 0.0
+        if progress is not None:
+            eta = f", ETA {in_flight / rate:.0f} s" if rate > 0 and in_flight else ""
+            progress(done, total, f"{rate:.0f} msg/s{eta}")
+        if state is None or (state != DigestState.built and in_flight == 0):
+            return {
+                "digest_id": digest_id,
+                "drained": True,
+                "counts": counts,
+                "seconds": round(elapsed, 3),
+                "rate": round(rate, 1),
+            }
+        if timeout is not None and elapsed > timeout:
+            return {"digest_id": digest_id, "drained": False, "counts": counts, "seconds": elapsed}
+        pause = poll_seconds
+        if settings.embedded and due is not None:
+            pause = max(0.05, min(5.0, (due - utcnow()).total_seconds()))
+        time.sleep(pause)
+
+
+# ---------------------------------------------------------------- one-off mail
+def send_transactional(
+    settings: Settings, to: str, subject: str, text: str, html: str | None = None
+) -> None:
+    """One message (double opt-in confirmation...) over the same transport; raises on failure."""
+    address = validate_address(to).email
+    message = EmailMessage()
+    message["From"] = settings.from_address
+    message["To"] = address
+    message["Subject"] = " ".join(subject.split())  # no CR/LF can reach the header
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=ledger.message_domain(settings))
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    result = get_transport(settings).send(
+        ledger.envelope_sender(settings), address, message.as_bytes()
+    )
+    if result.outcome != "sent":
+        raise DeliveryError(f"{result.outcome}: {result.code} {result.reply}")

@@ -1,0 +1,225 @@
+"""Sending limits shared by every worker: messages per second and concurrent SMTP connections.
+
+With a Redis broker both live in Redis (a token bucket and a lease-based semaphore, each one
+Lua script, so the check-and-take is atomic across hosts; Redis's own clock is used so worker
+clocks may differ). Without one (embedded mode) they are in-process.
+A Redis restart only resets the bucket and the slots: sending goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Protocol
+
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BUCKET_KEY = "digestcast:throttle:bucket"
+SLOTS_KEY = "digestcast:throttle:connections"
+SLOT_TTL_SECONDS = 120
+
+# KEYS[1] bucket; ARGV rate/s, capacity, wanted. Returns 0 when taken, else ms to wait.
+_BUCKET_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
+local wait = 0
+if tokens >= want then
+  tokens = tokens - want
+else
+  wait = math.ceil((want - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 60000)
+return wait
+"""
+
+# KEYS[1] zset of holders scored by expiry (ms); ARGV limit, member, ttl ms. 1 = acquired.
+_SLOT_ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# refresh only if still held (XX); 1 = still ours
+_SLOT_REFRESH_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not score) or tonumber(score) < now then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+
+
+class RateLimiter(Protocol):
+    def acquire(self, n: int = 1) -> None: ...
+
+
+class ConnectionSlots(Protocol):
+    def acquire(self) -> None: ...
+
+    def refresh(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Unlimited:
+    def acquire(self, n: int = 1) -> None:
+        return None
+
+
+class LocalTokenBucket:
+    """Token bucket for one process: `rate` tokens a second, bursts up to `capacity`."""
+
+    def __init__(self, rate: float, capacity: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self, n: int = 1) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= n:
+                    self.tokens -= n
+                    return
+                wait = (n - self.tokens) / self.rate
+            time.sleep(wait)
+
+
+class RedisTokenBucket:
+    """The same bucket held in Redis, shared by every worker on every host."""
+
+    def __init__(self, client: Any, rate: float, capacity: float | None = None) -> None:
+        self.client = client
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self.script = client.register_script(_BUCKET_LUA)
+        self.fallback = LocalTokenBucket(rate, capacity)
+
+    def acquire(self, n: int = 1) -> None:
+        while True:
+            try:
+                wait_ms = int(self.script(keys=[BUCKET_KEY], args=[self.rate, self.capacity, n]))
+            except Exception as exc:  # Redis restarting: keep the limit locally meanwhile
+                log.warning("throttle: Redis unavailable (%s); limiting in-process", exc)
+                self.fallback.acquire(n)
+                return
+            if wait_ms <= 0:
+                return
+            time.sleep(wait_ms / 1000)
+
+
+class LocalSlots:
+    """In-process semaphore (embedded mode: the limit holds within this process only)."""
+
+    def __init__(self, limit: int) -> None:
+        self.semaphore = threading.BoundedSemaphore(max(1, limit))
+
+    def acquire(self) -> None:
+        self.semaphore.acquire()
+
+    def refresh(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.semaphore.release()
+
+
+class RedisSlots:
+    """At most `limit` SMTP connections across all workers; a holder's slot lapses after a TTL
+    unless refreshed, so a killed worker never keeps its slot for long."""
+
+    def __init__(self, client: Any, limit: int, ttl_seconds: int = SLOT_TTL_SECONDS) -> None:
+        self.client = client
+        self.limit = max(1, limit)
+        self.ttl_ms = ttl_seconds * 1000
+        self.member = uuid.uuid4().hex
+        self.acquire_script = client.register_script(_SLOT_ACQUIRE_LUA)
+        self.refresh_script = client.register_script(_SLOT_REFRESH_LUA)
+        self.refreshed = 0.0
+
+    def acquire(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                ok = self.acquire_script(
+                    keys=[SLOTS_KEY], args=[self.limit, self.member, self.ttl_ms]
+                )
+            except Exception as exc:  # Redis down: do not stop sending over it
+                log.warning("connection slots: Redis unavailable (%s); proceeding", exc)
+                return
+            if int(ok) == 1:
+                self.refreshed = time.monotonic()
+                return
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+    def refresh(self) -> bool:
+        # a round trip at most every third of the TTL, not per message
+        if time.monotonic() - self.refreshed < self.ttl_ms / 3000:
+            return True
+        try:
+            ok = int(self.refresh_script(keys=[SLOTS_KEY], args=[self.member, self.ttl_ms])) == 1
+        except Exception:
+            return True
+        if ok:
+            self.refreshed = time.monotonic()
+        return ok
+
+    def release(self) -> None:
+        with contextlib.suppress(Exception):  # the slot lapses by itself anyway
+            self.client.zrem(SLOTS_KEY, self.member)
+
+
+def _redis(settings: Settings) -> Any | None:
+    url = settings.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def rate_limiter(settings: Settings) -> RateLimiter:
+    if settings.send_rate_per_second <= 0:
+        return Unlimited()
+    client = _redis(settings)
+    if client is None:
+        return LocalTokenBucket(settings.send_rate_per_second)
+    return RedisTokenBucket(client, settings.send_rate_per_second)
+
+
+def connection_slots(settings: Settings) -> ConnectionSlots:
+    client = _redis(settings)
+    if client is None:
+        return LocalSlots(settings.smtp_max_connections)
+    return RedisSlots(client, settings.smtp_max_connections)
