@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from web.deps import SessionDep, get_settings_from
@@ -48,21 +48,37 @@ def require_admin(
 router = APIRouter(prefix="/admin", tags=["admin"], responses=AUTH_RESPONSES)
 
 
-class ResendIn(BaseModel):
-    date: date
-    to: str | None = Field(default=None, max_length=320, description="Resend to this one address")
-    failed: bool = Field(default=False, description="Resend to the recipients whose send failed")
-    all: bool = Field(default=False, description="Resend to every recipient of that day")
-    dry_run: bool = Field(default=False, description="Say what would be sent, send nothing")
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
 
-    @model_validator(mode="after")
-    def _exactly_one_target(self) -> ResendIn:
-        chosen = sum([self.to is not None, self.failed, self.all])
-        if chosen != 1:
-            raise ValueError("give exactly one of to, failed, all")
-        if self.to is not None and ("@" not in self.to or any(c in self.to for c in "\r\n")):
-            raise ValueError("to must be an email address")
-        return self
+
+class _ResendBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: date
+    dry_run: bool = Field(default=False, description="Say what would be sent, send nothing")
+    reason: str = Field(default="", max_length=500, description="Recorded with the resend")
+
+
+class ResendTo(_ResendBase):
+    """Resend the day's digest to one address."""
+
+    to: str = Field(max_length=320, pattern=EMAIL_PATTERN)
+
+
+class ResendFailed(_ResendBase):
+    """Resend to the recipients whose send failed."""
+
+    failed: Literal[True]
+
+
+class ResendAll(_ResendBase):
+    """Resend to every recipient of that day."""
+
+    all: Literal[True]
+
+
+# one of three shapes, so the schema itself says "exactly one of to, failed, all"
+ResendIn = ResendTo | ResendFailed | ResendAll
 
 
 class ResendOut(BaseModel):
@@ -115,23 +131,30 @@ class AudioStatusOut(BaseModel):
     "/resend",
     response_model=ResendOut,
     dependencies=[Depends(require_admin)],
-    responses={404: {"model": ErrorOut, "description": "No digest for that day"}},
+    responses={
+        404: {"model": ErrorOut, "description": "No digest for that day"},
+        409: {"model": ErrorOut, "description": "Refused (not a subscriber, send in flight)"},
+    },
 )
 def resend(request: Request, body: ResendIn) -> ResendOut:
+    """Resend a day's digest (same options as `digestcast resend`)."""
     from worker.delivery.service import resend as delivery_resend
 
     settings = get_settings_from(request)
-    try:
-        result = delivery_resend(
-            settings,
-            body.date,
-            to=body.to,
-            failed=body.failed,
-            everyone=body.all,
-            dry_run=body.dry_run,
-        )
-    except LookupError as exc:
-        raise HTTPException(404, str(exc) or "no digest for that day") from exc
+    result = delivery_resend(
+        settings,
+        body.date,
+        to=body.to if isinstance(body, ResendTo) else None,
+        failed=isinstance(body, ResendFailed),
+        everyone=isinstance(body, ResendAll),
+        dry_run=body.dry_run,
+        requested_by="admin-api",
+        reason=body.reason,
+    )
+    refused = result.get("refused")
+    if refused:
+        # no digest that day: 404; anything else (not a subscriber, a send in flight): 409
+        raise HTTPException(404 if "digest_id" not in result else 409, str(refused))
     return ResendOut(date=body.date, dry_run=body.dry_run, result=dict(result))
 
 

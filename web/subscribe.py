@@ -8,18 +8,19 @@ the outcome (confirmed, already subscribed) by clicking.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
 from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
 from worker.db import session_scope
-from worker.models import Subscriber, SubscriberState, Suppression
+from worker.delivery import subscribers
+from worker.delivery.subscribers import InvalidAddress, validate_address
+from worker.models import SubscriberState, Suppression
 from worker.settings import Settings
 from worker.tokens import TokenError, confirm_token, read_confirm_token
 
@@ -27,21 +28,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 HONEYPOT_FIELD = "website"
-# Deliberately plain: one @, a dot in the domain, no spaces, quotes, angle brackets or controls.
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
-
-
-def normalize_email(raw: str) -> str | None:
-    """The address to store, or None when it is not a plausible mailbox."""
-    email = raw.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email):
-        return None
-    local, _, domain = email.rpartition("@")
-    if len(local) > 64 or local.startswith(".") or local.endswith(".") or ".." in local:
-        return None
-    return f"{local}@{domain.lower()}"
 
 
 def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResponse:
@@ -116,8 +102,9 @@ def subscribe(
         # a bot filled the invisible field: answer like a success, do nothing
         log.info("subscribe: honeypot filled from %s", client)
         return render(request, "check_email.html", {})
-    address = normalize_email(email)
-    if address is None:
+    try:
+        address = validate_address(email).email
+    except InvalidAddress:
         return _form_page(
             request,
             settings,
@@ -125,16 +112,11 @@ def subscribe(
             email=email[:320],
             status_code=400,
         )
-    clean_name = " ".join(name.split())[:200] or None
     with session_scope(settings) as session:
-        suppressed = session.scalar(
-            select(Suppression.id).where(func.lower(Suppression.email) == address.lower())
-        )
-        existing = session.scalar(
-            select(Subscriber).where(func.lower(Subscriber.email) == address.lower())
-        )
-        if existing is None and not suppressed:
-            session.add(Subscriber(email=address, name=clean_name, state=SubscriberState.pending))
+        suppressed = session.scalar(select(Suppression.id).where(Suppression.email == address))
+        # an existing row is left untouched: a stranger must not rename or re-state it
+        if subscribers.get(session, address) is None and not suppressed:
+            subscribers.add(session, address, name, state=SubscriberState.pending)
     if not suppressed:
         try:
             send_confirmation(settings, address)
@@ -176,9 +158,7 @@ def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
             },
             status_code=410 if expired else 400,
         )
-    subscriber = session.scalar(
-        select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
-    )
+    subscriber = subscribers.get(session, email)
     now = datetime.now(UTC)
     if subscriber is not None and subscriber.state == SubscriberState.active:
         return render(
@@ -191,8 +171,7 @@ def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
         )
     if subscriber is None:
         # the row was removed meanwhile; the signed link still proves the address
-        subscriber = Subscriber(email=email, state=SubscriberState.active)
-        session.add(subscriber)
+        subscriber = subscribers.add(session, email, state=SubscriberState.active)
     subscriber.state = SubscriberState.active
     subscriber.confirmed_at = now
     subscriber.unsubscribed_at = None

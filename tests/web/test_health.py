@@ -1,0 +1,102 @@
+"""Liveness, readiness (database, broker) and the Prometheus exposition."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import make_settings
+from tests.web.conftest import add_digest, add_subscriber
+from web.app import create_app
+from worker import db
+from worker.metrics import MESSAGES_SENT
+from worker.models import Delivery, DeliveryState
+from worker.settings import Settings
+from worker.storage import LocalStorage
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_ok(client: TestClient) -> None:
+    r = client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_readyz_database_down(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    # a database in a directory that cannot exist: every connection fails
+    s = make_settings(tmp_path, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with TestClient(create_app(s)) as c:
+        r = c.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"]["database"].startswith("error")
+
+
+def test_readyz_broker_down(settings: Settings) -> None:
+    s = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(s)) as c:
+        r = c.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["checks"] == {"database": "ok", "broker": "error: ConnectionError"}
+
+
+def test_readyz_and_queue_depth_with_redis(settings: Settings, redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.rpush("celery", b"a", b"b", b"c")
+    s = settings.model_copy(update={"broker_url": redis_url})
+    with TestClient(create_app(s)) as c:
+        assert c.get("/readyz").status_code == 200
+        samples = _samples(c.get("/metrics").text)
+    assert samples[("digestcast_queue_depth", (("queue", "celery"),))] == 3
+
+
+def test_metrics(client: TestClient, web_settings: Settings, storage: LocalStorage) -> None:
+    sid = add_subscriber(web_settings, "m@example.org")
+    sid2 = add_subscriber(web_settings, "n@example.org")
+    with db.session_scope(web_settings) as session:
+        digest = add_digest(session, storage)
+        session.add(
+            Delivery(
+                digest_id=digest.id, subscriber_id=sid, state=DeliveryState.sent, message_id="<a@x>"
+            )
+        )
+        session.add(
+            Delivery(
+                digest_id=digest.id,
+                subscriber_id=sid2,
+                state=DeliveryState.failed,
+                message_id="<b@x>",
+            )
+        )
+    before = MESSAGES_SENT._value.get()
+    MESSAGES_SENT.inc()
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    samples = _samples(r.text)
+    assert samples[("digestcast_database_up", ())] == 1
+    assert samples[("digestcast_db_messages_sent", ())] == 1
+    assert samples[("digestcast_db_messages_failed", ())] == 1
+    assert samples[("digestcast_deliveries", (("state", "queued"),))] == 0
+    assert samples[("digestcast_messages_sent_total", ())] == before + 1
+    for name in (
+        "digestcast_db_tts_requests",
+        "digestcast_db_tts_fallbacks",
+        "digestcast_db_source_failures",
+    ):
+        assert (name, ()) in samples

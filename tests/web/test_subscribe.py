@@ -1,0 +1,190 @@
+"""Double opt-in through the form: validation, honeypot, rate limit, every confirm outcome."""
+
+from __future__ import annotations
+
+import mailbox
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+from fastapi.testclient import TestClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select
+
+from tests.web.conftest import add_subscriber, get_subscriber
+from web.app import create_app
+from web.security import RateLimiter
+from worker import db
+from worker.models import Subscriber, SubscriberState, Suppression
+from worker.settings import Settings
+from worker.tokens import CONFIRM_SALT, confirm_token
+
+
+def _form_token(client: TestClient) -> str:
+    page = client.get("/subscribe").text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def _outbox(settings: Settings) -> list[EmailMessage]:
+    box = mailbox.Maildir(str(settings.outbox_dir), create=True)
+    return [
+        message_from_bytes(box.get_bytes(key), policy=policy.default)  # type: ignore[misc]
+        for key in box.keys()  # noqa: SIM118 (a Maildir, not a dict)
+    ]
+
+
+def _subscriber(settings: Settings, email: str) -> Subscriber | None:
+    with db.session_scope(settings) as session:
+        sub = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        if sub is not None:
+            session.expunge(sub)
+        return sub
+
+
+def _link(message: EmailMessage) -> str:
+    text = message.get_body(("plain",))
+    assert text is not None
+    found = re.search(r"https://daily\.example\.org(/confirm/\S+)", text.get_content())
+    assert found is not None
+    return found.group(1)
+
+
+def test_subscribe_and_confirm(client: TestClient, web_settings: Settings) -> None:
+    token = _form_token(client)
+    r = client.post(
+        "/subscribe", data={"email": "New.Reader@Example.org", "name": "Ann", "csrf_token": token}
+    )
+    assert r.status_code == 200 and "Check your email" in r.text
+    sub = _subscriber(web_settings, "new.reader@example.org")
+    assert sub is not None and sub.state == SubscriberState.pending and sub.name == "Ann"
+    [message] = _outbox(web_settings)
+    assert message["To"] == "new.reader@example.org"
+    assert "Confirm" in message["Subject"]
+    assert message.get_body(("html",)) is not None
+    link = _link(message)
+    r = client.get(link)
+    assert r.status_code == 200 and "Subscription confirmed" in r.text
+    sub = _subscriber(web_settings, "new.reader@example.org")
+    assert sub is not None and sub.state == SubscriberState.active
+    assert sub.confirmed_at is not None
+    # the same link again: already subscribed, still active
+    r = client.get(link)
+    assert r.status_code == 200 and "Already subscribed" in r.text
+
+
+def test_existing_address_reveals_nothing(client: TestClient, web_settings: Settings) -> None:
+    sid = add_subscriber(web_settings, "old@example.org")
+    r = client.post(
+        "/subscribe",
+        data={"email": "old@example.org", "name": "X", "csrf_token": _form_token(client)},
+    )
+    assert r.status_code == 200 and "Check your email" in r.text
+    assert get_subscriber(web_settings, sid).name is None  # a stranger cannot rename it
+    assert len(_outbox(web_settings)) == 1
+
+
+def test_unsubscribed_address_comes_back_only_by_confirming(
+    client: TestClient, web_settings: Settings
+) -> None:
+    sid = add_subscriber(web_settings, "back@example.org", SubscriberState.unsubscribed)
+    client.post("/subscribe", data={"email": "back@example.org", "csrf_token": _form_token(client)})
+    assert get_subscriber(web_settings, sid).state == SubscriberState.unsubscribed
+    client.get(_link(_outbox(web_settings)[0]))
+    sub = get_subscriber(web_settings, sid)
+    assert sub.state == SubscriberState.active and sub.unsubscribed_at is None
+
+
+def test_suppressed_address_gets_no_mail(client: TestClient, web_settings: Settings) -> None:
+    with db.session_scope(web_settings) as session:
+        session.add(Suppression(email="bounced@example.org", reason="hard bounce"))
+    r = client.post(
+        "/subscribe", data={"email": "bounced@example.org", "csrf_token": _form_token(client)}
+    )
+    assert r.status_code == 200
+    assert _outbox(web_settings) == []
+    assert _subscriber(web_settings, "bounced@example.org") is None
+
+
+@pytest.mark.parametrize(
+    "email", ["", "no-at-sign", "a@b", "a b@example.org", "x@example.org\r\nBcc: y@example.org"]
+)
+def test_invalid_address(client: TestClient, web_settings: Settings, email: str) -> None:
+    r = client.post("/subscribe", data={"email": email, "csrf_token": _form_token(client)})
+    assert r.status_code == 400
+    assert "valid email address" in r.text
+    assert _outbox(web_settings) == []
+
+
+def test_honeypot(client: TestClient, web_settings: Settings) -> None:
+    r = client.post(
+        "/subscribe",
+        data={
+            "email": "bot@example.org",
+            "website": "http://spam",
+            "csrf_token": _form_token(client),
+        },
+    )
+    assert r.status_code == 200 and "Check your email" in r.text
+    assert _subscriber(web_settings, "bot@example.org") is None
+    assert _outbox(web_settings) == []
+
+
+def test_csrf_required(client: TestClient, web_settings: Settings) -> None:
+    r = client.post("/subscribe", data={"email": "x@example.org"})
+    assert r.status_code == 403
+    client.get("/subscribe")  # cookie set, but the forged form has no token
+    assert client.post("/subscribe", data={"email": "x@example.org"}).status_code == 403
+    assert (
+        client.post("/subscribe", data={"email": "x@example.org", "csrf_token": "x"}).status_code
+        == 403
+    )
+    assert _subscriber(web_settings, "x@example.org") is None
+
+
+def test_rate_limit(web_settings: Settings) -> None:
+    s = web_settings.model_copy(update={"subscribe_rate_limit": 2})
+    with TestClient(create_app(s), base_url="https://daily.example.org") as c:
+        token = _form_token(c)
+        codes = [
+            c.post(
+                "/subscribe", data={"email": f"r{i}@example.org", "csrf_token": token}
+            ).status_code
+            for i in range(3)
+        ]
+        assert codes == [200, 200, 429]
+        r = c.post("/subscribe", data={"email": "r9@example.org", "csrf_token": token})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert len(_outbox(web_settings)) == 2
+
+
+def test_rate_limiter_window() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, 10, clock=lambda: now[0])
+    assert limiter.hit("a") == 0 and limiter.hit("a") == 0
+    assert limiter.hit("a") == pytest.approx(10)
+    assert limiter.hit("b") == 0
+    now[0] = 10.5
+    assert limiter.hit("a") == 0
+
+
+def test_confirm_outcomes(client: TestClient, web_settings: Settings) -> None:
+    r = client.get("/confirm/not-a-token")
+    assert r.status_code == 400 and "Invalid link" in r.text
+    old = URLSafeTimedSerializer(web_settings.secret_key.get_secret_value(), salt=CONFIRM_SALT)
+    # signed 4 days ago: past the 3-day limit
+    import time
+    from unittest import mock
+
+    with mock.patch("time.time", return_value=time.time() - 4 * 86400):
+        expired = old.dumps("late@example.org")
+    r = client.get(f"/confirm/{expired}")
+    assert r.status_code == 410 and "expired" in r.text
+    assert _subscriber(web_settings, "late@example.org") is None
+    # a confirm link whose row was removed meanwhile still works (the link proves the address)
+    r = client.get(f"/confirm/{confirm_token(web_settings, 'gone@example.org')}")
+    assert r.status_code == 200
+    sub = _subscriber(web_settings, "gone@example.org")
+    assert sub is not None and sub.state == SubscriberState.active
