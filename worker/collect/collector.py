@@ -32,6 +32,8 @@ from worker.settings import Settings
 from worker.storage import Storage
 
 log = logging.getLogger(__name__)
+# what an undeclared or wrongly declared non-UTF-8 feed most likely uses, by source language
+LEGACY_ENCODINGS = {"uk": "windows-1251", "ru": "windows-1251", "be": "windows-1251"}
 
 
 @dataclass
@@ -96,6 +98,8 @@ def fetch_and_parse(
         now=now,
         # a bundled/local file is the operator's own: keep its dates even if the clock is behind
         clamp_future=not source.local,
+        fallback_encoding=LEGACY_ENCODINGS.get(source.language, "windows-1252"),
+        guid_namespace=source.name,
     )
     return result, filter_categories(feed.items, source.options or {})
 

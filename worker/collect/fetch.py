@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
@@ -71,8 +71,9 @@ def _display(seconds: float) -> str:
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve, check every address, connect only to a checked public one."""
 
-    def __init__(self) -> None:
+    def __init__(self, allowed: Callable[[str], bool] = is_public_address) -> None:
         self._inner = httpcore.SyncBackend()
+        self._allowed = allowed
 
     def connect_tcp(
         self,
@@ -87,7 +88,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         except (socket.gaierror, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = [str(info[4][0]) for info in infos]
-        blocked = [a for a in addresses if not is_public_address(a)]
+        blocked = [a for a in addresses if not self._allowed(a)]
         if blocked or not addresses:
             # any non-public answer refuses the host: a mixed answer is a rebinding smell
             raise BlockedAddressError(
@@ -111,21 +112,23 @@ class GuardedBackend(httpcore.NetworkBackend):
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    def __init__(self) -> None:
+    def __init__(self, allowed: Callable[[str], bool] = is_public_address) -> None:
         super().__init__(trust_env=False)
         # same pool as httpx builds, with the guarded network backend plugged in
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl.create_default_context(cafile=certifi.where()),
             max_connections=20,
             max_keepalive_connections=10,
-            network_backend=GuardedBackend(),
+            network_backend=GuardedBackend(allowed),
         )
 
 
-def make_client(*, local: bool, timeout: float) -> httpx.Client:
-    """A client for one source; `local` disables the address guard."""
+def make_client(
+    *, local: bool, timeout: float, allowed: Callable[[str], bool] = is_public_address
+) -> httpx.Client:
+    """A client for one source; `local` disables the address guard (`allowed` is for tests)."""
     transport: httpx.HTTPTransport = (
-        httpx.HTTPTransport(trust_env=False) if local else GuardedTransport()
+        httpx.HTTPTransport(trust_env=False) if local else GuardedTransport(allowed)
     )
     return httpx.Client(
         transport=transport,

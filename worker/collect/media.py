@@ -1,11 +1,14 @@
-"""Images of feed entries: media:content / enclosure / media:thumbnail, with caption and credit.
+"""Feed entry extras: images (media:content, enclosure, thumbnail, caption, credit), raw GUIDs.
 
-feedparser folds media:description into the entry summary, so captions are read in a second,
-locked-down lxml pass (no DTD, no entities, no network) and matched to entries by position.
+feedparser folds media:description into the entry summary and resolves relative GUIDs against the
+feed URL (so a file:// feed's GUIDs would change when its folder moves); captions and the GUIDs as
+written are read in a second, locked-down lxml pass (no DTD, no entities, no network) and matched
+to entries by position.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
@@ -13,7 +16,16 @@ from lxml import etree  # type: ignore[import-untyped]
 from worker.collect.text import canonical_url, clean_text
 
 MRSS = "http://search.yahoo.com/mrss/"
+ATOM = "http://www.w3.org/2005/Atom"
+RDF_ABOUT = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
 _ITEM_TAGS = {"item", "entry"}
+
+
+@dataclass(frozen=True)
+class Extras:
+    guid: str | None = None
+    caption: str | None = None
+    credit: str | None = None
 
 
 def _is_image(kind: str | None, medium: str | None, url: str) -> bool:
@@ -45,9 +57,17 @@ def _text(element: Any) -> str | None:
     return text or None
 
 
-def extract(content: bytes, expected: int) -> list[tuple[str | None, str | None]] | None:
-    """(caption, credit) per item in document order, or None when it cannot be matched safely."""
-    if expected == 0 or MRSS.encode() not in content:
+def _raw_guid(element: Any) -> str | None:
+    for child in element:
+        if isinstance(child.tag, str) and child.tag in ("guid", f"{{{ATOM}}}id"):
+            return clean_text(child.text or "", limit=2000) or None
+    about = element.get(RDF_ABOUT)
+    return clean_text(about, limit=2000) or None if about else None
+
+
+def extract(content: bytes, expected: int) -> list[Extras] | None:
+    """Extras per item in document order, or None when they cannot be matched safely."""
+    if expected == 0:
         return None
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=True
@@ -58,7 +78,7 @@ def extract(content: bytes, expected: int) -> list[tuple[str | None, str | None]
         return None
     if root is None:
         return None
-    found: list[tuple[str | None, str | None]] = []
+    found: list[Extras] = []
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
@@ -69,5 +89,5 @@ def extract(content: bytes, expected: int) -> list[tuple[str | None, str | None]
             caption = caption or _text(desc)
         for cred in element.iter(f"{{{MRSS}}}credit"):
             credit = credit or _text(cred)
-        found.append((caption, credit))
+        found.append(Extras(guid=_raw_guid(element), caption=caption, credit=credit))
     return found if len(found) == expected else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,9 @@ from worker.collect.text import (
 FUTURE_TOLERANCE = timedelta(minutes=10)
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 _JSON_FEED = "https://jsonfeed.org/version/"
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:\S")  # a URI with a scheme (not "C:")
+_HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*([\"'])([A-Za-z0-9._:-]+)\1")
 
 
 class FeedError(ValueError):
@@ -68,8 +72,13 @@ class ParsedFeed:
     items: list[ParsedItem]
 
 
-def _guid(raw: str | None, canonical: str | None, title: str, body: str) -> str:
-    value = clean_text(raw or "") or canonical or ""
+def _guid(
+    raw: str | None, canonical: str | None, title: str, body: str, namespace: str = ""
+) -> str:
+    value = clean_text(raw or "")
+    if value and namespace and not _ABSOLUTE.match(value):
+        value = f"{namespace}:{value}"
+    value = value or canonical or ""
     if not value:
         value = "sha256:" + sha256(title + "\n" + html_to_text(body))
     if len(value) > 900:  # the column holds 1000; a hash keeps identity for absurd ids
@@ -109,6 +118,42 @@ def _finish(item: ParsedItem, seen: set[str], items: list[ParsedItem]) -> None:
     items.append(item.finish())
 
 
+def _declared_charset(content: bytes, content_type: str) -> str | None:
+    http = _HTTP_CHARSET.search(content_type)
+    if http:
+        return http.group(1)
+    decl = _XML_DECL.match(content)
+    return decl.group(2).decode("ascii", "replace") if decl else None
+
+
+def to_utf8(content: bytes, content_type: str = "", fallback: str = "windows-1252") -> bytes:
+    """The feed re-encoded as UTF-8 with a matching XML declaration.
+
+    Declarations lie (a windows-1251 feed labelled utf-8, or the reverse). Valid UTF-8 with
+    non-ASCII bytes is almost never an accident, so it wins; otherwise the declared charset if
+    it decodes cleanly; otherwise the source language's usual legacy encoding.
+    """
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return content  # UTF-16 with a BOM: feedparser handles it
+    candidates = ["utf-8", _declared_charset(content, content_type), fallback, "latin-1"]
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            text = content.decode(name)
+        except (LookupError, UnicodeDecodeError):
+            continue
+        break
+    else:  # pragma: no cover - latin-1 decodes anything
+        text = content.decode("latin-1")
+    text = text.lstrip("\ufeff")
+    data = text.encode("utf-8")
+    match = _XML_DECL.match(data)
+    if match:
+        data = data[: match.start(2)] + b"utf-8" + data[match.end(2) :]
+    return data
+
+
 def parse_feed(
     content: bytes,
     *,
@@ -116,16 +161,25 @@ def parse_feed(
     content_type: str = "",
     now: datetime | None = None,
     clamp_future: bool = True,
+    fallback_encoding: str = "windows-1252",
+    guid_namespace: str = "",
 ) -> ParsedFeed:
-    """Parse feed bytes fetched from `url` (the base for relative links). Raises FeedError."""
+    """Parse feed bytes fetched from `url` (the base for relative links). Raises FeedError.
+
+    GUIDs that are not absolute URIs ("123", "post-7") are only unique within their feed, so they
+    are prefixed with `guid_namespace` (the source name); absolute ones are global.
+    """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if "json" in content_type.lower() or head.startswith(b"{"):
-        return _parse_json_feed(content, url=url, now=now, clamp_future=clamp_future)
+        return _parse_json_feed(
+            content, url=url, now=now, clamp_future=clamp_future, namespace=guid_namespace
+        )
+    content = to_utf8(content, content_type, fallback_encoding)
     try:
         parsed = feedparser.parse(
             content,
-            response_headers={"content-location": url, "content-type": content_type or "text/xml"},
+            response_headers={"content-location": url, "content-type": "application/xml"},
             sanitize_html=True,
             resolve_relative_uris=True,
         )
@@ -138,12 +192,12 @@ def parse_feed(
     items: list[ParsedItem] = []
     seen: set[str] = set()
     for index, entry in enumerate(parsed.entries):
-        item = _from_entry(entry, url, now, clamp_future)
+        extra = extras[index] if extras else media.Extras()
+        item = _from_entry(entry, url, now, clamp_future, extra.guid, guid_namespace)
         if item is None:
             continue
-        caption, credit = extras[index] if extras else (None, None)
-        item.image_caption = caption or item.image_caption
-        item.image_credit = credit or item.image_credit
+        item.image_caption = extra.caption or item.image_caption
+        item.image_credit = extra.credit or item.image_credit
         _finish(item, seen, items)
     feed_title = clean_text(html.unescape(parsed.feed.get("title", "")), limit=300)
     return ParsedFeed(format=parsed.get("version") or "unknown", title=feed_title, items=items)
@@ -175,13 +229,19 @@ def _struct_date(entry: Any) -> datetime | None:
     return None
 
 
-def _from_entry(entry: Any, base: str, now: datetime, clamp: bool) -> ParsedItem | None:
+def _from_entry(
+    entry: Any, base: str, now: datetime, clamp: bool, raw_guid: str | None, namespace: str
+) -> ParsedItem | None:
     link = canonical_url(entry.get("link"), base)
     body = _entry_body(entry)
     title_detail = entry.get("title_detail") or {}
     title = _title(entry.get("title", ""), title_detail.get("type") in _HTML_TYPES)
-    summary_html = entry.get("summary", "")
-    summary = html_to_text(summary_html) if summary_html else ""
+    summary_raw = entry.get("summary", "")
+    # feedparser copies content into `summary` without a summary_detail when there is none
+    detail = entry.get("summary_detail") or (entry.get("content") or [{}])[0]
+    summary_type = detail.get("type", "text/html")
+    # text/plain summaries are text: "<b>" in them is literal, not markup to strip
+    summary = html_to_text(summary_raw) if summary_type in _HTML_TYPES else clean_text(summary_raw)
     if not (title or body or summary):
         return None
     published, dated = _date(_struct_date(entry), now, clamp)
@@ -193,7 +253,7 @@ def _from_entry(entry: Any, base: str, now: datetime, clamp: bool) -> ParsedItem
         if term and term not in categories:
             categories.append(term)
     return ParsedItem(
-        guid=_guid(entry.get("id"), link, title, body),
+        guid=_guid(raw_guid or entry.get("id"), link, title, body, namespace),
         url=link or "",
         canonical_url=link or "",
         title=title,
@@ -207,7 +267,9 @@ def _from_entry(entry: Any, base: str, now: datetime, clamp: bool) -> ParsedItem
     )
 
 
-def _parse_json_feed(content: bytes, *, url: str, now: datetime, clamp_future: bool) -> ParsedFeed:
+def _parse_json_feed(
+    content: bytes, *, url: str, now: datetime, clamp_future: bool, namespace: str
+) -> ParsedFeed:
     try:
         data = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -223,7 +285,7 @@ def _parse_json_feed(content: bytes, *, url: str, now: datetime, clamp_future: b
     seen: set[str] = set()
     for raw in raw_items:
         if isinstance(raw, dict):
-            item = _from_json_item(raw, base, now, clamp_future)
+            item = _from_json_item(raw, base, now, clamp_future, namespace)
             if item is not None:
                 _finish(item, seen, items)
     title = data.get("title")
@@ -240,7 +302,7 @@ def _str(raw: dict[str, Any], key: str) -> str:
 
 
 def _from_json_item(
-    raw: dict[str, Any], base: str, now: datetime, clamp: bool
+    raw: dict[str, Any], base: str, now: datetime, clamp: bool, namespace: str
 ) -> ParsedItem | None:
     link = canonical_url(_str(raw, "url") or _str(raw, "external_url"), base)
     if _str(raw, "content_html"):
@@ -267,7 +329,9 @@ def _from_json_item(
     image = canonical_url(_str(raw, "image") or _str(raw, "banner_image"), base)
     raw_id = raw.get("id")
     return ParsedItem(
-        guid=_guid(str(raw_id) if isinstance(raw_id, str | int) else None, link, title, body),
+        guid=_guid(
+            str(raw_id) if isinstance(raw_id, str | int) else None, link, title, body, namespace
+        ),
         url=link or "",
         canonical_url=link or "",
         title=title,

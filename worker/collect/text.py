@@ -81,7 +81,9 @@ def plain_to_html(value: str) -> str:
     """text/plain content, escaped, as paragraphs."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value.replace("\r\n", "\n")) if p.strip()]
     return "".join(
-        "<p>" + "<br>".join(html.escape(line.strip()) for line in p.split("\n")) + "</p>"
+        "<p>"
+        + "<br>".join(html.escape(line.strip(), quote=False) for line in p.split("\n"))
+        + "</p>"
         for p in paragraphs
     )
 

@@ -1,0 +1,283 @@
+"""collect_source end to end on SQLite and PostgreSQL, with file:// and HTTP feeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from tests.collect.helpers import CORPUS, FeedServer, Route
+from tests.conftest import EXAMPLES
+from worker import db
+from worker.collect.service import collect_source, run_collect, sync_sources
+from worker.models import Article, FeedItem, Source
+from worker.settings import Settings
+from worker.storage import LocalStorage
+
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+LATE = "Thu, 26 Nov 2026 23:30:00 GMT"  # 01:30 on the 27th in Kyiv
+MORNING = "Thu, 26 Nov 2026 08:00:00 GMT"
+
+
+def item(guid: str, title: str, link: str, body: str = "Body text.", when: str = "") -> str:
+    date_tag = f"<pubDate>{when}</pubDate>" if when else ""
+    return (
+        f"<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>{date_tag}"
+        f"<description>{body}</description></item>"
+    )
+
+
+def rss(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        "<link>https://news.example.org/</link>" + "".join(items) + "</channel></rss>"
+    ).encode()
+
+
+def write_sources(settings: Settings, *entries: dict[str, object]) -> Settings:
+    lines = []
+    for entry in entries:
+        lines.append("[[source]]")
+        for key, value in {"local": True, **entry}.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    path = settings.data_dir.parent / "sources.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return settings.model_copy(update={"sources": path})
+
+
+def feed_file(settings: Settings, name: str, data: bytes) -> str:
+    path = settings.data_dir.parent / "feeds" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    # a new mtime each write, so the file:// "conditional GET" sees the change
+    stamp = path.stat().st_mtime + (hash(data) % 1000) + 1
+    os.utime(path, (stamp, stamp))
+    return f"feeds/{name}"
+
+
+def collect_all(settings: Settings, now: datetime = NOW) -> dict[str, dict[str, object]]:
+    storage = LocalStorage(settings.data_dir)
+    results = {}
+    with db.session_scope(settings) as session:
+        for source in sync_sources(session, settings):
+            results[source.name] = collect_source(
+                session, settings, storage, source.id, now=now
+            ).as_dict()
+    return results
+
+
+def read_json(settings: Settings, article: Article) -> dict[str, object]:
+    return json.loads((settings.data_dir / article.storage_prefix / "article.json").read_text())
+
+
+def test_sample_sources_end_to_end(any_db_settings: Settings, tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    settings = any_db_settings.model_copy(update={"sources": tmp_path / "examples/sources.toml"})
+    results = run_collect(settings)
+    assert results and all(r["ok"] for r in results), results
+    with db.session_scope(settings) as session:
+        articles = list(session.scalars(select(Article)))
+        feed_items = session.scalar(select(func.count()).select_from(FeedItem))
+        assert len(articles) >= 6 and feed_items >= 10
+        assert any(a.editors_pick for a in articles)
+        for article in articles:
+            doc = read_json(settings, article)
+            for key in ("title", "url", "published", "source", "summary", "body_html"):
+                assert doc[key] is not None, key
+            assert doc["content_hash"] == article.content_hash
+            assert datetime.fromisoformat(str(doc["published"])).utcoffset() is not None
+            assert article.slug.isascii() and "/" not in article.slug
+    # a second run: nothing new, nothing updated (files unchanged: not modified)
+    again = run_collect(settings)
+    assert all(r["ok"] and not r["new_articles"] and not r["updated_articles"] for r in again)
+    assert all(r["not_modified"] for r in again)
+
+
+def test_upsert_edit_and_kyiv_day(any_db_settings: Settings) -> None:
+    s = any_db_settings
+    url = feed_file(
+        s,
+        "a.xml",
+        rss(
+            item("g1", "Late night story", "https://n.example.org/late", when=LATE),
+            item("g2", "Morning story", "https://n.example.org/morning?utm_source=x", when=MORNING),
+        ),
+    )
+    s = write_sources(s, {"name": "A", "url": url, "kind": "articles"})
+    first = collect_all(s)["A"]
+    assert first["ok"] and len(first["new_articles"]) == 2  # type: ignore[arg-type]
+    with db.session_scope(s) as session:
+        late = session.scalar(select(Article).where(Article.guid == "A:g1"))
+        assert late is not None
+        assert late.published_day == date(2026, 11, 27)  # 01:30 in Kyiv
+        assert late.storage_prefix == "articles/2026/11/27/late-night-story"
+        morning = session.scalar(select(Article).where(Article.guid == "A:g2"))
+        assert morning is not None and morning.canonical_url == "https://n.example.org/morning"
+        old_hash, late_id = late.content_hash, late.id
+    # the same feed again (forced refetch): nothing new or updated
+    with db.session_scope(s) as session:
+        for src in session.scalars(select(Source)):
+            src.last_modified = None
+    same = collect_all(s)["A"]
+    assert same["ok"] and not same["new_articles"] and not same["updated_articles"]
+    # an edit of the body: same article, updated, article.json rewritten
+    feed_file(
+        s,
+        "a.xml",
+        rss(
+            item("g1", "Late night story", "https://n.example.org/late", "Corrected.", LATE),
+            item("g2", "Morning story", "https://n.example.org/morning", when=MORNING),
+        ),
+    )
+    edited = collect_all(s, now=datetime(2026, 11, 28, 7, 0, tzinfo=UTC))["A"]
+    assert edited["updated_articles"] == [late_id] and not edited["new_articles"]
+    with db.session_scope(s) as session:
+        late = session.get(Article, late_id)
+        assert late is not None and late.content_hash != old_hash
+        assert late.updated_at == datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+        doc = read_json(s, late)
+        assert doc["content_hash"] == late.content_hash and "Corrected" in str(doc["body_html"])
+        assert doc["updated"] is not None
+        assert session.scalar(select(func.count()).select_from(Article)) == 2
+
+
+def test_same_story_in_two_feeds_and_editors_picks(any_db_settings: Settings) -> None:
+    s = any_db_settings
+    a = feed_file(s, "a.xml", rss(item("a-1", "Shared story", "https://n.example.org/shared")))
+    b = feed_file(
+        s, "b.xml", rss(item("b-9", "Shared story (B)", "https://n.example.org/shared?fbclid=1#x"))
+    )
+    picks = feed_file(
+        s,
+        "p.xml",
+        rss(
+            item("p-1", "Pick of a known story", "https://n.example.org/shared"),
+            item("p-2", "A pick of its own", "https://other.example.org/essay"),
+        ),
+    )
+    s = write_sources(
+        s,
+        {"name": "A", "url": a, "kind": "articles"},
+        {"name": "B", "url": b, "kind": "articles"},
+        {"name": "Picks", "url": picks, "kind": "editors-picks"},
+    )
+    results = collect_all(s)
+    assert len(results["A"]["new_articles"]) == 1  # type: ignore[arg-type]
+    assert results["B"]["new_articles"] == []  # the same story: one article
+    assert len(results["Picks"]["new_articles"]) == 1  # type: ignore[arg-type]
+    with db.session_scope(s) as session:
+        shared = session.scalar(select(Article).where(Article.guid == "A:a-1"))
+        assert shared is not None and shared.editors_pick and shared.title == "Shared story"
+        assert read_json(s, shared)["editors_pick"] is True
+        own = session.scalar(select(Article).where(Article.guid == "Picks:p-2"))
+        assert own is not None and own.editors_pick
+        assert session.scalar(select(func.count()).select_from(Article)) == 2
+
+
+def test_slugs_unique_per_day_and_safe(any_db_settings: Settings) -> None:
+    s = any_db_settings
+    url = feed_file(s, "c.xml", (CORPUS / "cyrillic.xml").read_bytes())
+    s = write_sources(s, {"name": "Cyr", "url": url, "kind": "articles", "language": "uk"})
+    assert collect_all(s)["Cyr"]["ok"]
+    with db.session_scope(s) as session:
+        slugs = sorted(session.scalars(select(Article.slug)))
+    assert len(slugs) == len(set(slugs)) == 4
+    assert "iak-u-chernigovi-vidnovliuiut-biblioteku-zruinovanu-u-2022" in slugs
+    assert "iak-u-chernigovi-vidnovliuiut-biblioteku-zruinovanu-u-2022-2" in slugs
+    assert "article" in slugs  # the title ".." makes no path segment
+    for slug in slugs:
+        assert slug.isascii() and len(slug) <= 60 and "/" not in slug and "." not in slug
+
+
+def test_news_feed_items_and_category_filters(any_db_settings: Settings) -> None:
+    s = any_db_settings
+    tagged = (
+        "<item><title>{t}</title><link>https://n.example.org/{t}</link><guid>{t}</guid>"
+        "<category>{c}</category><description>Short.</description></item>"
+    )
+    body = rss(
+        tagged.format(t="war", c="War"),
+        tagged.format(t="sport", c="Sport"),
+        tagged.format(t="ads", c="Sponsored"),
+    )
+    url = feed_file(s, "n.xml", body)
+    s = write_sources(
+        s,
+        {"name": "News", "url": url, "kind": "news-feed", "exclude_categories": ["sponsored"]},
+        {"name": "Only war", "url": url, "kind": "articles", "include_categories": ["war"]},
+    )
+    results = collect_all(s)
+    assert results["News"]["new_feed_items"] == 2
+    assert len(results["Only war"]["new_articles"]) == 1  # type: ignore[arg-type]
+    with db.session_scope(s) as session:
+        titles = sorted(session.scalars(select(FeedItem.title)))
+        assert titles == ["sport", "war"]
+
+
+def test_health_failures_pause_and_resume(any_db_settings: Settings) -> None:
+    from worker.collect.service import check_source, resume_source, source_health
+
+    s = any_db_settings.model_copy(update={"source_max_failures": 3})
+    url = feed_file(s, "bad.xml", b"<html>not a feed</html>")
+    s = write_sources(s, {"name": "Bad", "url": url, "kind": "articles"})
+    for _ in range(3):
+        result = collect_all(s)["Bad"]
+        assert not result["ok"] and str(result["error"]).startswith("not a feed")
+    assert result["paused"]
+    skipped = collect_all(s)["Bad"]
+    assert skipped["skipped"] and "paused since" in str(skipped["error"])
+    with db.session_scope(s) as session:
+        (row,) = source_health(session)
+        assert row["paused"] and row["consecutive_failures"] == 3
+        assert str(row["last_error"]).startswith("not a feed")
+        assert not check_source(session, s, "Bad")["ok"]
+        assert resume_source(session, "Bad") and not resume_source(session, "Nope")
+    feed_file(s, "bad.xml", rss(item("ok", "Fixed", "https://n.example.org/fixed")))
+    with db.session_scope(s) as session:
+        assert check_source(session, s, "Bad")["items"] == 1
+        assert (
+            session.scalar(select(func.count()).select_from(Article)) == 0
+        )  # check stores nothing
+    fixed = collect_all(s)["Bad"]
+    assert fixed["ok"] and len(fixed["new_articles"]) == 1  # type: ignore[arg-type]
+    with db.session_scope(s) as session:
+        (row,) = source_health(session)
+        assert row["consecutive_failures"] == 0 and not row["paused"] and row["last_success_at"]
+
+
+def test_good_and_broken_sources_mixed(settings: Settings, feed_server: FeedServer) -> None:
+    s = settings
+    good_file = feed_file(s, "good.xml", rss(item("gf", "Good file", "https://n.example.org/gf")))
+    feed_server.routes["/good"] = Route(
+        body=rss(item("gh", "Good http", "https://n.example.org/gh"))
+    )
+    feed_server.routes["/503"] = Route(status=503)
+    feed_server.routes["/slow"] = Route(body=b"", delay=2.0)
+    feed_server.routes["/html"] = Route(body=b"<html><p>hi</p></html>", content_type="text/html")
+    s = write_sources(
+        s.model_copy(update={"fetch_timeout_seconds": 0.5}),
+        {"name": "Good file", "url": good_file, "kind": "articles"},
+        {"name": "Good http", "url": feed_server.url("/good"), "kind": "news-feed"},
+        {"name": "Down", "url": feed_server.url("/503"), "kind": "articles"},
+        {"name": "Slow", "url": feed_server.url("/slow"), "kind": "articles"},
+        {"name": "Page", "url": feed_server.url("/html"), "kind": "articles"},
+        {"name": "Missing", "url": "feeds/missing.xml", "kind": "articles"},
+        {"name": "Private", "url": feed_server.url("/good"), "kind": "articles", "local": False},
+    )
+    progress: list[tuple[int, int]] = []
+    results = {r["source"]: r for r in run_collect(s, lambda d, t, r: progress.append((d, t)))}
+    assert sorted(progress) == [(n, 7) for n in range(1, 8)]
+    assert results["Good file"]["ok"] and results["Good http"]["ok"]
+    assert results["Good http"]["new_feed_items"] == 1
+    reasons = {name: str(r["error"]) for name, r in results.items() if not r["ok"]}
+    assert set(reasons) == {"Down", "Slow", "Page", "Missing", "Private"}
+    assert reasons["Down"] == f"HTTP 503 from {feed_server.url('/503')}"
+    assert reasons["Slow"].startswith("timed out after 0.5 s")
+    assert reasons["Page"].startswith("not a feed")
+    assert reasons["Missing"].startswith("file not found")
+    assert "not a public address" in reasons["Private"]
