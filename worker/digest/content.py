@@ -25,6 +25,7 @@ PLACEHOLDER_PREFERENCES = "@@DC_PREFERENCES_URL@@"
 PLACEHOLDER_GREETING = "@@DC_GREETING@@"
 PLACEHOLDERS = (PLACEHOLDER_UNSUBSCRIBE, PLACEHOLDER_PREFERENCES, PLACEHOLDER_GREETING)
 _WS = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
 class _Text(HTMLParser):
@@ -48,17 +49,25 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
-def plain(html_or_text: str | None) -> str:
-    """One line of plain text from HTML or text: no tags, no CR/LF, single spaces."""
-    if not html_or_text:
+def text1(value: str | None) -> str:
+    """One line of text from a plain-text field (titles, summaries, names as collect stores
+    them): no CR/LF or control characters, single spaces. Markup stays literal text and is
+    escaped on output."""
+    if not value:
+        return ""
+    # the placeholders' marker must never come from content
+    text = _CONTROL.sub(" ", value).replace("@@", "@ @")
+    return _WS.sub(" ", text).strip()
+
+
+def plain(html: str | None) -> str:
+    """One line of plain text from sanitized HTML (an article body): tags dropped."""
+    if not html:
         return ""
     parser = _Text()
-    parser.feed(html_or_text)
+    parser.feed(html)
     parser.close()
-    text = "".join(parser.parts)
-    # the placeholders' marker must never come from content
-    text = text.replace("@@", "@ @")
-    return _WS.sub(" ", text).strip()
+    return text1("".join(parser.parts))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -170,24 +179,24 @@ def _local_time(moment: datetime, tz: ZoneInfo) -> str:
 
 def story(article: Article, settings: Settings) -> Story:
     base = settings.public_base_url.rstrip("/")
-    text = plain(article.body_html) or plain(article.summary)
+    text = plain(article.body_html) or text1(article.summary)
     words = len(text.split())
     audio = article.audio
     listen_minutes = None
     if audio is not None and audio.state in (AudioState.done, AudioState.fallback):
         listen_minutes = minutes(audio.duration_seconds)
-    title = plain(article.title) or "Untitled"
+    title = text1(article.title) or "Untitled"
     image = safe_url(article.image_url)
     return Story(
         id=article.id,
         title=title,
         url=safe_url(article.url),
-        dek=plain(article.summary),
-        byline=plain(article.author) or None,
-        category=plain(article.categories[0]) if article.categories else None,
+        dek=text1(article.summary),
+        byline=text1(article.author) or None,
+        category=text1(article.categories[0]) if article.categories else None,
         reading_minutes=max(1, math.ceil(words / WORDS_PER_MINUTE)),
         image_url=image,
-        image_alt=(plain(article.image_caption) or title) if image else "",
+        image_alt=(text1(article.image_caption) or title) if image else "",
         listen_url=f"{base}/listen/{article.id}" if listen_minutes else None,
         listen_minutes=listen_minutes,
         published_local=_local_time(article.published_at, settings.tz),
@@ -198,8 +207,8 @@ def story(article: Article, settings: Settings) -> Story:
 def news_item(item: FeedItem, settings: Settings) -> NewsItem:
     return NewsItem(
         time=_local_time(item.published_at, settings.tz),
-        title=plain(item.title) or "Untitled",
-        summary=plain(item.summary),
+        title=text1(item.title) or "Untitled",
+        summary=text1(item.summary),
         url=safe_url(item.url),
     )
 

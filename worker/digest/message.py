@@ -37,8 +37,8 @@ from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
     PLACEHOLDER_UNSUBSCRIBE,
-    plain,
     safe_url,
+    text1,
 )
 from worker.digest.render import line
 from worker.digest.service import digest_prefix
@@ -264,7 +264,7 @@ class MessageTemplate:
 
     def values(self, recipient: Recipient) -> dict[str, bytes]:
         email = _address(recipient.email)
-        name = plain(recipient.name)[:80] if recipient.name else ""
+        name = text1(recipient.name)[:80] if recipient.name else ""
         unsubscribe = safe_url(recipient.unsubscribe_url)
         if unsubscribe is None or not unsubscribe.isascii() or ">" in unsubscribe:
             raise MessageError(f"malformed unsubscribe URL {recipient.unsubscribe_url!r}")

@@ -1,0 +1,188 @@
+"""Structure of the HTML email: sections, links, escaping, accessibility, size budget, text part."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.digest.conftest import DAY, Factory, kyiv, sample_day
+from tests.digest.helpers import is_absolute_http, parse_html
+from worker.digest.content import PLACEHOLDERS
+from worker.digest.service import build_digest
+from worker.settings import Settings
+from worker.storage import LocalStorage
+
+PREFIX = "digests/2026-11-27"
+
+
+@pytest.fixture
+def built(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    factory: Factory,
+    fixed_briefing: None,
+) -> dict[str, object]:
+    data = sample_day(factory)
+    digest = build_digest(session, settings, storage, DAY)
+    return {
+        "digest": digest,
+        "data": data,
+        "email": storage.read_bytes(f"{PREFIX}/email.html").decode(),
+        "web": storage.read_bytes(f"{PREFIX}/digest.html").decode(),
+        "text": storage.read_bytes(f"{PREFIX}/digest.txt").decode(),
+        "email_text": storage.read_bytes(f"{PREFIX}/email.txt").decode(),
+    }
+
+
+def test_every_section_and_the_design_elements(built: dict[str, object]) -> None:
+    html = str(built["email"])
+    for needle in (
+        "Ukraine Daily",
+        "Friday, 27 November 2026",
+        "Listen to today's briefing, 6 min",  # the briefing bar with its duration
+        "TOP STORIES",
+        "NEWS FEED",
+        "EDITORS&#39; PICKS",
+        "Become a member",
+        "https://example.org/support",
+        "Unsubscribe",
+        "View in browser",
+        "https://daily.example.org/digests/2026-11-27",
+        "1 Example Street",
+        "You are receiving this email because you subscribed",
+        "min read",
+        "Listen, 5 min",
+        'name="color-scheme"',
+        "prefers-color-scheme: dark",
+        "Helvetica, Arial, sans-serif",
+        "Georgia, 'Times New Roman', Times, serif",
+    ):
+        assert needle in html, needle
+    parsed = parse_html(html)
+    assert parsed.lang == "en"
+    # the preheader is the first text of the body (hidden), made from the lead story
+    assert re.search(r'<div style="display:none;[^"]*">Inside the night shift in Kharkiv', html)
+    # the Ukrainian story is marked as such
+    assert '<span lang="uk">' in html
+    # no web fonts: nothing is fetched from a font service
+    assert "fonts.googleapis.com" not in html
+
+
+def test_every_article_and_news_headline_is_named(built: dict[str, object]) -> None:
+    html = str(built["email"])
+    data = built["data"]
+    assert isinstance(data, dict)
+    text = " ".join(parse_html(html).text)
+    for row in [*data["stories"], *data["picks"], *data["items"]]:
+        title = re.sub(r"\s+", " ", row.title.replace("\r\n", " ")).strip()
+        assert title in text, title
+    for row in data["outside"]:
+        assert row.title not in text
+
+
+def test_links_are_absolute_and_images_have_alt(built: dict[str, object]) -> None:
+    for key in ("email", "web"):
+        parsed = parse_html(str(built[key]))
+        assert parsed.hrefs and parsed.imgs
+        for href in parsed.hrefs:
+            if href in PLACEHOLDERS:
+                continue
+            assert is_absolute_http(href), href
+        for img in parsed.imgs:
+            assert img.get("alt"), img
+            assert is_absolute_http(img.get("src") or ""), img
+    email = parse_html(str(built["email"]))
+    listen = [h for h in email.hrefs if "/listen/" in h]
+    assert len(listen) == 5 + 2  # five stories and both picks have audio
+    assert all(re.fullmatch(r"https://daily\.example\.org/listen/\d+", h) for h in listen)
+    assert "https://daily.example.org/briefing/2026-11-27" in email.hrefs
+
+
+def test_no_unrendered_template_and_hostile_text_is_escaped(built: dict[str, object]) -> None:
+    for key in ("email", "web", "text"):
+        body = str(built[key])
+        for marker in ("{{", "}}", "{%", "%}", "{#"):
+            assert marker not in body, (key, marker)
+    html = str(built["email"])
+    parsed = parse_html(html)
+    assert parsed.scripts == 0 and not parsed.event_handlers
+    assert "javascript:" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt; plain &amp; simple" in html
+    assert "Hostile &lt;script&gt;" in html
+    # feed text is text: markup in it is shown escaped, never interpreted
+    assert "Dek with &lt;b&gt;markup&lt;/b&gt; &amp;amp; an injected line" in html
+
+
+def test_web_copy_has_no_placeholder_and_no_token(built: dict[str, object]) -> None:
+    for key in ("web", "text"):
+        body = str(built[key])
+        assert "@@" not in body
+        assert "/u/" not in body and "/preferences/" not in body
+        assert "https://daily.example.org/subscribe" in body
+    for placeholder in PLACEHOLDERS:
+        assert placeholder in str(built["email"])
+        assert placeholder in str(built["email_text"])
+
+
+def test_text_part_is_complete_and_readable(built: dict[str, object]) -> None:
+    text = str(built["email_text"])
+    data = built["data"]
+    assert isinstance(data, dict)
+    flat = re.sub(r"\s+", " ", text)
+    for row in [*data["stories"], *data["picks"], *data["items"]]:
+        title = re.sub(r"\s+", " ", row.title.replace("\r\n", " ")).strip()
+        assert title in flat, title
+    # every link of the HTML is written out in the text part
+    html_links = {h for h in parse_html(str(built["email"])).hrefs if h not in PLACEHOLDERS}
+    for link in html_links:
+        assert link in text, link
+    assert "06:20  Hostile <script>" in text  # Kyiv time, plain text (no HTML escaping here)
+    assert "\r" not in text
+    for line in text.splitlines():
+        # wrapped at 72 columns; only a line holding a URL may be longer
+        assert len(line) <= 72 or "://" in line or "@@" in line, line
+    assert "Bcc: victim@example.com" in text  # part of a title line, never a header line
+    assert not any(line.startswith("Bcc:") for line in text.splitlines())
+
+
+def test_heavy_day_stays_under_budget_and_records_degradations(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    factory: Factory,
+    fixed_briefing: None,
+) -> None:
+    prev = DAY - timedelta(days=1)
+    long_dek = "A long dek that goes on and on about the day's events in great detail. " * 5
+    for n in range(25):
+        factory.article(f"Heavy day story number {n}", kyiv(prev, 8) + timedelta(minutes=30 * n),
+                        summary=long_dek)  # fmt: skip
+    brief = "A paragraph of news in brief that says what happened. " * 4
+    for n in range(40):
+        factory.item(f"Heavy day news item {n}", kyiv(prev, 8) + timedelta(minutes=20 * n),
+                     summary=brief)  # fmt: skip
+    for n in range(3):
+        factory.article(f"Heavy pick {n}", kyiv(prev, 9 + n), pick=True, summary=long_dek)
+    digest = build_digest(session, settings, storage, DAY)
+    html = storage.read_bytes(f"{PREFIX}/email.html")
+    assert len(html) <= 90_000 == settings.digest_html_budget_bytes
+    assert digest.html_bytes == len(html)
+    assert digest.degradations, "a 25-story, 40-item day must have been degraded"
+    assert digest.degradations[0] == "thumbnails dropped below the third top story"
+    assert not any("still over" in d for d in digest.degradations)
+    # every story is still in the HTML; the feed is capped with a link to the site
+    page = html.decode()
+    for n in range(25):
+        assert f"Heavy day story number {n}<" in page
+    if any("news feed capped" in d for d in digest.degradations):
+        assert "more on the site" in page
+    # the text part is never degraded
+    text = storage.read_bytes(f"{PREFIX}/email.txt").decode()
+    for n in range(40):
+        assert f"Heavy day news item {n}" in text
+    assert text.count("A long dek that goes on") >= 28
