@@ -25,6 +25,7 @@ PLACEHOLDER_PREFERENCES = "@@DC_PREFERENCES_URL@@"
 PLACEHOLDER_GREETING = "@@DC_GREETING@@"
 PLACEHOLDERS = (PLACEHOLDER_UNSUBSCRIBE, PLACEHOLDER_PREFERENCES, PLACEHOLDER_GREETING)
 _WS = re.compile(r"\s+")
+_URL_BAD = re.compile(r"[\s\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -82,7 +83,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if _URL_BAD.search(url):
         return None
     try:
         parts = urlsplit(url)
@@ -134,6 +135,12 @@ class Briefing:
     url: str
 
 
+@dataclass
+class Block:
+    thumb: bool
+    stories: list[Story]
+
+
 @dataclass(frozen=True)
 class DigestView:
     newsletter_name: str
@@ -168,6 +175,18 @@ class DigestView:
     @property
     def top(self) -> tuple[Story, ...]:
         return self.stories[1:]
+
+    @property
+    def top_blocks(self) -> list[Block]:
+        """Top stories in layout blocks: one story with its thumbnail, or a run without."""
+        blocks: list[Block] = []
+        for index, s in enumerate(self.top, start=1):
+            thumb = bool(s.image_url) and index < self.thumbs_from
+            if thumb or not blocks or blocks[-1].thumb:
+                blocks.append(Block(thumb=thumb, stories=[s]))
+            else:
+                blocks[-1].stories.append(s)
+        return blocks
 
     def with_(self, **changes: object) -> DigestView:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -71,7 +71,8 @@ _SLOT_OF = {
     PLACEHOLDER_PREFERENCES: "preferences",
     PLACEHOLDER_GREETING: "greeting",
 }
-_MSGID = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")  # printable ASCII without <, > or spaces
+# printable ASCII without <, > or spaces; one @
+_MSGID = re.compile(r"[!-;=?A-~]+@[!-;=?A-~]+")
 _ADDR = re.compile(r"^[^\s<>(),;:\"\\@]+@[A-Za-z0-9.-]+$")
 
 
@@ -98,6 +99,8 @@ def _qp_table() -> list[bytes]:
 
 
 _QP = _qp_table()
+# printable ASCII without "=", not ending in a space: literal in quoted-printable
+_QP_SAFE = re.compile(r"[ -<>-~]*[!-<>-~]")
 
 
 def qp_segment(text: str) -> bytes:
@@ -105,6 +108,11 @@ def qp_segment(text: str) -> bytes:
 
     Spaces and tabs are literal except before a line break (encoded there, RFC 2045 rule 3).
     """
+    if _QP_SAFE.fullmatch(text):
+        # fast path (per-recipient values: URLs, greetings): nothing to encode, only to wrap
+        data = text.encode("ascii")
+        width = QP_LINE - 1
+        return SOFT_BREAK.join(data[i : i + width] for i in range(0, len(data), width)) + SOFT_BREAK
     out = bytearray()
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for index, text_line in enumerate(lines):
@@ -142,7 +150,7 @@ def _address(email: str) -> str:
 
 def _message_id(value: str) -> bytes:
     value = value.strip().removeprefix("<").removesuffix(">")
-    if not _MSGID.match(value):
+    if not _MSGID.fullmatch(value):
         raise MessageError(f"malformed Message-ID {value!r}")
     return f"<{value}>".encode("ascii")
 
