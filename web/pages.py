@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date
@@ -10,7 +11,7 @@ from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from web.deps import SessionDep, get_settings_from, render
@@ -109,6 +110,27 @@ def _mp3_duration(storage: Storage, key: str) -> float | None:
         return None
 
 
+def _transcript(storage: Storage, key: str) -> list[str] | None:
+    """Paragraphs of a stored transcript (`audio.txt`: what was spoken, blank-line separated)."""
+    if not _exists(storage, key):
+        return None
+    try:
+        text = storage.read_bytes(key).decode("utf-8", errors="replace")
+    except (StorageError, OSError):
+        return None
+    return [" ".join(p.split()) for p in text.split("\n\n") if p.strip()] or None
+
+
+def _json_number(storage: Storage, key: str, field: str) -> float | None:
+    if not _exists(storage, key):
+        return None
+    try:
+        value = json.loads(storage.read_bytes(key)).get(field)
+    except (StorageError, OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def _not_found(request: Request, what: str) -> HTMLResponse:
     return render(request, "message.html", {"title": "Not found", "message": what}, status_code=404)
 
@@ -146,7 +168,9 @@ def listen(request: Request, article_id: str, session: SessionDep) -> HTMLRespon
             "audio_url": media_url(audio_key) if has_audio else None,
             "vtt_url": media_url(vtt_key) if has_audio and _exists(storage, vtt_key) else None,
             "duration": format_duration(duration),
-            "paragraphs": paragraphs(article.body_html) or paragraphs(article.summary),
+            # what the voice said when the audio stage stored it, else the article's text
+            "paragraphs": _transcript(storage, f"{prefix}/audio.txt")
+            or [article.title, *(paragraphs(article.body_html) or paragraphs(article.summary))],
             "article_url": safe_link(article.url),
             "language": article.language,
         },
@@ -183,11 +207,29 @@ def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
             "day": parsed,
             "audio_url": media_url(mp3) if has_audio else None,
             "vtt_url": media_url(vtt) if has_audio and _exists(storage, vtt) else None,
-            "duration": format_duration(_mp3_duration(storage, mp3)) if has_audio else None,
+            "duration": format_duration(
+                _json_number(storage, f"{base}/briefing.json", "duration_seconds")
+                or (_mp3_duration(storage, mp3) if has_audio else None)
+            ),
+            "transcript": _transcript(storage, f"{base}/briefing.txt"),
             "articles": listings,
             "has_digest_html": _exists(storage, f"{base}/digest.html"),
         },
     )
+
+
+@router.get("/archive/", include_in_schema=False)
+@router.get("/archive/{day}", include_in_schema=False)
+def archive_alias(day: str | None = None) -> Response:
+    """`/archive/D` (the link the podcast feed and the briefing's ID3 tag carry) -> its page.
+
+    The target is built from a parsed date only, so this can never redirect off the site."""
+    if day is None:
+        return RedirectResponse("/digests/", status_code=308)
+    parsed = _parse_day(day)
+    if parsed is None:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    return RedirectResponse(f"/briefing/{parsed.isoformat()}", status_code=308)
 
 
 @router.get("/digests/", response_class=HTMLResponse)

@@ -106,3 +106,42 @@ def test_helpers() -> None:
     assert safe_link("javascript:alert(1)") is None
     assert safe_link("//evil.example") is None
     assert paragraphs("<p>a</p><ul><li>b</li></ul>c<br>d") == ["a", "b", "c", "d"]
+
+
+def test_listen_prefers_the_spoken_transcript(
+    client: TestClient, web_settings: Settings, storage: LocalStorage, mp3_bytes: bytes
+) -> None:
+    with db.session_scope(web_settings) as session:
+        article = add_article_with_audio(session, storage, mp3_bytes)
+        aid, prefix = article.id, article.storage_prefix
+    storage.write_bytes(f"{prefix}/audio.txt", b"Spoken title.\n\nSpoken <b>body</b>.\n")
+    html = client.get(f"/listen/{aid}").text
+    assert "<p>Spoken title.</p>" in html
+    assert "<p>Spoken &lt;b&gt;body&lt;/b&gt;.</p>" in html
+    assert "Second paragraph." not in html
+
+
+def test_briefing_transcript_and_duration_from_json(
+    client: TestClient, web_settings: Settings, storage: LocalStorage, mp3_bytes: bytes
+) -> None:
+    with db.session_scope(web_settings) as session:
+        add_digest(session, storage)
+    storage.write_bytes("digests/2026-11-27/briefing.mp3", mp3_bytes)
+    storage.write_bytes("digests/2026-11-27/briefing.json", b'{"duration_seconds": 125.4}')
+    storage.write_bytes("digests/2026-11-27/briefing.txt", b"Good morning.\n\nFirst story.\n")
+    storage.write_bytes("digests/2026-11-27/briefing.vtt", b"WEBVTT\n")
+    html = client.get("/briefing/2026-11-27").text
+    assert '<span id="duration">2:05</span>' in html
+    assert "<p>Good morning.</p>" in html and "<p>First story.</p>" in html
+    assert 'src="/media/digests/2026-11-27/briefing.vtt"' in html
+
+
+def test_archive_alias_redirects_only_inside(client: TestClient) -> None:
+    r = client.get("/archive/2026-11-27", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/briefing/2026-11-27"
+    r = client.get("/archive/", follow_redirects=False)
+    assert r.status_code == 308 and r.headers["location"] == "/digests/"
+    for bad in ("//evil.example", "https:%2f%2fevil.example", "2026-11-27%0d%0aX:1"):
+        r = client.get(f"/archive/{bad}", follow_redirects=False)
+        assert r.status_code == 404
+        assert "location" not in r.headers
