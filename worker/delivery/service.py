@@ -115,11 +115,12 @@ def _chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
 def dispatch_batch(
     settings: Settings, digest_id: int, ids: list[int], countdown: float | None = None
 ) -> None:
-    """Queue a `digest.send_batch` task (in-process, it runs right here and now)."""
+    """Queue a `digest.send_batch` task; in-process (no broker) the batch runs right here,
+    with these settings (what the eager task would do, minus the global settings lookup)."""
     from worker.delivery.tasks import send_batch_task
 
     if settings.embedded:
-        send_batch_task.apply(args=(digest_id, ids))
+        send_batch(settings, digest_id, ids)
     else:
         send_batch_task.apply_async(args=(digest_id, ids), countdown=countdown)
 
@@ -128,7 +129,8 @@ def _dispatch_send(settings: Settings, digest_id: int) -> None:
     from worker.delivery.tasks import send_task
 
     if settings.embedded:
-        send_task.apply(args=(digest_id,))
+        with db.session_scope(settings) as session:
+            start_send(session, settings, digest_id)
     else:
         send_task.apply_async(args=(digest_id,))
 

@@ -1,0 +1,57 @@
+"""The whole in-process send over SMTP into a real aiosmtpd server that refuses some recipients."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from sqlalchemy import select
+
+from tests.delivery.helpers import DAY, add_subscribers, stage_digest
+from tests.delivery.smtp_server import Recorder, Rules, Server
+from worker import db
+from worker.delivery import service
+from worker.models import Delivery, DeliveryEvent, DeliveryState, Suppression
+from worker.settings import Settings
+
+
+def test_smtp_send_retries_4xx_suppresses_5xx_and_delivers_once(settings: Settings) -> None:
+    rules = Rules(tempfail=r"^reader000002@", tempfail_times=2, reject=r"^reader000001@")
+    recorder = Recorder(rules)
+    with Server(recorder) as server:
+        s = settings.model_copy(
+            update={"smtp_url": server.url, "send_retry_base_seconds": 0.05, "send_batch_size": 4}
+        )
+        with db.session_scope(s) as session:
+            digest_id = stage_digest(session, s, kb=60)
+            add_subscribers(session, 6)
+            started = service.start_send(session, s, digest_id)
+        drained = service.wait_for_drain(s, digest_id, timeout=60)
+        refused = service.resend(s, DAY, failed=True)
+    assert started["claimed"] is True
+    assert drained["drained"] is True
+    assert drained["counts"] == {"sent": 5, "failed": 1}
+    received = sorted(rcpt for rcpt, _ in recorder.messages)
+    assert received == [f"reader00000{i}@example.net" for i in (0, 2, 3, 4, 5)]
+    assert recorder.tempfailed["reader000002@example.net"] == 2
+    assert recorder.rejected["reader000001@example.net"] == 1  # 5xx is never retried
+    for _, raw in recorder.messages:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert message["List-Unsubscribe"].startswith("<https://daily.example.org/u/")
+        assert "mailto:" in message["List-Unsubscribe"]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert len(raw) > 60_000
+    assert recorder.connections == 1  # one connection reused across batches and retries
+    with db.session_scope(s) as session:
+        failed = session.scalar(select(Delivery).where(Delivery.state == DeliveryState.failed))
+        assert failed is not None and failed.smtp_code == 550
+        assert "no such user" in (failed.last_error or "")
+        suppressed = list(session.scalars(select(Suppression.email)))
+        assert suppressed == ["reader000001@example.net"]
+        kinds = sorted(session.scalars(select(DeliveryEvent.kind)))
+        assert kinds == ["deferred", "deferred", "failed"]
+        status = service.delivery_status(session, DAY)
+    assert status["failing_domains"] == [{"domain": "example.net", "failed": 1}]
+    assert status["slowest_domains"][0]["retried"] == 1
+    # the suppressed address is not picked by --failed
+    assert refused["selected"] == 0
