@@ -82,14 +82,14 @@ class Recorder:
         rules = self.rules
         if self._match(rules.reject, address):
             self.rejected[address] += 1
-            return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: no such user"
         if self._match(rules.drop_before_data, address) and address not in self.dropped:
             self.dropped.add(address)
             server.transport.close()
             return "421 4.4.2 closing"
         if self._match(rules.tempfail, address) and self.tempfailed[address] < rules.tempfail_times:
             self.tempfailed[address] += 1
-            return "451 4.7.1 <%s>: greylisted, try again later" % address
+            return f"451 4.7.1 <{address}>: greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
