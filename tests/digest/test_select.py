@@ -100,6 +100,19 @@ def test_a_sent_digest_is_final(
     assert storage.read_bytes("digests/2026-11-27/digest.html") == html
 
 
+def test_a_claimed_digest_is_final_too(
+    session: Session, settings: Settings, storage: LocalStorage, factory: Factory
+) -> None:
+    sample_day(factory)
+    digest = build_digest(session, settings, storage, DAY)
+    email = storage.read_bytes("digests/2026-11-27/email.html")
+    digest.send_claimed_at = kyiv(DAY, 7, 1)  # delivery is fanning out; state still `built`
+    newcomer = factory.article("Arrived during fan-out", kyiv(DAY, 6, 56))
+    build_digest(session, settings, storage, DAY)
+    assert newcomer.digest_id is None
+    assert storage.read_bytes("digests/2026-11-27/email.html") == email
+
+
 def test_a_built_digest_is_rebuilt_with_late_items(
     session: Session, settings: Settings, storage: LocalStorage, factory: Factory
 ) -> None:

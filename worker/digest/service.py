@@ -1,8 +1,9 @@
 """Building the day's digest: select and claim the items, build the briefing, render, store.
 
 Idempotence and late items (the decision):
-- A digest that is `sending` or `sent` is final: `build_digest` returns it untouched, so what a
-  subscriber got is what the archive shows and nobody gets a second version.
+- A digest that is `sending` or `sent`, or whose send delivery has claimed, is final:
+  `build_digest` returns it untouched, so what a subscriber got is what the archive shows and
+  nobody gets a second version.
 - A digest that is `built` or `skipped` (nothing sent yet) is rebuilt on every call: its items
   are released and the window is selected again, so items collected late (before sending) are
   included. Rebuilding an unchanged day yields the same files.
@@ -136,7 +137,9 @@ def _stored_meta(storage: Storage, day: date) -> dict[str, Any]:
 def build_digest(session: Session, settings: Settings, storage: Storage, day: date) -> Digest:
     """Build (or rebuild, before sending) the digest of Kyiv day `day`; see the module doc."""
     digest = _get_or_create(session, day)
-    if digest.state in FINAL_STATES:
+    if digest.state in FINAL_STATES or digest.send_claimed_at is not None:
+        # delivery claims the send (send_claimed_at) before it fans out and flips the state to
+        # `sending`; from the claim on, the email is what subscribers get: never rebuild it
         return digest
     session.flush()
     release(session, digest.id)
