@@ -281,3 +281,19 @@ def test_good_and_broken_sources_mixed(settings: Settings, feed_server: FeedServ
     assert reasons["Page"].startswith("not a feed")
     assert reasons["Missing"].startswith("file not found")
     assert "not a public address" in reasons["Private"]
+
+
+def test_same_url_twice_in_one_feed_is_one_article(any_db_settings: Settings) -> None:
+    s = any_db_settings
+    body = rss(
+        item("x-1", "Story", "https://n.example.org/s?utm_medium=a"),
+        item("x-2", "Story again", "https://n.example.org/s#part-2"),
+    )
+    s = write_sources(
+        s,
+        {"name": "A", "url": feed_file(s, "a.xml", body), "kind": "articles"},
+        {"name": "N", "url": feed_file(s, "n.xml", body), "kind": "news-feed"},
+    )
+    results = collect_all(s)
+    assert len(results["A"]["new_articles"]) == 1  # type: ignore[arg-type]
+    assert results["N"]["new_feed_items"] == 1

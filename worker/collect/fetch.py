@@ -17,6 +17,7 @@ import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -111,12 +112,18 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    # loading the CA bundle costs ~15 ms: once per process, not once per source
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class GuardedTransport(httpx.HTTPTransport):
     def __init__(self, allowed: Callable[[str], bool] = is_public_address) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_ssl_context(), trust_env=False)
         # same pool as httpx builds, with the guarded network backend plugged in
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(cafile=certifi.where()),
+            ssl_context=_ssl_context(),
             max_connections=20,
             max_keepalive_connections=10,
             network_backend=GuardedBackend(allowed),
@@ -128,7 +135,9 @@ def make_client(
 ) -> httpx.Client:
     """A client for one source; `local` disables the address guard (`allowed` is for tests)."""
     transport: httpx.HTTPTransport = (
-        httpx.HTTPTransport(trust_env=False) if local else GuardedTransport(allowed)
+        httpx.HTTPTransport(verify=_ssl_context(), trust_env=False)
+        if local
+        else GuardedTransport(allowed)
     )
     return httpx.Client(
         transport=transport,

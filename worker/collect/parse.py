@@ -219,7 +219,7 @@ def _entry_body(entry: Any) -> str:
 
 def _struct_date(entry: Any) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # plain dict access: no feedparser key-mapping warnings
         if value:
             try:
                 year, month, day, hour, minute, second = value[:6]

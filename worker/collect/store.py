@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
-from typing import Any
+from datetime import date, datetime, tzinfo
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +16,8 @@ from worker.collect.slugs import unique_slug
 from worker.collect.text import html_to_text, sha256, shorten
 from worker.models import Article, FeedItem, Source, SourceKind
 from worker.storage import Storage
+
+Row = TypeVar("Row", Article, FeedItem)
 
 
 def entry_hash(item: ParsedItem) -> str:
@@ -58,19 +60,44 @@ class Outcome:
     updated_feed_items: int = 0
 
 
-def find_article(session: Session, item: ParsedItem) -> Article | None:
-    article = session.scalar(select(Article).where(Article.guid == item.guid))
-    if article is None and item.canonical_url:
-        article = session.scalars(
-            select(Article).where(Article.canonical_url == item.canonical_url).order_by(Article.id)
-        ).first()
-    return article
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+class Index(Generic[Row]):
+    """Existing rows by GUID and by canonical URL, loaded with a few IN queries per feed."""
+
+    def __init__(self, session: Session, model: type[Row], items: list[ParsedItem]) -> None:
+        self.by_guid: dict[str, Row] = {}
+        self.by_url: dict[str, Row] = {}
+        guids = sorted({i.guid for i in items})
+        urls = sorted({i.canonical_url for i in items if i.canonical_url})
+        for chunk in _chunks(guids):
+            for row in session.scalars(select(model).where(model.guid.in_(chunk))):
+                self.by_guid[row.guid] = row
+        for chunk in _chunks(urls):
+            query = select(model).where(model.canonical_url.in_(chunk)).order_by(model.id)
+            for row in session.scalars(query):
+                self.by_url.setdefault(row.canonical_url, row)
+
+    def find(self, item: ParsedItem) -> Row | None:
+        found = self.by_guid.get(item.guid)
+        if found is None and item.canonical_url:
+            found = self.by_url.get(item.canonical_url)
+        return found
+
+    def add(self, row: Row) -> None:
+        """A row created in this batch: a later item with its GUID or URL is the same story."""
+        self.by_guid.setdefault(row.guid, row)
+        if row.canonical_url:
+            self.by_url.setdefault(row.canonical_url, row)
 
 
 def plan_articles(session: Session, source: Source, items: list[ParsedItem]) -> list[Plan]:
+    index = Index(session, Article, items)
     plans = []
     for item in items:
-        article = find_article(session, item)
+        article = index.find(item)
         plan = Plan(item=item, article=article)
         if article is not None and article.source_id != source.id:
             owner_kind = article.source.kind if article.source is not None else None
@@ -102,18 +129,29 @@ def apply_articles(
 ) -> Outcome:
     out = Outcome()
     is_pick = source.kind == SourceKind.editors_picks
+    created = Index(session, Article, [])
+    handled: set[int] = set()
+    taken: dict[date, set[str]] = {}
     for plan in plans:
         item, article = plan.item, plan.article
+        if (article is None and created.find(item) is not None) or (
+            article is not None and id(article) in handled
+        ):
+            continue  # the same story twice in one feed (another GUID, same URL): once
+        if article is not None:
+            handled.add(id(article))
         body = plan.full_text or item.body_html
         new_hash = sha256(item.title + "\n" + html_to_text(body))
         if article is None:
             day = item.published_at.astimezone(tz).date()
-            taken = set(session.scalars(select(Article.slug).where(Article.published_day == day)))
+            if day not in taken:
+                query = select(Article.slug).where(Article.published_day == day)
+                taken[day] = set(session.scalars(query))
             article = Article(
                 source_id=source.id,
                 guid=item.guid,
                 canonical_url=item.canonical_url,
-                slug=unique_slug(item.title, taken),
+                slug=unique_slug(item.title, taken[day]),
                 language=source.language,
                 editors_pick=is_pick,
                 published_at=item.published_at,
@@ -123,7 +161,8 @@ def apply_articles(
             )
             _apply_content(article, item, body)
             session.add(article)
-            session.flush()  # the next item's slug check must see this one
+            taken[day].add(article.slug)
+            created.add(article)
             out.new_articles.append(article)
             continue
         touched = False
@@ -151,33 +190,33 @@ def apply_articles(
 def apply_feed_items(
     session: Session, source: Source, items: list[ParsedItem], now: datetime, out: Outcome
 ) -> None:
+    index = Index(session, FeedItem, items)
+    handled: set[int] = set()
     for item in items:
         text = shorten(item.summary or html_to_text(item.body_html), 1500)
         digest = sha256(item.title + "\n" + text)
-        row = session.scalar(select(FeedItem).where(FeedItem.guid == item.guid))
-        if row is None and item.canonical_url:
-            row = session.scalars(
-                select(FeedItem)
-                .where(FeedItem.canonical_url == item.canonical_url)
-                .order_by(FeedItem.id)
-            ).first()
+        row = index.find(item)
+        if row is not None and id(row) in handled:
+            continue  # the same item twice in one feed: once
         if row is None:
-            session.add(
-                FeedItem(
-                    source_id=source.id,
-                    guid=item.guid,
-                    canonical_url=item.canonical_url,
-                    url=item.url,
-                    title=item.title,
-                    summary=text,
-                    published_at=item.published_at,
-                    first_seen_at=now,
-                    content_hash=digest,
-                )
+            row = FeedItem(
+                source_id=source.id,
+                guid=item.guid,
+                canonical_url=item.canonical_url,
+                url=item.url,
+                title=item.title,
+                summary=text,
+                published_at=item.published_at,
+                first_seen_at=now,
+                content_hash=digest,
             )
-            session.flush()
+            session.add(row)
+            index.add(row)
+            handled.add(id(row))
             out.new_feed_items += 1
-        elif row.source_id == source.id and row.content_hash != digest:
+            continue
+        handled.add(id(row))
+        if row.source_id == source.id and row.content_hash != digest:
             row.title, row.summary, row.content_hash = item.title, text, digest
             row.url = item.url or row.url
             row.updated_at = now
