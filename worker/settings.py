@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
     gtts_endpoint: str = GOOGLE_BATCHEXECUTE
     gtts_timeout_seconds: float = 10.0
-    gtts_concurrency: int = 8
+    gtts_concurrency: int = 12  # chunk requests in flight per article (one keep-alive pool)
     gtts_probe_timeout_seconds: float = 3.0
     gtts_tld: str = "com"  # Google host for the accent (com, co.uk, us, ...); the cache key has it
     gtts_slow: bool = False
@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     gtts_backoff_seconds: float = 0.5  # first backoff; doubles per retry, full jitter
     gtts_backoff_max_seconds: float = 20.0
     gtts_retry_after_max_seconds: float = 120.0  # a longer Retry-After fails over to espeak
-    gtts_rate_per_second: float = 50.0  # shared by all workers (Redis token bucket with a broker)
-    gtts_burst: int = 50
+    gtts_rate_per_second: float = 60.0  # shared by all workers (Redis token bucket with a broker)
+    gtts_burst: int = 60
     espeak_rate_wpm: int = 170
     podcast_title: str | None = None  # default: NEWSLETTER_NAME
     podcast_description: str = "Every article of the day, read aloud."

@@ -7,7 +7,7 @@ like Google's), a tone whose pitch and length depend on the text, wrapped in an 
 the text, so tests can tell chunks apart and the joiner has tags to strip.
 
 Scripted faults, consumed one per request in arrival order: "429", "429:<retry-after>", "500",
-"503", "drop" (close the connection without answering), "slow:<seconds>", "noaudio", "ok".
+"503", "403", "drop" (close the connection without answering), "slow:<seconds>", "noaudio", "ok".
 `latency` delays every answer. It counts requests and the peak number in flight.
 """
 
@@ -34,12 +34,11 @@ def tone_mp3(text: str, *, id3: bool = True) -> bytes:
     digest = hashlib.sha256(text.encode()).digest()
     rate = 24000
     seconds = min(3.0, 0.12 + 0.01 * len(text))
-    freq = 300 + digest[0] * 2
-    count = int(rate * seconds)
-    pcm = struct.pack(
-        f"<{count}h",
-        *(int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(count)),
+    period = 30 + digest[0] % 50  # samples per cycle: the pitch tells chunks apart by ear
+    cycle = struct.pack(
+        f"<{period}h", *(int(8000 * math.sin(2 * math.pi * i / period)) for i in range(period))
     )
+    pcm = cycle * (int(rate * seconds) // period)
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(32)
     encoder.set_in_sample_rate(rate)
@@ -93,6 +92,7 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like Google
+            disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stalls on keep-alive
 
             def setup(self) -> None:
                 super().setup()
@@ -103,11 +103,23 @@ class Emulator:
                 pass
 
             def do_POST(self) -> None:
+                if self.path == "/__reset":
+                    emulator.reset_counts()
+                    emulator._send(self, 204, b"")
+                    return
                 emulator._handle(self)
+
+            def do_GET(self) -> None:
+                if self.path == "/__stats":  # for a emulator running in another process
+                    emulator._send(self, 200, json.dumps(emulator.stats()).encode())
+                else:
+                    emulator._send(self, 404, b"")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # ------------------------------------------------------------ control
     @property
@@ -133,11 +145,24 @@ class Emulator:
             self.texts.clear()
             self.received.clear()
 
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "ok": self.ok,
+                "connections": self.connections,
+                "peak_in_flight": self.peak_in_flight,
+                "received": list(self.received),
+            }
+
     def audio_for(self, text: str) -> bytes:
         with self.lock:
-            if text not in self._audio:
-                self._audio[text] = tone_mp3(text, id3=self.id3)
-            return self._audio[text]
+            cached = self._audio.get(text)
+        if cached is None:
+            cached = tone_mp3(text, id3=self.id3)  # outside the lock: answers stay concurrent
+            with self.lock:
+                self._audio[text] = cached
+        return cached
 
     # ------------------------------------------------------------ serving
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -149,7 +174,11 @@ class Emulator:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             action = self.script.popleft() if self.script else "ok"
         try:
-            text, _lang, _speed = parse_request(body)
+            try:
+                text, _lang, _speed = parse_request(body)
+            except (KeyError, ValueError, IndexError, AssertionError):
+                self._send(handler, 400, b"Bad Request")  # what Google says to a bad f.req
+                return
             with self.lock:
                 self.received.append(text)
             if self.latency:
@@ -167,7 +196,7 @@ class Emulator:
                     extra["Retry-After"] = action.split(":", 1)[1]
                 self._send(handler, 429, b"Too Many Requests", extra)
                 return
-            if action in ("500", "503"):
+            if action in ("400", "403", "500", "503"):
                 self._send(handler, int(action), b"Server Error")
                 return
             if action == "noaudio":
@@ -189,9 +218,24 @@ class Emulator:
         body: bytes,
         headers: dict[str, str] | None = None,
     ) -> None:
-        handler.send_response(status)
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        try:
+            handler.send_response(status)
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the client gave up (timeout test): fine
+
+
+def serve_in_process(latency: float, conn: Any) -> None:
+    """Run an emulator until told to stop; sends its URL through `conn` (a multiprocessing pipe).
+
+    The benchmark runs the emulator in its own process, as Google is: sharing the client's GIL
+    would charge the server's work to the client being measured.
+    """
+    server = Emulator(latency=latency).start()
+    conn.send(server.url)
+    conn.recv()  # any message: stop
+    server.stop()

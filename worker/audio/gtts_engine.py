@@ -166,18 +166,20 @@ class GttsEngine:
         else:
             self.sleep(seconds)
 
-    def fetch(self, text: str, lang: str) -> bytes:
-        """One chunk's MP3, with retries; raises GttsFailure when it cannot be had.
-
-        A failure stops the article's other chunks too (they would be thrown away anyway).
-        """
+    def _fetch_for_article(self, text: str, lang: str, key: str) -> bytes:
+        # a failure stops the article's other chunks too (they would be thrown away anyway)
         try:
-            return self._fetch(text, lang)
+            audio = self.fetch(text, lang)
         except GttsFailure:
             self._abort.set()
             raise
+        if self.storage is not None:
+            # cached from the worker thread: the (fsynced) write overlaps other requests
+            self.storage.write_bytes(key, audio)
+        return audio
 
-    def _fetch(self, text: str, lang: str) -> bytes:
+    def fetch(self, text: str, lang: str) -> bytes:
+        """One chunk's MP3, with retries; raises GttsFailure when it cannot be had."""
         body = self._gtts(lang)._package_rpc(text)
         attempts = self.settings.gtts_retries + 1
         last_status: int | None = None
@@ -241,17 +243,21 @@ class GttsEngine:
         if missing:
             self._abort.clear()
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="gtts") as pool:
-                futures = {text: pool.submit(self.fetch, text, lang) for text in missing}
+                futures = {
+                    text: pool.submit(self._fetch_for_article, text, lang, keys[text])
+                    for text in missing
+                }
                 try:
                     for text, future in futures.items():
                         audio[text] = future.result()
-                        if self.storage is not None:
-                            self.storage.write_bytes(keys[text], audio[text])
                 except BaseException:
                     # do not keep hammering a failing endpoint for an article that falls back
                     self._abort.set()
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
+                finally:
+                    pool.shutdown(wait=True)
+                    self._abort.clear()
         return Spoken(
             engine=self.name,
             voice=self.voice(lang),
