@@ -26,12 +26,17 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=16)
-def get_engine(url: str) -> Engine:
+def ensure_sqlite_folder(url: str) -> None:
+    """SQLite creates the file but not its folder (`var/` on a fresh clone)."""
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=16)
+def get_engine(url: str) -> Engine:
+    ensure_sqlite_folder(url)
     engine = create_engine(url, pool_pre_ping=True, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -65,4 +70,5 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Apply migrations up to `revision` (what `digestcast db upgrade` runs)."""
+    ensure_sqlite_folder(settings.database_url)
     command.upgrade(alembic_config(settings.database_url), revision)
