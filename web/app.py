@@ -45,6 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
             css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
         )
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon; saves every page view a logged 404
+
     for module in (health, admin, subscribe, unsubscribe, pages, media):
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)

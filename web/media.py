@@ -1,8 +1,8 @@
 """Files from Storage over HTTP: Range (206/416), ETag, Last-Modified, Cache-Control, HEAD.
 
-Only keys under `articles/` and `digests/` and the two podcast feeds are served. A key from a
-request goes through `check_key` (no empty, `.` or `..` segments, no backslash, no NUL, not
-absolute) and, on local storage, through `LocalStorage`'s resolve-and-contain check, so nothing
+Only keys under `articles/` and `digests/`, the two podcast feeds and their cover are served.
+A key from a request goes through `check_key` (no empty, `.` or `..` segments, no backslash, no
+NUL, not absolute) and, on local storage, through `LocalStorage`'s resolve-and-contain check, so nothing
 outside DATA_DIR is ever opened (symlinks included).
 """
 
@@ -25,7 +25,8 @@ from worker.storage import Storage, StorageError, check_key, get_storage
 
 router = APIRouter()
 
-FEEDS = ("podcast.xml", "briefing.xml")
+# files at the top of DATA_DIR that the web serves: the feeds and the cover art they point at
+ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
 SERVED_PREFIXES = ("articles/", "digests/")
 CHUNK = 64 * 1024
 
@@ -54,7 +55,7 @@ def servable(key: str) -> bool:
         return False
     if key.split("/")[-1].startswith("."):
         return False  # temporary files of atomic writes, dotfiles
-    return key in FEEDS or key.startswith(SERVED_PREFIXES)
+    return key in ROOT_FILES or key.startswith(SERVED_PREFIXES)
 
 
 def content_type(key: str) -> str:

@@ -82,7 +82,7 @@ def safe_link(url: str | None) -> str | None:
 def format_duration(seconds: float | None) -> str | None:
     if seconds is None or seconds <= 0:
         return None
-    total = round(seconds)
+    total = max(1, int(seconds))  # floored, as the browser's player shows it
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

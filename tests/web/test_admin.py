@@ -186,3 +186,26 @@ def test_collect_queued_with_broker(web_settings: Settings, redis_url: str) -> N
         assert any(h["task"] == "collect.all" and h["id"] == out["task_id"] for h in headers)
     finally:
         configure(web_settings)
+
+
+def test_status_and_metrics_on_both_databases(any_db_settings: Settings) -> None:
+    """The grouped counts run on PostgreSQL as well as SQLite."""
+    from pydantic import SecretStr
+
+    s = any_db_settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    storage = LocalStorage(s.data_dir)
+    sid = add_subscriber(s, "pg@example.org")
+    with db.session_scope(s) as session:
+        digest = add_digest(session, storage)
+        session.add(
+            Delivery(
+                digest_id=digest.id, subscriber_id=sid, state=DeliveryState.sent, message_id="<p@x>"
+            )
+        )
+    with TestClient(create_app(s)) as c:
+        status = c.get("/admin/digests/2026-11-27/status", headers=AUTH).json()
+        assert status["counts"]["sent"] == 1 and status["total"] == 1
+        assert c.get("/admin/audio", headers=AUTH).json()["articles"] == 0
+        assert c.get("/admin/sources", headers=AUTH).json() == []
+        assert "digestcast_db_messages_sent 1.0" in c.get("/metrics").text
+        assert c.get("/readyz").status_code == 200

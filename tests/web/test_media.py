@@ -164,6 +164,7 @@ def test_servable() -> None:
     assert servable("articles/2026/11/27/x/audio.mp3")
     assert servable("digests/2026-11-27/briefing.mp3")
     assert servable("podcast.xml") and servable("briefing.xml")
+    assert servable("podcast-cover.png")
     assert not servable("other.xml")
     assert not servable("articles/../x")
     assert not servable("articles/x/.audio.mp3.tmp")
