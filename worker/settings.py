@@ -130,6 +130,16 @@ class Settings(BaseSettings):
 
     # --- scheduler / ops
     storage_url: str | None = None
+    collect_every_minutes: int = 15  # collect.all period (audio is chained from collection)
+    build_lead_minutes: int = 15  # the digest is built this long before SEND_TIME
+    quiet_day_policy: Literal["send", "news-feed-only", "skip"] = "send"
+    quiet_day_min_items: int = 1  # fewer articles than this makes a quiet day
+    catchup_grace_hours: float = 3.0  # a missed send is still sent this long after SEND_TIME
+    catchup_every_minutes: int = 15  # catch-up check period (also run when beat starts)
+    beat_heartbeat_seconds: float = 60.0  # beat liveness entry (Redis key); 0 disables it
+    beat_max_interval_seconds: float = 30.0  # beat wakes at least this often
+    beat_lock_timeout_seconds: int = 150  # redbeat lock; a standby beat takes over after it
+    log_level: str = "INFO"
 
     @field_validator("timezone")
     @classmethod
