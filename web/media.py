@@ -2,8 +2,8 @@
 
 Only keys under `articles/` and `digests/`, the two podcast feeds and their cover are served.
 A key from a request goes through `check_key` (no empty, `.` or `..` segments, no backslash, no
-NUL, not absolute) and, on local storage, through `LocalStorage`'s resolve-and-contain check, so nothing
-outside DATA_DIR is ever opened (symlinks included).
+NUL, not absolute) and, on local storage, through `LocalStorage`'s resolve-and-contain check,
+so nothing outside DATA_DIR is ever opened (symlinks included).
 """
 
 from __future__ import annotations
