@@ -172,9 +172,18 @@ def _rsa_key() -> tuple[bytes, bytes]:
     return private, public
 
 
+@pytest.mark.parametrize("engine", ["openssl", "dkimpy"])
 def test_dkim_signature_verifies_and_covers_list_unsubscribe(
-    session: Session, tmp_path: Path, factory: Factory
+    session: Session,
+    tmp_path: Path,
+    factory: Factory,
+    engine: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import worker.digest.dkimsign as dkimsign
+
+    if engine == "dkimpy":  # as on an install without the optional `cryptography` package
+        monkeypatch.setattr(dkimsign, "_load_openssl_key", lambda _pem: None)
     private, public = _rsa_key()
     key_path = tmp_path / "dkim.pem"
     key_path.write_bytes(private)
@@ -204,6 +213,7 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(
     assert {"from", "to", "subject", "date", "message-id", "list-unsubscribe",
             "list-unsubscribe-post", "list-id"} <= signed  # fmt: skip
     assert tags["d"] == "example.org" and tags["s"] == "dc2026"
+    assert tags["a"] == "rsa-sha256" and tags["c"] == "relaxed/simple"
     # tampering with the one-click header breaks the signature
     tampered = raw.replace(b"List-Unsubscribe=One-Click", b"List-Unsubscribe=Two-Click")
     assert not dkim.verify(tampered, dnsfunc=dns)

@@ -30,16 +30,15 @@ from email.utils import format_datetime, formataddr, parseaddr
 from html import escape
 from typing import Any
 
-import dkim
 from sqlalchemy.orm import Session
 
 from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
     PLACEHOLDER_UNSUBSCRIBE,
-    safe_url,
     text1,
 )
+from worker.digest.dkimsign import DkimSigner
 from worker.digest.render import line
 from worker.digest.service import digest_prefix
 from worker.models import Digest
@@ -73,6 +72,7 @@ _SLOT_OF = {
 }
 # printable ASCII without <, > or spaces; one @
 _MSGID = re.compile(r"[!-;=?A-~]+@[!-;=?A-~]+")
+_UNSUBSCRIBE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?/[!#-%'-;=?-~]*")
 _ADDR = re.compile(r"^[^\s<>(),;:\"\\@]+@[A-Za-z0-9.-]+$")
 
 
@@ -187,13 +187,6 @@ def _static_headers(settings: Settings, subject: str, boundary: str) -> bytes:
 Segment = bytes | str  # literal bytes, or the name of a per-recipient slot
 
 
-@dataclass(frozen=True)
-class _Dkim:
-    selector: bytes
-    domain: bytes
-    key: bytes
-
-
 class MessageTemplate:
     """A digest's message with per-recipient slots; `personalize` is all that runs per send."""
 
@@ -212,14 +205,16 @@ class MessageTemplate:
         from_domain = _domain(settings.from_address)
         self._mailto = settings.unsubscribe_mailto or f"unsubscribe@{from_domain}"
         _address(self._mailto)
-        self._dkim: _Dkim | None = None
+        self._dkim: DkimSigner | None = None
         if settings.dkim_private_key is not None:
-            self._dkim = _Dkim(
-                selector=settings.dkim_selector.encode("ascii"),
-                domain=(settings.dkim_domain or from_domain).encode("ascii"),
-                key=settings.dkim_private_key.read_bytes(),
+            self._dkim = DkimSigner(
+                settings.dkim_selector,
+                settings.dkim_domain or from_domain,
+                settings.dkim_private_key.read_bytes(),
+                DKIM_HEADERS,
             )
         self.segments: list[Segment] = self._build(settings, html, text)
+        self._neutral_greeting = qp_segment("Good morning.")
         self._date_second = -1
         self._date = b""
 
@@ -273,13 +268,22 @@ class MessageTemplate:
     def values(self, recipient: Recipient) -> dict[str, bytes]:
         email = _address(recipient.email)
         name = text1(recipient.name)[:80] if recipient.name else ""
-        unsubscribe = safe_url(recipient.unsubscribe_url)
-        if unsubscribe is None or not unsubscribe.isascii() or ">" in unsubscribe:
+        unsubscribe = recipient.unsubscribe_url.strip()
+        # absolute http(s), printable ASCII without spaces, quotes, <, > or & (header and HTML
+        # attribute safe as is); the signed token is the last path segment
+        if not _UNSUBSCRIBE_URL.fullmatch(unsubscribe):
             raise MessageError(f"malformed unsubscribe URL {recipient.unsubscribe_url!r}")
         token = unsubscribe.rstrip("/").rsplit("/", 1)[-1]
         preferences = f"{self._base}/preferences/{token}"
-        greeting = f"Good morning, {name}." if name else "Good morning."
         to = formataddr((name, email)) if name else email
+        if name:
+            greeting = f"Good morning, {name}."
+            plain_greeting = qp_segment(greeting)
+            html_greeting = qp_segment(escape(greeting))
+        else:
+            plain_greeting = html_greeting = self._neutral_greeting
+        unsubscribe_qp = qp_segment(unsubscribe)
+        preferences_qp = qp_segment(preferences)
         return {
             "to": _no_crlf(to, "To").encode("ascii"),
             "date": self._now(),
@@ -287,12 +291,12 @@ class MessageTemplate:
             "list_unsubscribe": (
                 f"<{unsubscribe}>,\r\n <mailto:{self._mailto}?subject=unsubscribe-{token}>"
             ).encode("ascii"),
-            "plain:unsubscribe": qp_segment(unsubscribe),
-            "plain:preferences": qp_segment(preferences),
-            "plain:greeting": qp_segment(greeting),
-            "html:unsubscribe": qp_segment(escape(unsubscribe)),
-            "html:preferences": qp_segment(escape(preferences)),
-            "html:greeting": qp_segment(escape(greeting)),
+            "plain:unsubscribe": unsubscribe_qp,
+            "plain:preferences": preferences_qp,
+            "plain:greeting": plain_greeting,
+            "html:unsubscribe": unsubscribe_qp,
+            "html:preferences": preferences_qp,
+            "html:greeting": html_greeting,
         }
 
     def personalize(self, recipient: Recipient) -> bytes:
@@ -301,15 +305,7 @@ class MessageTemplate:
         message = b"".join(seg if isinstance(seg, bytes) else values[seg] for seg in self.segments)
         if self._dkim is None:
             return message
-        signature: bytes = dkim.sign(
-            message,
-            self._dkim.selector,
-            self._dkim.domain,
-            self._dkim.key,
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=list(DKIM_HEADERS),
-        )
-        return signature + message
+        return self._dkim.sign(message) + message
 
 
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:

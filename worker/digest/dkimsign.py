@@ -1,0 +1,112 @@
+"""DKIM signing (RFC 6376), rsa-sha256, c=relaxed/simple, fast enough for bulk mail.
+
+dkimpy signs with RSA written in Python (`pow` on 2048-bit numbers: about 8 ms a message, ~100
+messages/s per core), which would make signing, not SMTP, the bottleneck of a send. When the
+`cryptography` package is installed this module signs with OpenSSL (about 1 ms) and computes the
+body hash with hashlib; otherwise it falls back to dkimpy. Both produce signatures that dkimpy
+verifies (tests/digest/test_message.py checks both paths).
+
+The message must use CRLF line ends (ours always do).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import dkim
+
+_WSP = re.compile(rb"[ \t]+")
+_FOLD = 70  # characters of the b= value per folded line
+
+
+def _load_openssl_key(pem: bytes) -> Any | None:
+    try:
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    except ImportError:  # optional: without it dkimpy signs (slower)
+        return None
+    return load_pem_private_key(pem, password=None)
+
+
+def _relaxed_header(name: bytes, value: bytes) -> bytes:
+    value = _WSP.sub(b" ", value.replace(b"\r\n", b"")).strip()
+    return name.strip().lower() + b":" + value + b"\r\n"
+
+
+def _fields(head: bytes) -> list[tuple[bytes, bytes]]:
+    """(name, raw value with folding) of each header field, in order."""
+    fields: list[tuple[bytes, bytes]] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + b"\r\n" + line)
+        elif line:
+            name, _, value = line.partition(b":")
+            fields.append((name, value))
+    return fields
+
+
+class DkimSigner:
+    def __init__(self, selector: str, domain: str, pem: bytes, headers: Sequence[bytes]) -> None:
+        self.selector = selector.encode("ascii")
+        self.domain = domain.encode("ascii")
+        self.pem = pem
+        self.headers = [h.lower() for h in headers]
+        self._key = _load_openssl_key(pem)
+
+    @property
+    def fast(self) -> bool:
+        return self._key is not None
+
+    def sign(self, message: bytes) -> bytes:
+        """The DKIM-Signature header line (with CRLF) to prepend to `message`."""
+        if self._key is None:
+            signature: bytes = dkim.sign(
+                message,
+                self.selector,
+                self.domain,
+                self.pem,
+                canonicalize=(b"relaxed", b"simple"),
+                include_headers=list(self.headers),
+            )
+            return signature
+        return self._sign_openssl(message)
+
+    def _sign_openssl(self, message: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        key = self._key
+        assert key is not None
+        head, _, body = message.partition(b"\r\n\r\n")
+        # simple body canonicalization: no trailing empty lines, one final CRLF
+        while body.endswith(b"\r\n\r\n"):
+            body = body[:-2]
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        body_hash = base64.b64encode(hashlib.sha256(body).digest())
+
+        # header fields are signed bottom-up (RFC 6376 5.4.2); a missing one signs its absence
+        fields = _fields(head)
+        used: set[int] = set()
+        canonical = b""
+        for name in self.headers:
+            for index in range(len(fields) - 1, -1, -1):
+                if index not in used and fields[index][0].strip().lower() == name:
+                    used.add(index)
+                    canonical += _relaxed_header(*fields[index])
+                    break
+        value = (
+            b" v=1; a=rsa-sha256; c=relaxed/simple; d=" + self.domain + b"; s=" + self.selector
+            + b";\r\n\tt=" + str(int(time.time())).encode() + b"; h=" + b":".join(self.headers)
+            + b";\r\n\tbh=" + body_hash + b";\r\n\tb="
+        )  # fmt: skip
+        data = canonical + _relaxed_header(b"DKIM-Signature", value)[:-2]
+        raw = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        b64 = base64.b64encode(raw)
+        folded = b"\r\n\t".join(b64[i : i + _FOLD] for i in range(0, len(b64), _FOLD))
+        return b"DKIM-Signature:" + value + folded + b"\r\n"
