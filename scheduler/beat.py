@@ -50,10 +50,10 @@ def configure_beat(app: Celery, settings: Settings) -> Celery:
         redbeat_key_prefix=REDBEAT_PREFIX,
         redbeat_lock_timeout=settings.beat_lock_timeout_seconds,
     )
+    beat_init.connect(_catch_up_on_start, weak=False, dispatch_uid="digestcast-catch-up")
     return app
 
 
-@beat_init.connect
 def _catch_up_on_start(sender: Any = None, **_kwargs: Any) -> None:
     """A beat that starts after the send time sends the missed digest (or records it).
 

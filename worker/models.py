@@ -259,6 +259,8 @@ class Digest(Base):
     built_at: Mapped[datetime] = mapped_column(default=utcnow)
     send_claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # why the day went out without a send (quiet-day policy, missed send time): ops read it in status
+    skip_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryState(enum.StrEnum):

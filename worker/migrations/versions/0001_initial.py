@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 06:31:17.046017
+Create Date: 2026-11-28 06:44:46.559764
 """
 
 from collections.abc import Sequence
@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("built_at", worker.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("send_claimed_at", worker.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", worker.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("skip_reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("date"),
     )
