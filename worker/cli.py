@@ -304,8 +304,14 @@ def subscribers_import(path: Path) -> None:
 
     settings = _settings()
     with db.session_scope(settings) as session, path.open(newline="", encoding="utf-8") as handle:
-        result = subscribers.import_csv(session, handle)
-    console.print(result)
+        report = subscribers.import_csv(session, handle)
+    console.print(
+        f"imported {path}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.duplicates} duplicate rows, "
+        f"{report.suppressed} suppressed, {len(report.errors)} rejected"
+    )
+    for line, reason in report.errors:
+        err.print(f"  line {line}: {reason}")
 
 
 @subscribers_app.command("list")
