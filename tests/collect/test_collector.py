@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.collect.helpers import CORPUS, FeedServer, Route
@@ -297,3 +298,48 @@ def test_same_url_twice_in_one_feed_is_one_article(any_db_settings: Settings) ->
     results = collect_all(s)
     assert len(results["A"]["new_articles"]) == 1  # type: ignore[arg-type]
     assert results["N"]["new_feed_items"] == 1
+
+
+@pytest.mark.parametrize(
+    ("published", "day"),
+    [
+        ("Sat, 28 Mar 2026 22:30:00 GMT", date(2026, 3, 29)),  # +02:00, before the spring change
+        ("Sun, 29 Mar 2026 21:30:00 GMT", date(2026, 3, 30)),  # +03:00 after it
+        ("Sat, 24 Oct 2026 21:30:00 GMT", date(2026, 10, 25)),  # +03:00, before the autumn change
+        ("Sun, 25 Oct 2026 21:30:00 GMT", date(2026, 10, 25)),  # +02:00 after it: 23:30
+    ],
+)
+def test_published_day_across_dst(settings: Settings, published: str, day: date) -> None:
+    url = feed_file(
+        settings, "d.xml", rss(item("d", "DST", "https://n.example.org/d", when=published))
+    )
+    s = write_sources(settings, {"name": "D", "url": url, "kind": "articles"})
+    assert collect_all(s)["D"]["ok"]
+    with db.session_scope(s) as session:
+        article = session.scalar(select(Article))
+        assert article is not None and article.published_day == day
+        doc = read_json(s, article)
+        assert datetime.fromisoformat(str(doc["published"])).date() == day
+
+
+def test_articles_source_takes_over_a_story_first_seen_as_a_pick(settings: Settings) -> None:
+    picks = feed_file(
+        settings, "p.xml", rss(item("p", "Pick teaser", "https://n.example.org/s", "Teaser."))
+    )
+    s = write_sources(settings, {"name": "Picks", "url": picks, "kind": "editors-picks"})
+    (pick_id,) = collect_all(s)["Picks"]["new_articles"]  # type: ignore[misc]
+    full = feed_file(
+        s, "a.xml", rss(item("a", "Full story", "https://n.example.org/s", "Full body."))
+    )
+    s = write_sources(
+        s,
+        {"name": "Picks", "url": picks, "kind": "editors-picks"},
+        {"name": "A", "url": full, "kind": "articles"},
+    )
+    results = collect_all(s)
+    assert results["A"]["updated_articles"] == [pick_id] and not results["A"]["new_articles"]
+    with db.session_scope(s) as session:
+        article = session.get(Article, pick_id)
+        assert article is not None and article.title == "Full story" and article.editors_pick
+        assert article.source.name == "A"
+        assert read_json(s, article)["source"] == "A"

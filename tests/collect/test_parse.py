@@ -208,3 +208,12 @@ def test_relative_guids_are_namespaced_absolute_ones_are_global() -> None:
     assert items[0].guid == "Src:corpus-rss-1"  # as written, not resolved against the file path
     (atom, *_) = parse_feed(corpus("atom.xml"), url=BASE, now=NOW, guid_namespace="Src").items
     assert atom.guid == "tag:atom.example.org,2026:1"
+
+
+def test_mislabelled_content_types() -> None:
+    xml_as_json = parse_feed(
+        corpus("rss10.rdf"), url=BASE, now=NOW, content_type="application/json"
+    )
+    assert len(xml_as_json.items) == 2
+    json_as_xml = parse_feed(corpus("jsonfeed.json"), url=BASE, now=NOW, content_type="text/xml")
+    assert json_as_xml.format == "json1.1"

@@ -171,7 +171,8 @@ def parse_feed(
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if "json" in content_type.lower() or head.startswith(b"{"):
+    # the body decides; the Content-Type only breaks the tie (servers mislabel feeds often)
+    if head.startswith(b"{") or ("json" in content_type.lower() and not head.startswith(b"<")):
         return _parse_json_feed(
             content, url=url, now=now, clamp_future=clamp_future, namespace=guid_namespace
         )
