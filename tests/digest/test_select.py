@@ -71,9 +71,10 @@ def test_a_late_item_goes_to_the_next_digest(
 ) -> None:
     first = build_digest(session, settings, storage, DAY)
     assert first.state == DigestState.skipped  # nothing to send on an empty day
+    assert first.skip_reason == "nothing was published in the day's window"
     factory.article("Only story", kyiv(DAY - timedelta(days=1), 9))
     first = build_digest(session, settings, storage, DAY)
-    assert first.state == DigestState.built
+    assert first.state == DigestState.built and first.skip_reason is None
     first.state = DigestState.sent
     first.built_at = kyiv(DAY, 7)
     # published before D's cut-off but collected after the digest was built
@@ -122,3 +123,15 @@ def test_a_built_digest_is_rebuilt_with_late_items(
     again = build_digest(session, settings, storage, DAY)
     assert again.id == digest.id and newcomer.digest_id == digest.id
     assert "Arrived before sending" in storage.read_bytes("digests/2026-11-27/digest.txt").decode()
+
+
+def test_a_day_skipped_by_policy_stays_skipped(
+    session: Session, settings: Settings, storage: LocalStorage, factory: Factory
+) -> None:
+    factory.article("A lone story", kyiv(DAY, 6))
+    digest = build_digest(session, settings, storage, DAY)
+    digest.state = DigestState.skipped
+    digest.skip_reason = "quiet day: 1 stories (< 3) (QUIET_DAY_POLICY=skip)"
+    factory.article("Another story", kyiv(DAY, 6, 30))
+    again = build_digest(session, settings, storage, DAY)
+    assert again.state == DigestState.skipped and again.article_count == 1

@@ -4,11 +4,13 @@ Idempotence and late items (the decision):
 - A digest that is `sending` or `sent`, or whose send delivery has claimed, is final:
   `build_digest` returns it untouched, so what a subscriber got is what the archive shows and
   nobody gets a second version.
-- A digest that is `built` or `skipped` (nothing sent yet) is rebuilt on every call: its items
-  are released and the window is selected again, so items collected late (before sending) are
-  included. Rebuilding an unchanged day yields the same files.
-- A day with nothing in it is stored as `skipped` (nothing to send, as RSS-to-email services do);
-  a later rebuild that finds items turns it into `built`.
+- A digest skipped by a policy (the scheduler's quiet-day rule sets `skip_reason`) is final.
+- A digest that is `built` (not claimed), or `skipped` only because its window was empty, is
+  rebuilt on every call: its items are released and the window is selected again, so items
+  collected late (before sending) are included. Rebuilding an unchanged day yields the same
+  files.
+- A day with nothing in it is stored as `skipped` with skip_reason EMPTY_DAY (nothing to send,
+  as RSS-to-email services do); a later rebuild that finds items turns it into `built`.
 
 Files under `digests/YYYY-MM-DD/`:
 - `digest.html`, `digest.txt`: the web copy ("view in browser"); no subscriber token, the
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 FINAL_STATES = (DigestState.sending, DigestState.sent)
 NEUTRAL_GREETING = "Good morning."
+EMPTY_DAY = "nothing was published in the day's window"
 SUBJECT_MAX = 110
 
 
@@ -137,7 +140,8 @@ def _stored_meta(storage: Storage, day: date) -> dict[str, Any]:
 def build_digest(session: Session, settings: Settings, storage: Storage, day: date) -> Digest:
     """Build (or rebuild, before sending) the digest of Kyiv day `day`; see the module doc."""
     digest = _get_or_create(session, day)
-    if digest.state in FINAL_STATES or digest.send_claimed_at is not None:
+    skipped_by_policy = digest.state == DigestState.skipped and digest.skip_reason != EMPTY_DAY
+    if digest.state in FINAL_STATES or digest.send_claimed_at is not None or skipped_by_policy:
         # delivery claims the send (send_claimed_at) before it fans out and flips the state to
         # `sending`; from the claim on, the email is what subscribers get: never rebuild it
         return digest
@@ -155,6 +159,7 @@ def build_digest(session: Session, settings: Settings, storage: Storage, day: da
     _store(storage, day, rendered, subject)
 
     digest.state = DigestState.skipped if selection.empty else DigestState.built
+    digest.skip_reason = EMPTY_DAY if selection.empty else None
     digest.subject = subject
     digest.window_start = window.start
     digest.window_end = window.end
