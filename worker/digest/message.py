@@ -277,7 +277,8 @@ class MessageTemplate:
         preferences = f"{self._base}/preferences/{token}"
         to = formataddr((name, email)) if name else email
         if name:
-            greeting = f"Good morning, {name}."
+            # the first name reads as a greeting ("Good morning, Olena."), the full name goes in To
+            greeting = f"Good morning, {name.split(' ', 1)[0]}."
             plain_greeting = qp_segment(greeting)
             html_greeting = qp_segment(escape(greeting))
         else:
