@@ -186,3 +186,23 @@ def test_heavy_day_stays_under_budget_and_records_degradations(
     for n in range(40):
         assert f"Heavy day news item {n}" in text
     assert text.count("A long dek that goes on") >= 28
+
+
+def test_content_cannot_smuggle_a_placeholder(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    factory: Factory,
+    no_briefing: None,
+) -> None:
+    from worker.digest.service import build_digest as build
+
+    factory.article("Title @@DC_GREETING@@", kyiv(DAY, 6), summary="@@DC_UNSUBSCRIBE_URL@@",
+                    url="https://evil.example/?t=@@DC_UNSUBSCRIBE_URL@@")  # fmt: skip
+    factory.item("Item", kyiv(DAY, 5), url="https://evil.example/@@DC_PREFERENCES_URL@@")
+    build(session, settings, storage, DAY)
+    for name in ("email.html", "email.txt"):
+        body = storage.read_bytes(f"{PREFIX}/{name}").decode()
+        for placeholder in PLACEHOLDERS:
+            assert body.count(placeholder) == 1, (name, placeholder)
+    assert "https://evil.example/?t=@%40DC_UNSUBSCRIBE_URL@%40" in body

@@ -91,7 +91,9 @@ def safe_url(url: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return url
+    # "@@" starts a per-recipient placeholder: a feed must never smuggle one into a link (it
+    # would carry the reader's unsubscribe token to a third party); "%40" is the same "@"
+    return url.replace("@@", "@%40")
 
 
 def minutes(seconds: float | None) -> int | None:

@@ -20,7 +20,7 @@ from functools import lru_cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from mjml import mjml2html
 
-from worker.digest.content import DigestView, shorten
+from worker.digest.content import PLACEHOLDERS, DigestView, shorten
 from worker.paths import templates_dir
 
 MJML_TEMPLATE = "digest.mjml.j2"
@@ -140,6 +140,18 @@ class Rendered:
         return len(self.html.encode("utf-8"))
 
 
+class RenderError(ValueError):
+    pass
+
+
+def check_placeholders(body: str, what: str) -> None:
+    """Each per-recipient placeholder exactly once, where the template put it: content that
+    managed to carry one would otherwise be filled with the reader's data."""
+    for placeholder in PLACEHOLDERS:
+        if body.count(placeholder) != 1:
+            raise RenderError(f"{what}: {placeholder} occurs {body.count(placeholder)} times")
+
+
 def render(view: DigestView, budget_bytes: int) -> Rendered:
     """Compile the HTML within `budget_bytes` (degrading if needed) and the full text part."""
     text = render_text(view)
@@ -153,6 +165,8 @@ def render(view: DigestView, budget_bytes: int) -> Rendered:
         current = step(current)
         taken.append(name)
         html = compile_html(current)
+    check_placeholders(html, "HTML")
+    check_placeholders(text, "text")
     over = len(html.encode("utf-8")) > limit
     if over:
         taken.append(f"still over the {budget_bytes}-byte budget after every step")
