@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.models import Article, Audio, AudioState, FeedItem, Source, SourceKind
@@ -33,6 +34,12 @@ class Factory:
 
     def source(self, kind: SourceKind) -> Source:
         if kind not in self.sources:
+            found = self.session.scalars(
+                select(Source).where(Source.name == f"test {kind.value}")
+            ).first()
+            if found is not None:
+                self.sources[kind] = found
+                return found
             src = Source(
                 name=f"test {kind.value}", url=f"https://example.org/{kind.value}.xml", kind=kind
             )
