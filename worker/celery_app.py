@@ -15,6 +15,7 @@ TASK_MODULES = [
     "worker.audio.tasks",
     "worker.digest.tasks",
     "worker.delivery.tasks",
+    "scheduler.tasks",
 ]
 
 app = Celery("digestcast", include=TASK_MODULES)

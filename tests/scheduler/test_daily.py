@@ -1,0 +1,189 @@
+"""The scheduled day on a real database: send once, quiet days, catch-up in and out of grace."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from scheduler import daily
+from tests.conftest import EXAMPLES, make_settings
+from tests.scheduler.conftest import (
+    SAMPLE_DAY,
+    kyiv,
+    ledger_rows,
+    load_sample_day,
+    outbox_recipients,
+)
+from worker import db
+from worker.celery_app import configure
+from worker.models import Digest, DigestState
+from worker.settings import Settings
+
+
+def digest_row(settings: Settings) -> Digest | None:
+    with db.session_scope(settings) as session:
+        return session.scalars(select(Digest).where(Digest.date == SAMPLE_DAY)).first()
+
+
+def finish(settings: Settings) -> None:
+    """What the beat's `digest.reconcile` entry does every minute: mark drained digests sent."""
+    from worker.delivery.service import reconcile
+
+    reconcile(settings)
+
+
+def test_send_for_day_sends_once_and_a_second_trigger_does_nothing(day_settings: Settings) -> None:
+    first = daily.send_for_day(day_settings, SAMPLE_DAY)
+    assert first["action"] == "sending"
+    recipients = outbox_recipients(day_settings)
+    assert len(recipients) == 3
+    again = daily.send_for_day(day_settings, SAMPLE_DAY)
+    assert again["action"] == "none"
+    assert outbox_recipients(day_settings) == recipients
+    finish(day_settings)
+    digest = digest_row(day_settings)
+    assert digest is not None and digest.state == DigestState.sent
+
+
+def test_build_ahead_then_send(day_settings: Settings) -> None:
+    built = daily.build_for_day(day_settings, SAMPLE_DAY)
+    assert built["action"] == "built" and built["articles"] > 0
+    assert outbox_recipients(day_settings) == []
+    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "sending"
+    assert daily.build_for_day(day_settings, SAMPLE_DAY)["action"] == "none"
+
+
+def test_quiet_day_skip_policy_records_the_reason(tmp_path: Path) -> None:
+    s = make_settings(
+        tmp_path,
+        sources=EXAMPLES / "sources.toml",
+        quiet_day_policy="skip",
+        quiet_day_min_items=1000,
+        briefing_stories=0,
+    )
+    db.upgrade(s)
+    configure(s)
+    load_sample_day(s)
+    result = daily.send_for_day(s, SAMPLE_DAY)
+    assert result["action"] == "skipped"
+    assert "QUIET_DAY_POLICY=skip" in result["reason"]
+    digest = digest_row(s)
+    assert digest is not None
+    assert digest.state == DigestState.skipped and digest.send_claimed_at is None
+    assert outbox_recipients(s) == []
+    # the schedule does not revisit a skipped day
+    assert daily.send_for_day(s, SAMPLE_DAY)["action"] == "none"
+    assert daily.catch_up_now(s, now=kyiv("2026-11-27T08:00"))["action"] == "none"
+
+
+def test_catch_up_inside_grace_sends_the_missed_digest(day_settings: Settings) -> None:
+    result = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T09:30"))
+    assert result["action"] == "send"
+    assert result["late_minutes"] == 150
+    assert result["send"]["action"] == "sending"
+    assert len(outbox_recipients(day_settings)) == 3
+    # the periodic check afterwards finds it handled
+    later = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T09:45"))
+    assert later["action"] == "none"
+    assert len(outbox_recipients(day_settings)) == 3
+
+
+def test_catch_up_outside_grace_records_the_missed_day(day_settings: Settings) -> None:
+    result = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T10:30"))
+    assert result["action"] == "missed"
+    assert result["recorded"] is True
+    assert outbox_recipients(day_settings) == []
+    digest = digest_row(day_settings)
+    assert digest is not None and digest.state == DigestState.skipped
+    assert digest.skip_reason is not None and "3.5 h late" in digest.skip_reason
+    # reported once, then left alone; the scheduled send for that day does not fire it either
+    assert daily.catch_up_now(day_settings, now=kyiv("2026-11-27T10:45"))["action"] == "none"
+    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "none"
+    with db.session_scope(day_settings) as session:
+        report = daily.scheduler_status(session, day_settings, now=kyiv("2026-11-27T11:00"))
+    days = {row["date"]: row for row in report["Last 7 days"]}
+    assert days["2026-11-27"]["state"] == "skipped"
+    assert "missed" in days["2026-11-27"]["reason"]
+    assert days["2026-11-26"]["state"] == "NO DIGEST (missed?)"
+    when = {row["what"]: row["when"] for row in report["Schedule"]}
+    assert when["next send"] == "2026-11-28 07:00 EET"
+    assert when["next build"] == "2026-11-28 06:45 EET"
+
+
+def test_a_claimed_day_is_never_recorded_missed(day_settings: Settings) -> None:
+    daily.send_for_day(day_settings, SAMPLE_DAY)
+    assert daily.record_missed(day_settings, SAMPLE_DAY, "test") is False
+    digest = digest_row(day_settings)
+    assert digest is not None and digest.state in (DigestState.sending, DigestState.sent)
+
+
+# ---------------------------------------------------------------- concurrency, PostgreSQL
+def run_together(calls: list[Callable[[], Any]]) -> list[Any]:
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def runner(i: int, call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[i] = call()
+        except BaseException as exc:  # reported by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=runner, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+@pytest.mark.integration
+def test_beat_twice_and_ops_trigger_at_once_send_one_message_each(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two beats' send tasks and an ops-style trigger (build + start_send, the path of
+    `digestcast send` and the ops API) at the same moment: one ledger row and one message each."""
+    from worker.delivery.service import start_send
+    from worker.digest.service import build_digest
+    from worker.storage import get_storage
+
+    s = make_settings(
+        tmp_path, database_url=pg_url, sources=EXAMPLES / "sources.toml", briefing_stories=0
+    )
+    db.upgrade(s)
+    configure(s)
+    subscribers = load_sample_day(s)
+
+    def ops_trigger() -> dict[str, Any]:
+        with db.session_scope(s) as session:
+            digest = build_digest(session, s, get_storage(s), SAMPLE_DAY)
+            session.commit()
+            return start_send(session, s, digest.id)
+
+    results = run_together(
+        [
+            lambda: daily.send_for_day(s, SAMPLE_DAY),
+            lambda: daily.send_for_day(s, SAMPLE_DAY),
+            ops_trigger,
+        ]
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    claims = [r["send"]["claimed"] for r in results[:2] if "send" in r] + [results[2]["claimed"]]
+    assert claims.count(True) == 1, results
+    rows = ledger_rows(s)
+    assert len(rows) == subscribers and all(n == 1 for _, n in rows)
+    recipients = outbox_recipients(s)
+    assert len(recipients) == subscribers == len(set(recipients))
+    finish(s)
+    digest = digest_row(s)
+    assert digest is not None and digest.state == DigestState.sent
+    assert digest.send_claimed_at is not None and digest.sent_at is not None
+    assert digest.sent_at - digest.send_claimed_at < timedelta(minutes=5)
+    db.get_engine(s.database_url).dispose()
