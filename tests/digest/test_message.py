@@ -67,6 +67,7 @@ def test_headers(template: MessageTemplate, settings: Settings) -> None:
     assert msg["Date"].datetime is not None
     assert msg["List-Id"] == "Ukraine Daily <ukraine-daily.example.org>"
     assert msg["Precedence"] == "bulk"
+    assert msg["Feedback-ID"] == "digest-2026-11-27:ukraine-daily-example-org:digestcast"
     assert msg["MIME-Version"] == "1.0"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     https, mailto = re.findall(r"<([^>]+)>", str(msg["List-Unsubscribe"]))
@@ -211,7 +212,7 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(
     )  # fmt: skip
     signed = {h.lower() for h in tags["h"].split(":")}
     assert {"from", "to", "subject", "date", "message-id", "list-unsubscribe",
-            "list-unsubscribe-post", "list-id"} <= signed  # fmt: skip
+            "list-unsubscribe-post", "list-id", "feedback-id"} <= signed  # fmt: skip
     assert tags["d"] == "example.org" and tags["s"] == "dc2026"
     assert tags["a"] == "rsa-sha256" and tags["c"] == "relaxed/simple"
     # tampering with the one-click header breaks the signature

@@ -58,6 +58,7 @@ DKIM_HEADERS = (
     b"List-Id",
     b"List-Unsubscribe",
     b"List-Unsubscribe-Post",
+    b"Feedback-ID",
     b"MIME-Version",
     b"Content-Type",
 )
@@ -163,7 +164,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "digest"
 
 
-def _static_headers(settings: Settings, subject: str, boundary: str) -> bytes:
+def _static_headers(settings: Settings, subject: str, boundary: str, campaign: str | None) -> bytes:
     """From, Reply-To, Subject, List-Id, ... encoded and folded once by the email package."""
     msg = EmailMessage(policy=SMTP)
     msg["From"] = line(settings.from_address)
@@ -175,6 +176,9 @@ def _static_headers(settings: Settings, subject: str, boundary: str) -> bytes:
     list_id = list_id.strip("<>")
     msg["List-Id"] = f"{line(settings.newsletter_name)} <{list_id}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if campaign:
+        # Gmail's feedback loop groups complaints by these fields (campaign:list:sender)
+        msg["Feedback-ID"] = f"{_slug(campaign)}:{_slug(list_id)}:digestcast"
     msg["Precedence"] = "bulk"
     msg["Auto-Submitted"] = "auto-generated"
     msg["MIME-Version"] = "1.0"
@@ -198,6 +202,7 @@ class MessageTemplate:
         html: str,
         text: str,
         boundary: str | None = None,
+        campaign: str | None = None,
     ) -> None:
         self.subject = line(subject)
         self.boundary = boundary or f"=_digestcast_{secrets.token_hex(12)}"
@@ -213,6 +218,7 @@ class MessageTemplate:
                 settings.dkim_private_key.read_bytes(),
                 DKIM_HEADERS,
             )
+        self.campaign = campaign
         self.segments: list[Segment] = self._build(settings, html, text)
         self._neutral_greeting = qp_segment("Good morning.")
         self._date_second = -1
@@ -232,7 +238,7 @@ class MessageTemplate:
             "message_id",
             CRLF + b"List-Unsubscribe: ",
             "list_unsubscribe",
-            CRLF + _static_headers(settings, self.subject, self.boundary),
+            CRLF + _static_headers(settings, self.subject, self.boundary, self.campaign),
             CRLF + b"This is a multi-part message in MIME format." + CRLF,
         ]
         for subtype, body in (("plain", text), ("html", html)):
@@ -317,6 +323,7 @@ def template_from_storage(storage: Storage, settings: Settings, digest: Digest) 
         subject=str(meta.get("subject") or digest.subject),
         html=storage.read_bytes(f"{prefix}/email.html").decode("utf-8"),
         text=storage.read_bytes(f"{prefix}/email.txt").decode("utf-8"),
+        campaign=f"digest-{digest.date.isoformat()}",
     )
 
 
