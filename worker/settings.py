@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     source_max_failures: int = 5
     fetch_max_redirects: int = 5
     collect_concurrency: int = 4  # sources fetched at once by run_collect (embedded mode)
+    full_text_max_pages: int = 30  # article pages fetched per source per run; the rest wait
 
     # --- audio
     tts_engine: Literal["auto", "gtts", "espeak"] = "auto"

@@ -260,6 +260,9 @@ def test_good_and_broken_sources_mixed(settings: Settings, feed_server: FeedServ
     feed_server.routes["/503"] = Route(status=503)
     feed_server.routes["/slow"] = Route(body=b"", delay=2.0)
     feed_server.routes["/html"] = Route(body=b"<html><p>hi</p></html>", content_type="text/html")
+    huge = b"<rss><channel>" + b"<item><title>x</title></item>" * 800_000 + b"</channel></rss>"
+    assert len(huge) > 20_000_000  # generated here, never committed
+    feed_server.routes["/huge"] = Route(body=huge)
     s = write_sources(
         s.model_copy(update={"fetch_timeout_seconds": 0.5}),
         {"name": "Good file", "url": good_file, "kind": "articles"},
@@ -269,14 +272,16 @@ def test_good_and_broken_sources_mixed(settings: Settings, feed_server: FeedServ
         {"name": "Page", "url": feed_server.url("/html"), "kind": "articles"},
         {"name": "Missing", "url": "feeds/missing.xml", "kind": "articles"},
         {"name": "Private", "url": feed_server.url("/good"), "kind": "articles", "local": False},
+        {"name": "Huge", "url": feed_server.url("/huge"), "kind": "articles"},
     )
     progress: list[tuple[int, int]] = []
     results = {r["source"]: r for r in run_collect(s, lambda d, t, r: progress.append((d, t)))}
-    assert sorted(progress) == [(n, 7) for n in range(1, 8)]
+    assert sorted(progress) == [(n, 8) for n in range(1, 9)]
     assert results["Good file"]["ok"] and results["Good http"]["ok"]
     assert results["Good http"]["new_feed_items"] == 1
     reasons = {name: str(r["error"]) for name, r in results.items() if not r["ok"]}
-    assert set(reasons) == {"Down", "Slow", "Page", "Missing", "Private"}
+    assert set(reasons) == {"Down", "Slow", "Page", "Missing", "Private", "Huge"}
+    assert reasons["Huge"] == f"body over 10000000 bytes from {feed_server.url('/huge')}"
     assert reasons["Down"] == f"HTTP 503 from {feed_server.url('/503')}"
     assert reasons["Slow"].startswith("timed out after 0.5 s")
     assert reasons["Page"].startswith("not a feed")

@@ -95,3 +95,37 @@ def test_full_text_source_stores_the_page_text(
     pages_before = len(feed_server.hits_for("/story"))
     collect_all_task.delay().get()
     assert len(feed_server.hits_for("/story")) == pages_before
+
+
+def test_full_text_budget_defers_the_rest(
+    settings: Settings, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    items = "".join(
+        f"<item><title>Story {n}</title><link>{feed_server.url(f'/s{n}')}</link>"
+        f"<guid>s{n}</guid><description>Teaser {n}.</description></item>"
+        for n in range(3)
+    )
+    feed = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>{items}</channel></rss>'
+    )
+    feed_server.routes["/feed"] = Route(body=feed.encode(), etag='"same"')
+    for n in range(3):
+        feed_server.routes[f"/s{n}"] = Route(body=page(f"Story {n}"), content_type="text/html")
+    s = _sources(
+        settings.model_copy(update={"full_text_max_pages": 2}),
+        tmp_path,
+        f'[[source]]\nname = "F"\nurl = "{feed_server.url("/feed")}"\n'
+        'kind = "articles"\nfull_text = true\nlocal = true\n',
+    )
+    configure(s)
+    (first,) = collect_all_task.delay().get()["results"]
+    assert len(first["new_articles"]) == 2 and first["deferred"] == 1
+    # the validators were not kept, so the next run reads the feed again (no 304) and catches up
+    (second,) = collect_all_task.delay().get()["results"]
+    assert not second["not_modified"] and len(second["new_articles"]) == 1
+    assert second["deferred"] == 0
+    with db.session_scope(s) as session:
+        bodies = list(session.scalars(select(Article.body_html)))
+    assert len(bodies) == 3 and all("engineers presented a plan" in b for b in bodies)
+    (third,) = collect_all_task.delay().get()["results"]
+    assert third["not_modified"]

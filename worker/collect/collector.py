@@ -9,6 +9,7 @@ source with a readable reason; after `source_max_failures` in a row the source i
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from worker.collect.fetch import FetchError, FetchLimits, FetchResult, fetch
 from worker.collect.parse import FeedError, ParsedItem, parse_feed
 from worker.collect.store import (
     Outcome,
+    Plan,
     apply_articles,
     apply_feed_items,
     plan_articles,
@@ -48,6 +50,7 @@ class CollectResult:
     new_feed_items: int = 0
     updated_feed_items: int = 0
     items: int = 0  # entries in the feed after category filters
+    deferred: int = 0  # full-text items left for the next run (page budget spent)
     paused: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -102,6 +105,32 @@ def fetch_and_parse(
         guid_namespace=source.name,
     )
     return result, filter_categories(feed.items, source.options or {})
+
+
+def _fill_full_text(
+    plans: list[Plan], source: Source, settings: Settings
+) -> tuple[list[Plan], int]:
+    """Fetch article pages for the plans that need them, a few at a time, within the budget.
+
+    Items over `full_text_max_pages` are deferred to the next run (not stored half-done).
+    A page that fails or has no article-like text leaves the feed's own text in place.
+    """
+    wanted = [p for p in plans if p.needs_full_text]
+    if not wanted:
+        return plans, 0
+    budget = max(0, settings.full_text_max_pages)
+    todo, deferred = wanted[:budget], {id(p) for p in wanted[budget:]}
+    limits = limits_for(settings)
+
+    def one(plan: Plan) -> None:
+        try:
+            plan.full_text = fetch_full_text(plan.item.url, local=source.local, limits=limits)
+        except FetchError as exc:
+            log.info("full text of %s unavailable: %s", plan.item.url, exc)
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="fulltext") as pool:
+        list(pool.map(one, todo))
+    return [p for p in plans if id(p) not in deferred], len(deferred)
 
 
 def record_success(source: Source, now: datetime) -> None:
@@ -187,18 +216,13 @@ def _collect(
         apply_feed_items(session, source, items, now, out)
     else:
         plans = plan_articles(session, source, items)
-        for plan in plans:
-            if plan.needs_full_text:
-                try:
-                    plan.full_text = fetch_full_text(
-                        plan.item.url, local=source.local, limits=limits_for(settings)
-                    )
-                except FetchError as exc:
-                    # the feed's own summary stands in; the article is still collected
-                    log.info("full text of %s unavailable: %s", plan.item.url, exc)
+        plans, result.deferred = _fill_full_text(plans, source, settings)
         out = apply_articles(session, source, plans, settings.tz, now)
     record_success(source, now)
-    source.etag, source.last_modified = fetched.etag, fetched.last_modified
+    # with deferred items the next run must see the whole feed again, not a 304
+    keep = not result.deferred
+    source.etag = fetched.etag if keep else None
+    source.last_modified = fetched.last_modified if keep else None
     session.flush()
     names: dict[int, str] = {}
     for article in [*out.new_articles, *out.updated_articles, *out.touched_articles]:
