@@ -96,6 +96,28 @@ class CollectOut(BaseModel):
     )
 
 
+class DomainFailures(BaseModel):
+    domain: str | None
+    failed: int
+
+
+class DomainRetries(BaseModel):
+    domain: str | None
+    retried: int
+    avg_attempts: float
+
+
+class ResendRecord(BaseModel):
+    id: int
+    at: str
+    by: str | None
+    mode: str
+    target: str | None
+    reason: str | None
+    dry_run: bool
+    selected: int
+
+
 class DeliveryStatusOut(BaseModel):
     date: date
     digest_id: int
@@ -104,6 +126,9 @@ class DeliveryStatusOut(BaseModel):
     total: int
     counts: dict[str, int]
     sent_at: datetime | None
+    failing_domains: list[DomainFailures] = Field(default_factory=list)
+    slowest_domains: list[DomainRetries] = Field(default_factory=list)
+    resends: list[ResendRecord] = Field(default_factory=list)
 
 
 class SourceHealthOut(BaseModel):
@@ -190,6 +215,9 @@ def digest_status(day: date, session: SessionDep) -> DeliveryStatusOut:
     ).all()
     found = {DeliveryState(state).value: int(count) for state, count in rows}
     counts = {state.value: found.get(state.value, 0) for state in DeliveryState}
+    from worker.delivery.service import delivery_status
+
+    details = delivery_status(session, day)
     return DeliveryStatusOut(
         date=day,
         digest_id=digest.id,
@@ -198,6 +226,9 @@ def digest_status(day: date, session: SessionDep) -> DeliveryStatusOut:
         total=sum(counts.values()),
         counts=counts,
         sent_at=digest.sent_at,
+        failing_domains=[DomainFailures(**d) for d in details.get("failing_domains", [])],
+        slowest_domains=[DomainRetries(**d) for d in details.get("slowest_domains", [])],
+        resends=[ResendRecord(**r) for r in details.get("resends", [])],
     )
 
 

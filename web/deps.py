@@ -25,7 +25,10 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits when the handler returns, BEFORE the answer is sent;
+# with the default ("request") a 200 for an unsubscribe could go out before (or without) the
+# commit, and a client reading right after would still see the old state.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def make_environment() -> Environment:

@@ -20,6 +20,7 @@ from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
 from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
+from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
 from worker.models import SubscriberState, Suppression
 from worker.settings import Settings
 from worker.tokens import TokenError, confirm_token, read_confirm_token
@@ -77,6 +78,7 @@ def subscribe(
 ) -> HTMLResponse:
     settings = get_settings_from(request)
     if not csrf_ok(request, settings, submitted_csrf):
+        WEB_SUBSCRIBE.labels("csrf").inc()
         return _form_page(
             request,
             settings,
@@ -86,6 +88,7 @@ def subscribe(
     client = request.client.host if request.client else "unknown"
     retry_after = request.app.state.subscribe_limiter.hit(client)
     if retry_after:
+        WEB_SUBSCRIBE.labels("rate_limited").inc()
         response = render(
             request,
             "message.html",
@@ -101,10 +104,12 @@ def subscribe(
     if honeypot:
         # a bot filled the invisible field: answer like a success, do nothing
         log.info("subscribe: honeypot filled from %s", client)
+        WEB_SUBSCRIBE.labels("honeypot").inc()
         return render(request, "check_email.html", {})
     try:
         address = validate_address(email).email
     except InvalidAddress:
+        WEB_SUBSCRIBE.labels("invalid").inc()
         return _form_page(
             request,
             settings,
@@ -122,6 +127,7 @@ def subscribe(
             send_confirmation(settings, address)
         except Exception:  # the transport is down: say so instead of a bare 500
             log.exception("subscribe: could not send the confirmation mail")
+            WEB_SUBSCRIBE.labels("mail_failed").inc()
             return render(
                 request,
                 "message.html",
@@ -132,6 +138,7 @@ def subscribe(
                 },
                 status_code=503,
             )
+    WEB_SUBSCRIBE.labels("suppressed" if suppressed else "mailed").inc()
     return render(request, "check_email.html", {})
 
 
@@ -144,6 +151,7 @@ def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
         )
     except TokenError as exc:
         expired = "expired" in str(exc)
+        WEB_CONFIRM.labels("expired" if expired else "invalid").inc()
         return render(
             request,
             "message.html",
@@ -161,6 +169,7 @@ def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
     subscriber = subscribers.get(session, email)
     now = datetime.now(UTC)
     if subscriber is not None and subscriber.state == SubscriberState.active:
+        WEB_CONFIRM.labels("already").inc()
         return render(
             request,
             "message.html",
@@ -176,6 +185,7 @@ def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
     subscriber.confirmed_at = now
     subscriber.unsubscribed_at = None
     subscriber.wants_daily = True
+    WEB_CONFIRM.labels("confirmed").inc()
     return render(
         request,
         "message.html",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, render
 from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from worker.metrics import WEB_UNSUBSCRIBE
 from worker.models import Subscriber, SubscriberState
 from worker.tokens import TokenError, read_unsubscribe_token
 
@@ -103,6 +104,7 @@ def unsubscribe(
         )
     if found is not None:
         unsubscribe_subscriber(found)
+    WEB_UNSUBSCRIBE.labels("one_click" if one_click else "form").inc()
     return render(
         request,
         "message.html",

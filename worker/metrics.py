@@ -27,6 +27,12 @@ MESSAGES_FAILED = Counter("digestcast_messages_failed", "Messages the transport 
 TTS_REQUESTS = Counter("digestcast_tts_requests", "Requests made to a TTS engine", ["engine"])
 TTS_FALLBACKS = Counter("digestcast_tts_fallbacks", "Articles spoken by the offline fallback")
 SOURCE_FAILURES = Counter("digestcast_source_failures", "Failed source fetches", ["source"])
+# the web process's own events
+WEB_SUBSCRIBE = Counter("digestcast_web_subscribe", "Subscribe form posts by outcome", ["outcome"])
+WEB_CONFIRM = Counter("digestcast_web_confirm", "Confirmation link clicks by outcome", ["outcome"])
+WEB_UNSUBSCRIBE = Counter(
+    "digestcast_web_unsubscribe", "Unsubscribes by kind (one-click POST or page form)", ["kind"]
+)
 
 CELERY_QUEUE = "celery"
 

@@ -54,6 +54,7 @@ def test_digest_status(client: TestClient, web_settings: Settings, storage: Loca
     assert body["total"] == 3
     assert body["counts"]["sent"] == 2 and body["counts"]["failed"] == 1
     assert body["counts"]["queued"] == 0
+    assert body["failing_domains"] == [{"domain": None, "failed": 1}]
     assert client.get("/admin/digests/not-a-date/status", headers=AUTH).status_code == 422
 
 
@@ -139,6 +140,10 @@ def test_resend_through_delivery(
     )
     assert r.status_code == 409
     assert "not a subscriber" in r.json()["detail"]
+    status = client.get("/admin/digests/2026-11-27/status", headers=AUTH).json()
+    assert [(x["mode"], x["by"], x["dry_run"]) for x in status["resends"]] == [
+        ("failed", "admin-api", True)
+    ]
 
 
 def test_collect_embedded(client: TestClient, web_settings: Settings, tmp_path: object) -> None:

@@ -119,6 +119,13 @@ def test_invalid_address(client: TestClient, web_settings: Settings, email: str)
 
 
 def test_honeypot(client: TestClient, web_settings: Settings) -> None:
+    from prometheus_client import REGISTRY
+
+    def bots() -> float:
+        v = REGISTRY.get_sample_value("digestcast_web_subscribe_total", {"outcome": "honeypot"})
+        return v or 0.0
+
+    before = bots()
     r = client.post(
         "/subscribe",
         data={
@@ -130,6 +137,7 @@ def test_honeypot(client: TestClient, web_settings: Settings) -> None:
     assert r.status_code == 200 and "Check your email" in r.text
     assert _subscriber(web_settings, "bot@example.org") is None
     assert _outbox(web_settings) == []
+    assert bots() == before + 1
 
 
 def test_csrf_required(client: TestClient, web_settings: Settings) -> None:

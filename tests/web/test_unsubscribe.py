@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from tests.web.conftest import add_subscriber, get_subscriber
 from worker.models import SubscriberState
@@ -25,8 +26,11 @@ def test_one_click_post_unsubscribes_without_cookies(
 ) -> None:
     sid = add_subscriber(web_settings, "reader@example.org")
     client.cookies.clear()
+    before = REGISTRY.get_sample_value("digestcast_web_unsubscribe_total", {"kind": "one_click"})
     r = client.post(_path(web_settings, sid), data=ONE_CLICK, follow_redirects=False)
     assert r.status_code == 200
+    after = REGISTRY.get_sample_value("digestcast_web_unsubscribe_total", {"kind": "one_click"})
+    assert after == (before or 0) + 1
     assert "location" not in r.headers
     sub = get_subscriber(web_settings, sid)
     assert sub.state == SubscriberState.unsubscribed
