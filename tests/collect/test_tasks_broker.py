@@ -80,3 +80,11 @@ def test_collect_all_dispatches_a_group(broker_settings: Settings, redis_url: st
     out = collect_all_task()
     assert out["sources"] == 1 and len(out["dispatched"]) == 1
     assert [name for name, _ in queued(redis_url)] == ["collect.source"]
+
+
+def test_chain_audio_can_be_turned_off(broker_settings: Settings, redis_url: str) -> None:
+    with db.session_scope(broker_settings) as session:
+        (source,) = sync_sources(session, broker_settings)
+        source_id = source.id
+    result = collect_source_task(source_id, chain_audio=False)
+    assert len(result["new_articles"]) == 2 and queued(redis_url) == []

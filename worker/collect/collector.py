@@ -168,7 +168,8 @@ def collect_source(
             if source.paused_at is not None
             else "no longer in the sources file"
         )
-        return CollectResult(source=name, ok=False, skipped=True, error=why, paused=True)
+        paused = source.paused_at is not None
+        return CollectResult(source=name, ok=False, skipped=True, error=why, paused=paused)
     session.commit()  # end any read transaction before going to the network
     reason: str
     for attempt in range(2):

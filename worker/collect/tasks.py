@@ -14,11 +14,13 @@ from worker.storage import get_storage
 
 
 @app.task(name="collect.source")  # type: ignore[untyped-decorator]
-def collect_source_task(source_id: int) -> dict[str, Any]:
+def collect_source_task(source_id: int, chain_audio: bool = True) -> dict[str, Any]:
+    """Collect one source; with a broker, queue audio.synthesize for each new/edited article
+    (pass chain_audio=False when the caller schedules audio itself, as `digestcast run` may)."""
     settings = current_settings()
     with session_scope(settings) as session:
         result = collect_source(session, settings, get_storage(settings), source_id).as_dict()
-    if not settings.embedded:
+    if chain_audio and not settings.embedded:
         # production: new or edited articles get (re)spoken by whichever worker is free;
         # embedded, the pipeline calls audio itself after collecting
         for article_id in [*result["new_articles"], *result["updated_articles"]]:
