@@ -232,3 +232,18 @@ def test_qp_segment_round_trips(text: str) -> None:
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
     expected = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
     assert quopri.decodestring(encoded).decode("utf-8") == expected
+
+
+def test_readers_without_audio_links_get_the_edition_without_them(
+    template: MessageTemplate, settings: Settings
+) -> None:
+    with_audio = recipient(settings, 1, "Anna", "anna@example.com")
+    without = Recipient(**{**with_audio.__dict__, "audio_links": False})
+    for r, expected in ((with_audio, True), (without, False)):
+        msg = parse(template.personalize(r))
+        for part in msg.iter_parts():
+            content = part.get_content()
+            assert ("/listen/" in content) is expected
+            assert ("Listen, " in content) is expected
+            assert "Inside the night shift in Kharkiv" in content
+            assert r.unsubscribe_url in content

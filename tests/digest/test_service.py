@@ -37,6 +37,8 @@ def test_briefing_is_built_for_the_claimed_items_and_shown(
     assert set(seen) == {a.id for a in data["stories"] + data["picks"]}
     html = storage.read_bytes("digests/2026-11-27/email.html").decode()
     assert "Listen to today's briefing, 4 min" in html
+    no_audio = storage.read_bytes("digests/2026-11-27/email-noaudio.html").decode()
+    assert "briefing" not in no_audio.lower() and "/listen/" not in no_audio
     meta = json.loads(storage.read_bytes("digests/2026-11-27/email.json"))
     assert meta["briefing_minutes"] == 4
 

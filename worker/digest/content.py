@@ -190,6 +190,18 @@ class DigestView:
                 blocks[-1].stories.append(s)
         return blocks
 
+    @property
+    def has_audio(self) -> bool:
+        return self.briefing is not None or any(s.listen_url for s in (*self.stories, *self.picks))
+
+    def without_audio(self) -> DigestView:
+        """The edition for readers who turned audio links off (Subscriber.wants_audio_links)."""
+        return self.with_(
+            briefing=None,
+            stories=tuple(replace(s, listen_url=None, listen_minutes=None) for s in self.stories),
+            picks=tuple(replace(s, listen_url=None, listen_minutes=None) for s in self.picks),
+        )
+
     def with_(self, **changes: object) -> DigestView:
         return replace(self, **changes)  # type: ignore[arg-type]
 

@@ -40,7 +40,7 @@ from worker.digest.content import (
 )
 from worker.digest.dkimsign import DkimSigner
 from worker.digest.render import line
-from worker.digest.service import digest_prefix
+from worker.digest.service import NO_AUDIO, digest_prefix
 from worker.models import Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -88,6 +88,7 @@ class Recipient:
     name: str | None
     message_id: str
     unsubscribe_url: str
+    audio_links: bool = True  # Subscriber.wants_audio_links: False gets the edition without
 
 
 # ---------------------------------------------------------------- quoted-printable
@@ -201,6 +202,8 @@ class MessageTemplate:
         subject: str,
         html: str,
         text: str,
+        html_no_audio: str | None = None,
+        text_no_audio: str | None = None,
         boundary: str | None = None,
         campaign: str | None = None,
     ) -> None:
@@ -220,6 +223,9 @@ class MessageTemplate:
             )
         self.campaign = campaign
         self.segments: list[Segment] = self._build(settings, html, text)
+        self.segments_no_audio = self.segments
+        if html_no_audio is not None and text_no_audio is not None:
+            self.segments_no_audio = self._build(settings, html_no_audio, text_no_audio)
         self._neutral_greeting = qp_segment("Good morning.")
         self._date_second = -1
         self._date = b""
@@ -309,7 +315,8 @@ class MessageTemplate:
     def personalize(self, recipient: Recipient) -> bytes:
         """The complete RFC 5322 message (CRLF line ends) for one recipient."""
         values = self.values(recipient)
-        message = b"".join(seg if isinstance(seg, bytes) else values[seg] for seg in self.segments)
+        segments = self.segments if recipient.audio_links else self.segments_no_audio
+        message = b"".join(seg if isinstance(seg, bytes) else values[seg] for seg in segments)
         if self._dkim is None:
             return message
         return self._dkim.sign(message) + message
@@ -318,11 +325,18 @@ class MessageTemplate:
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
     prefix = digest_prefix(digest.date)
     meta: dict[str, Any] = json.loads(storage.read_bytes(f"{prefix}/email.json"))
+
+    def read(name: str) -> str | None:
+        key = f"{prefix}/{name}"
+        return storage.read_bytes(key).decode("utf-8") if storage.exists(key) else None
+
     return MessageTemplate(
         settings,
         subject=str(meta.get("subject") or digest.subject),
         html=storage.read_bytes(f"{prefix}/email.html").decode("utf-8"),
         text=storage.read_bytes(f"{prefix}/email.txt").decode("utf-8"),
+        html_no_audio=read(f"{NO_AUDIO}.html"),
+        text_no_audio=read(f"{NO_AUDIO}.txt"),
         campaign=f"digest-{digest.date.isoformat()}",
     )
 

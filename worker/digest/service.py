@@ -17,7 +17,8 @@ Files under `digests/YYYY-MM-DD/`:
   unsubscribe link points at the neutral subscription page.
 - `email.html`, `email.txt`, `email.json`: the compiled email with per-recipient placeholders and
   its metadata (subject, preheader); message.py builds the MIME template from these, so sending
-  never recompiles.
+  never recompiles. `email-noaudio.html|txt`: the same edition without listen links and the
+  briefing bar, for subscribers who turned audio links off (only when the day has audio).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 FINAL_STATES = (DigestState.sending, DigestState.sent)
 NEUTRAL_GREETING = "Good morning."
 EMPTY_DAY = "nothing was published in the day's window"
+NO_AUDIO = "email-noaudio"  # the edition without listen links and briefing bar
 SUBJECT_MAX = 110
 
 
@@ -109,11 +111,19 @@ def _build_briefing(
     return result
 
 
-def _store(storage: Storage, day: date, rendered: Rendered, subject: str) -> None:
+def _store(
+    storage: Storage, day: date, rendered: Rendered, no_audio: Rendered | None, subject: str
+) -> None:
     prefix = digest_prefix(day)
     view = rendered.view
     storage.write_bytes(f"{prefix}/email.html", rendered.html.encode("utf-8"))
     storage.write_bytes(f"{prefix}/email.txt", rendered.text.encode("utf-8"))
+    if no_audio is not None:
+        storage.write_bytes(f"{prefix}/{NO_AUDIO}.html", no_audio.html.encode("utf-8"))
+        storage.write_bytes(f"{prefix}/{NO_AUDIO}.txt", no_audio.text.encode("utf-8"))
+    else:
+        storage.delete(f"{prefix}/{NO_AUDIO}.html")
+        storage.delete(f"{prefix}/{NO_AUDIO}.txt")
     meta = {
         "date": day.isoformat(),
         "subject": subject,
@@ -155,8 +165,12 @@ def build_digest(session: Session, settings: Settings, storage: Storage, day: da
         settings, day, selection.articles, selection.feed_items, selection.picks, seconds
     )
     rendered = render(view, settings.digest_html_budget_bytes)
+    # readers who turned audio links off get an edition without them (compiled once as well)
+    no_audio = (
+        render(view.without_audio(), settings.digest_html_budget_bytes) if view.has_audio else None
+    )
     subject = make_subject(view)
-    _store(storage, day, rendered, subject)
+    _store(storage, day, rendered, no_audio, subject)
 
     digest.state = DigestState.skipped if selection.empty else DigestState.built
     digest.skip_reason = EMPTY_DAY if selection.empty else None
