@@ -164,6 +164,7 @@ class DigestView:
     support_url: str | None
     postal_address: str
     why_text: str
+    place: str = "Kyiv"  # the city of the newsroom's time zone: dates and times are its
     thumbs_from: int = 1_000_000  # stories from this index on are shown without a thumbnail
     degradations: tuple[str, ...] = field(default_factory=tuple)
     unsubscribe_url: str = PLACEHOLDER_UNSUBSCRIBE
@@ -300,6 +301,7 @@ def build_view(
         support_label=settings.support_cta_label,
         support_url=safe_url(settings.support_cta_url),
         postal_address=settings.postal_address,
+        place=settings.timezone.rsplit("/", 1)[-1].replace("_", " "),
         why_text=(
             f"You are receiving this email because you subscribed to {settings.newsletter_name}"
             f" at {base}."
