@@ -135,6 +135,9 @@ class SecurityHeaders:
                     CSP_HEADER.encode(): PAGE_CSP.encode(),
                     b"cross-origin-opener-policy": b"same-origin",
                 }
+                if scope.get("scheme") == "https":
+                    # only over TLS (directly or via a proxy uvicorn trusts for X-Forwarded-Proto)
+                    defaults[b"strict-transport-security"] = b"max-age=31536000"
                 for name, value in defaults.items():
                     if name not in present:
                         headers.append((name, value))

@@ -96,6 +96,14 @@ def test_security_headers(client: TestClient, article_id: int) -> None:
         assert h["x-frame-options"] == "DENY"
         assert h["referrer-policy"] == "no-referrer"
         assert "frame-ancestors 'none'" in h["content-security-policy"]
+        assert h["strict-transport-security"] == "max-age=31536000"  # the client speaks https
+
+
+def test_no_hsts_over_plain_http(web_settings: Settings) -> None:
+    from web.app import create_app
+
+    with TestClient(create_app(web_settings), base_url="http://127.0.0.1") as c:
+        assert "strict-transport-security" not in c.get("/healthz").headers
 
 
 def test_helpers() -> None:

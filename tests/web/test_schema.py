@@ -77,3 +77,30 @@ def test_api_conforms(
             assert response.status_code in (401, 422)
 
     run()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/admin/resend"), ("GET", "/admin/digests/{day}/status")]
+)
+def test_api_rejects_invalid_input(
+    api_schema: schemathesis.BaseSchema, method: str, path: str
+) -> None:
+    """Schema-violating requests (wrong types, missing fields) get a 4xx, never a 5xx."""
+    from schemathesis import GenerationMode
+
+    operation = api_schema[path][method]
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    @hsettings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(headers=headers)
+        assert 400 <= response.status_code < 500, (response.status_code, response.text)
+
+    run()
