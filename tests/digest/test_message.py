@@ -188,9 +188,19 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(
     private, public = _rsa_key()
     key_path = tmp_path / "dkim.pem"
     key_path.write_bytes(private)
-    s = make_settings(tmp_path, dkim_private_key=key_path, dkim_selector="dc2026")
+    s = make_settings(
+        tmp_path,
+        dkim_private_key=key_path,
+        dkim_selector="dc2026",
+        reply_to="Newsroom desk <desk@example.org>",
+    )
     storage = LocalStorage(s.data_dir)
     sample_day(factory)
+    # a long non-ASCII subject: encoded words folded over several header lines
+    from tests.digest.conftest import kyiv
+
+    lead = "Як у Чернігові відновлюють бібліотеку, зруйновану у 2022 році, і що буде далі"
+    factory.article(lead, kyiv(DAY, 5), words=5000)
     digest = build_digest(session, s, storage, DAY)
     raw = build_message_template(session, s, storage, digest.id).personalize(
         recipient(s, 9, "Anna", "anna@example.com")
@@ -204,6 +214,10 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(
         return record if name == b"dc2026._domainkey.example.org." else None
 
     assert dkim.verify(raw, dnsfunc=dns)
+    assert (
+        parse(raw)["Subject"] == lead
+        and parse(raw)["Reply-To"] == "Newsroom desk <desk@example.org>"
+    )
     assert asked == [b"dc2026._domainkey.example.org."]
     msg = parse(raw)
     tags = dict(
