@@ -199,6 +199,7 @@ def digest_summary(session: Session, storage: Storage, digest: Digest) -> dict[s
         "digest_id": digest.id,
         "date": digest.date.isoformat(),
         "state": digest.state.value,
+        "skip_reason": digest.skip_reason,
         "subject": digest.subject,
         "articles": digest.article_count,
         "feed_items": digest.feed_item_count,
