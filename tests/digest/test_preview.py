@@ -85,6 +85,13 @@ def test_layout_in_the_browser(
     from worker.digest.service import build_digest
 
     sample_day(factory)
+    # unbreakable words must wrap, not widen the page
+    from tests.digest.conftest import kyiv
+
+    factory.item(
+        "Verkhovna" + "Rada" * 30, kyiv(DAY, 5), summary="https://example.org/" + "x" * 150
+    )
+    factory.article("Long" * 40, kyiv(DAY, 5, 30), summary="Dek" * 60)
     build_digest(session, settings, storage, DAY)
     html = storage.read_bytes("digests/2026-11-27/digest.html").decode()
     with sync_api.sync_playwright() as p:
