@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from pathlib import Path
+from stat import S_ISREG
+from typing import BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -103,34 +104,44 @@ class FileInfo:
     size: int
     etag: str
     last_modified: datetime | None
-    path: Path | None
+    # local storage: the file, opened once, so a concurrent atomic replace (re-synthesis) can
+    # never pair one version's length and ETag with another version's bytes
+    handle: BinaryIO | None = None
+    data: bytes | None = None  # remote storage: the object, read once for validator and body
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
 def file_info(storage: Storage, key: str) -> FileInfo | None:
-    """Size, validator and (for local storage) the path; None when there is no such file."""
+    """Size, validators and the content source; None when there is no such file."""
     try:
         path = storage.local_path(key)
     except StorageError:
         return None
     if path is not None:
         try:
-            stat = path.stat()
-        except OSError:
+            handle = path.open("rb")
+        except OSError:  # missing, a directory, unreadable
             return None
-        if not path.is_file():
+        stat = os.fstat(handle.fileno())
+        if not S_ISREG(stat.st_mode):
+            handle.close()
             return None
         mtime = datetime.fromtimestamp(int(stat.st_mtime), UTC)
         etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
-        return FileInfo(stat.st_size, etag, mtime, path)
-    if not storage.exists(key):
+        return FileInfo(stat.st_size, etag, mtime, handle=handle)
+    # remote storage (S3): one GET; the content hash is the validator the Storage protocol allows
+    try:
+        data = storage.read_bytes(key)
+    except (FileNotFoundError, StorageError):
         return None
-    # remote storage: the content hash is the only validator we have without its metadata API
-    data = storage.read_bytes(key)
-    return FileInfo(len(data), f'"{hashlib.sha256(data).hexdigest()[:32]}"', None, None)
+    return FileInfo(len(data), f'"{hashlib.sha256(data).hexdigest()[:32]}"', None, data=data)
 
 
-def _iter_file(path: Path, first: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+def _iter_handle(handle: BinaryIO, first: int, length: int) -> Iterator[bytes]:
+    try:
         handle.seek(first)
         left = length
         while left > 0:
@@ -139,6 +150,8 @@ def _iter_file(path: Path, first: int, length: int) -> Iterator[bytes]:
                 break
             left -= len(chunk)
             yield chunk
+    finally:
+        handle.close()
 
 
 def _not_modified(request: Request, info: FileInfo) -> bool:
@@ -178,6 +191,17 @@ def serve(request: Request, storage: Storage, key: str, max_age: int) -> Respons
     info = file_info(storage, key)
     if info is None:
         return Response("not found\n", status_code=404, media_type="text/plain")
+    streaming = False
+    try:
+        response = _answer(request, info, key, max_age)
+        streaming = isinstance(response, StreamingResponse)
+        return response
+    finally:
+        if not streaming:  # the stream closes the file when it ends
+            info.close()
+
+
+def _answer(request: Request, info: FileInfo, key: str, max_age: int) -> Response:
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": info.etag,
@@ -203,14 +227,14 @@ def serve(request: Request, storage: Storage, key: str, max_age: int) -> Respons
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=ctype)
-    if info.path is not None:
+    if info.handle is not None:
         return StreamingResponse(
-            _iter_file(info.path, first, length),
+            _iter_handle(info.handle, first, length),
             status_code=status,
             headers=headers,
             media_type=ctype,
         )
-    body = storage.read_bytes(key)[first : last + 1]
+    body = (info.data or b"")[first : last + 1]
     return Response(body, status_code=status, headers=headers, media_type=ctype)
 
 
