@@ -180,6 +180,10 @@ def build_briefing(
     storage.write_bytes(
         f"{folder}/briefing.json", json.dumps(meta, ensure_ascii=False, indent=2).encode()
     )
+    # the briefing feed lists the new episode at once, whatever order the pipeline runs in
+    from worker.audio.podcast import publish_briefing_feed
+
+    publish_briefing_feed(session, settings, storage)
     return {**_public(meta), "status": "synthesized"}
 
 

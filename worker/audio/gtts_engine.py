@@ -268,20 +268,23 @@ class GttsEngine:
         )
 
 
-_probe_cache: dict[str, bool] = {}
+PROBE_TTL_SECONDS = 600.0  # a long-running worker asks again after this; a run asks once
+_probe_cache: dict[str, tuple[bool, float]] = {}
 _probe_lock = threading.Lock()
 
 
 def endpoint_reachable(settings: Settings) -> bool:
-    """Can the gTTS endpoint be reached at all? Asked once per process and endpoint.
+    """Can the gTTS endpoint be reached at all? Asked once per process and endpoint (per run).
 
     Any HTTP answer counts as reachable (a 429 is handled per article by retries and fallback);
-    a connection error or timeout within GTTS_PROBE_TIMEOUT_SECONDS means offline.
+    a connection error or timeout within GTTS_PROBE_TIMEOUT_SECONDS means offline. Worker
+    processes live for days, so the verdict expires after PROBE_TTL_SECONDS.
     """
     endpoint = settings.gtts_endpoint
     with _probe_lock:
-        if endpoint in _probe_cache:
-            return _probe_cache[endpoint]
+        cached = _probe_cache.get(endpoint)
+        if cached is not None and time.monotonic() - cached[1] < PROBE_TTL_SECONDS:
+            return cached[0]
         body = gTTS("-", lang="en", tld=settings.gtts_tld, lang_check=False)._package_rpc("ok")
         try:
             with httpx.Client(
@@ -291,7 +294,7 @@ def endpoint_reachable(settings: Settings) -> bool:
             verdict = True
         except httpx.HTTPError:
             verdict = False
-        _probe_cache[endpoint] = verdict
+        _probe_cache[endpoint] = (verdict, time.monotonic())
         return verdict
 
 

@@ -114,19 +114,24 @@ def frames(data: bytes) -> Iterator[tuple[FrameHeader, bytes]]:
     """The audio frames of one MP3, skipping tags, Xing/Info/VBRI frames and junk between frames."""
     data = strip_tags(data)
     pos, first = 0, True
+    synced: tuple[int, int, int] | None = None  # the stream we are locked onto
     view = memoryview(data)
     while pos + 4 <= len(data):
         header = parse_header(view, pos)
         if header is None:
+            synced = None
             pos += 1  # resync: junk or a stray tag between frames
             continue
         end = pos + header.length
         if end > len(data):
             break  # truncated last frame: drop it rather than emit a broken one
-        nxt = parse_header(view, end) if end + 4 <= len(data) else header
-        if nxt is None and data[end : end + 3] not in (b"TAG", b"ID3"):
-            pos += 1  # a false sync inside junk; the real next frame must follow directly
-            continue
+        if synced != header.stream_kind:
+            # not locked on: a sync word inside junk is only believed when a frame follows it
+            following = parse_header(view, end) if end + 4 <= len(data) else header
+            if following is None and data[end : end + 3] not in (b"TAG", b"ID3", b""):
+                pos += 1
+                continue
+            synced = header.stream_kind
         frame = data[pos:end]
         if not (first and _is_info_frame(frame, header)):
             yield header, frame

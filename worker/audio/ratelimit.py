@@ -44,8 +44,8 @@ class LocalBucket:
                 return self._blocked_until - now
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            if self._tokens >= 1 - 1e-9:  # tolerance: float refill must not spin on 0.99999
+                self._tokens = max(0.0, self._tokens - 1)
                 return 0.0
             return (1 - self._tokens) / self.rate
 
