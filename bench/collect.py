@@ -97,6 +97,7 @@ def main() -> None:
             data_dir=root / "data",
             sources=sources,
             broker_url=None,
+            collect_concurrency=int(os.environ.get("BENCH_CONCURRENCY", "4")),
         )
         db.upgrade(settings)
         configure(settings)

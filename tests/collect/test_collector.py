@@ -348,3 +348,33 @@ def test_articles_source_takes_over_a_story_first_seen_as_a_pick(settings: Setti
         assert article is not None and article.title == "Full story" and article.editors_pick
         assert article.source.name == "A"
         assert read_json(s, article)["source"] == "A"
+
+
+class FlakyStorage(LocalStorage):
+    """Fails the first `failures` writes, like a full disk or an S3 outage."""
+
+    def __init__(self, root: Path, failures: int) -> None:
+        super().__init__(root)
+        self.failures = failures
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError(28, "No space left on device")
+        super().write_bytes(key, data)
+
+
+def test_storage_failure_is_recorded_and_repaired_next_run(settings: Settings) -> None:
+    url = feed_file(settings, "a.xml", rss(item("a", "Story", "https://n.example.org/a")))
+    s = write_sources(settings, {"name": "A", "url": url, "kind": "articles"})
+    with db.session_scope(s) as session:
+        (source,) = sync_sources(session, s)
+        failed = collect_source(session, s, FlakyStorage(s.data_dir, 1), source.id, now=NOW)
+        assert not failed.ok and str(failed.error).startswith("storage: OSError")
+        assert len(failed.new_articles) == 1  # the row exists; only its file is missing
+        session.refresh(source)
+        assert source.consecutive_failures == 1 and source.last_modified is None
+        repaired = collect_source(session, s, LocalStorage(s.data_dir), source.id, now=NOW)
+        assert repaired.ok and not repaired.new_articles and not repaired.updated_articles
+        article = session.get(Article, failed.new_articles[0])
+        assert article is not None and read_json(s, article)["title"] == "Story"

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,11 +26,11 @@ from worker.collect.store import (
     Plan,
     apply_articles,
     apply_feed_items,
+    article_json,
     plan_articles,
-    write_article_json,
 )
 from worker.collect.text import clean_text
-from worker.models import Source, SourceKind
+from worker.models import Article, Source, SourceKind
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -198,6 +199,27 @@ def collect_source(
     return CollectResult(source=name, ok=False, error=source.last_error, paused=paused)
 
 
+def _storage_failed(
+    session: Session,
+    settings: Settings,
+    source_id: int,
+    article_ids: list[int],
+    exc: Exception,
+    now: datetime,
+) -> None:
+    """Rows are committed but some article.json files are missing: make the next run redo them
+    (forget the entry hashes and the feed validators) and record the failure."""
+    log.error("writing article.json failed for source %s: %s", source_id, exc)
+    session.rollback()
+    if article_ids:
+        session.execute(update(Article).where(Article.id.in_(article_ids)).values(feed_hash=None))
+    source = session.get(Source, source_id)
+    assert source is not None
+    source.etag = source.last_modified = None
+    record_failure(source, f"storage: {type(exc).__name__}: {exc}", settings, now)
+    session.commit()
+
+
 def _collect(
     session: Session, settings: Settings, storage: Storage, source_id: int, now: datetime
 ) -> CollectResult:
@@ -225,16 +247,25 @@ def _collect(
     source.etag = fetched.etag if keep else None
     source.last_modified = fetched.last_modified if keep else None
     session.flush()
+    documents: list[tuple[int, str, bytes]] = []
     names: dict[int, str] = {}
     for article in [*out.new_articles, *out.updated_articles, *out.touched_articles]:
         owner = names.get(article.source_id)
         if owner is None:
             owner_row = session.get(Source, article.source_id)
             owner = names[article.source_id] = owner_row.name if owner_row else source.name
-        write_article_json(storage, article, owner, settings.tz)
-    session.commit()
+        documents.append((article.id, *article_json(article, owner, settings.tz)))
     result.new_articles = [a.id for a in out.new_articles]
     result.updated_articles = [a.id for a in out.updated_articles]
     result.new_feed_items = out.new_feed_items
     result.updated_feed_items = out.updated_feed_items
+    # commit first, then write the files: no database lock is held during file I/O
+    session.commit()
+    try:
+        for _, key, data in documents:
+            storage.write_bytes(key, data)
+    except Exception as exc:
+        _storage_failed(session, settings, source_id, [d[0] for d in documents], exc, now)
+        result.ok = False
+        result.error = f"storage: {type(exc).__name__}: {exc}"
     return result

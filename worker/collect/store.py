@@ -258,8 +258,14 @@ def article_document(article: Article, source_name: str, tz: tzinfo) -> dict[str
     }
 
 
-def write_article_json(storage: Storage, article: Article, source_name: str, tz: tzinfo) -> str:
+def article_json(article: Article, source_name: str, tz: tzinfo) -> tuple[str, bytes]:
+    """The storage key and bytes of the article's `article.json`."""
     key = article.storage_prefix + "/article.json"
     data = json.dumps(article_document(article, source_name, tz), ensure_ascii=False, indent=2)
-    storage.write_bytes(key, data.encode("utf-8"))
+    return key, data.encode("utf-8")
+
+
+def write_article_json(storage: Storage, article: Article, source_name: str, tz: tzinfo) -> str:
+    key, data = article_json(article, source_name, tz)
+    storage.write_bytes(key, data)
     return key
