@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -135,3 +135,31 @@ def test_a_day_skipped_by_policy_stays_skipped(
     factory.article("Another story", kyiv(DAY, 6, 30))
     again = build_digest(session, settings, storage, DAY)
     assert again.state == DigestState.skipped and again.article_count == 1
+
+
+@pytest.mark.parametrize(
+    ("day", "hours"), [(date(2026, 3, 29), 23), (date(2026, 10, 25), 25)]
+)  # fmt: skip
+def test_dst_days_select_by_kyiv_wall_clock(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    factory: Factory,
+    day: date,
+    hours: int,
+) -> None:
+    prev = day - timedelta(days=1)
+    inside = [
+        factory.article("Just after the previous send time", kyiv(prev, 7, 1)),
+        factory.item("Night item", kyiv(day, 2, 30)),
+        factory.article("Just before the send time", kyiv(day, 6, 59)),
+    ]
+    outside = [
+        factory.article("Before the window", kyiv(prev, 6, 59)),
+        factory.item("After the send time", kyiv(day, 7, 1)),
+    ]
+    digest = build_digest(session, settings, storage, day)
+    assert digest.window_end is not None and digest.window_start is not None
+    assert (digest.window_end - digest.window_start) == timedelta(hours=hours)
+    assert all(row.digest_id == digest.id for row in inside)
+    assert all(row.digest_id is None for row in outside)
