@@ -129,3 +129,34 @@ def test_full_text_budget_defers_the_rest(
     assert len(bodies) == 3 and all("engineers presented a plan" in b for b in bodies)
     (third,) = collect_all_task.delay().get()["results"]
     assert third["not_modified"]
+
+
+def test_full_text_kept_when_the_page_fails_later(
+    settings: Settings, tmp_path: Path, feed_server: FeedServer
+) -> None:
+    def feed(teaser: str) -> bytes:
+        return (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>S</title>'
+            f"<item><title>Story</title><link>{feed_server.url('/s')}</link><guid>s</guid>"
+            f"<description>{teaser}</description></item></channel></rss>"
+        ).encode()
+
+    feed_server.routes["/feed"] = Route(body=feed("Teaser one."))
+    feed_server.routes["/s"] = Route(body=page("Story"), content_type="text/html")
+    s = _sources(
+        settings,
+        tmp_path,
+        f'[[source]]\nname = "F"\nurl = "{feed_server.url("/feed")}"\n'
+        'kind = "articles"\nfull_text = true\nlocal = true\n',
+    )
+    configure(s)
+    (first,) = collect_all_task.delay().get()["results"]
+    assert len(first["new_articles"]) == 1
+    feed_server.routes["/feed"] = Route(body=feed("Teaser two."))
+    feed_server.routes["/s"] = Route(status=503)
+    (second,) = collect_all_task.delay().get()["results"]
+    assert second["ok"] and not second["updated_articles"]  # same text: no new audio
+    with db.session_scope(s) as session:
+        (article,) = session.scalars(select(Article))
+        assert "engineers presented a plan" in article.body_html
+        assert article.summary == "Teaser two."

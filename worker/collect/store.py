@@ -141,6 +141,9 @@ def apply_articles(
         if article is not None:
             handled.add(id(article))
         body = plan.full_text or item.body_html
+        if plan.needs_full_text and plan.full_text is None and article is not None:
+            # the page could not be read this time: keep the text we have, not the teaser
+            body = article.body_html
         new_hash = sha256(item.title + "\n" + html_to_text(body))
         if article is None:
             day = item.published_at.astimezone(tz).date()
