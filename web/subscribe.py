@@ -21,7 +21,7 @@ from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
-from worker.models import SubscriberState, Suppression
+from worker.models import Digest, SubscriberState, Suppression
 from worker.settings import Settings
 from worker.tokens import TokenError, confirm_token, read_confirm_token
 
@@ -45,6 +45,12 @@ def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResp
 
 
 @router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: SessionDep) -> HTMLResponse:
+    """The subscribe form, and the latest days to read or listen to."""
+    latest = session.scalars(select(Digest).order_by(Digest.date.desc()).limit(7)).all()
+    return _form_page(request, get_settings_from(request), latest=latest)
+
+
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_form(request: Request) -> HTMLResponse:
     return _form_page(request, get_settings_from(request))

@@ -77,6 +77,8 @@ def test_archive(client: TestClient, web_settings: Settings, storage: LocalStora
     with db.session_scope(web_settings) as session:
         add_digest(session, storage, date(2026, 11, 26))
         add_digest(session, storage, date(2026, 11, 27))
+    home = client.get("/").text
+    assert 'href="/briefing/2026-11-27"' in home and 'action="/subscribe"' in home
     r = client.get("/digests/")
     assert r.status_code == 200
     assert r.text.index("/digests/2026-11-27") < r.text.index("/digests/2026-11-26")
