@@ -67,9 +67,10 @@ class Settings(BaseSettings):
     gtts_backoff_seconds: float = 0.5  # first backoff; doubles per retry, full jitter
     gtts_backoff_max_seconds: float = 20.0
     gtts_retry_after_max_seconds: float = 120.0  # a longer Retry-After fails over to espeak
+    gtts_cooldown_seconds: float = 300.0  # after a gTTS failure, `auto` uses espeak this long
     gtts_rate_per_second: float = 60.0  # shared by all workers (Redis token bucket with a broker)
     gtts_burst: int = 60
-    espeak_rate_wpm: int = 170
+    espeak_rate_wpm: int = 170  # speaking rate of the offline voice (words per minute)
     podcast_title: str | None = None  # default: NEWSLETTER_NAME
     podcast_description: str = "Every article of the day, read aloud."
     podcast_author: str | None = None  # default: NEWSLETTER_NAME

@@ -107,6 +107,14 @@ def test_auto_falls_back_to_espeak_when_the_endpoint_is_unreachable_and_upgrades
 
     # still offline: the upgrade leaves the fallback in place
     assert upgrade_fallbacks(session, offline, storage)["upgraded"] == 0
+    # online but failing: the espeak file stays, byte for byte, and the row stays a fallback
+    emulator.fail("ok", *["500"] * 50)
+    failing = gtts_settings(settings, emulator.url, gtts_retries=0)
+    assert upgrade_fallbacks(session, failing, storage)["failed"] == 1
+    assert storage.read_bytes(f"{article.storage_prefix}/audio.mp3") == old_mp3
+    session.refresh(row)
+    assert row.state == AudioState.fallback
+    emulator.script.clear()
 
     online = gtts_settings(settings, emulator.url)
     summary = upgrade_fallbacks(session, online, storage)
@@ -143,6 +151,13 @@ def test_gtts_failure_after_retries_falls_back_per_article(
     assert result["engine"] == "espeak" and result["fallback"] is True
     assert "500" in result["error"]
     assert result["requests"] == 2  # one chunk: 1 try + 1 retry, the others were not sent
+
+    # the next article does not wait out gTTS's retries again: straight to espeak for a while
+    other = make_article(title="Second article")
+    before = emulator.requests
+    second = synthesize_article(session, s, storage, other.id)
+    assert second["engine"] == "espeak" and "cooling down" in second["error"]
+    assert emulator.requests == before
 
 
 def test_missing_article_and_empty_text_are_recorded_not_raised(

@@ -21,7 +21,7 @@ ESPEAK_RATE = 1
 EE_OK = 0
 
 SAMPLE_RATE = 22050
-BIT_RATE = 64  # kbit/s mono speech: small files, clear enough
+BIT_RATE = 48  # kbit/s, mono 22.05 kHz speech: small files, clear enough
 VOICES = {"en": "en-us", "uk": "uk"}
 DEFAULT_RATE_WPM = 170
 

@@ -298,7 +298,27 @@ def endpoint_reachable(settings: Settings) -> bool:
         return verdict
 
 
+_cooldown_until: dict[str, float] = {}
+
+
+def cool_down(settings: Settings) -> None:
+    """gTTS just failed after its retries: `auto` skips it for GTTS_COOLDOWN_SECONDS.
+
+    Without this, a run of 30 articles against a rate-limited Google would wait out every
+    article's retries before each fallback; with it, the rest of the run goes straight to espeak
+    (recorded as fallbacks, upgraded later by audio.upgrade_fallbacks).
+    """
+    with _probe_lock:
+        _cooldown_until[settings.gtts_endpoint] = time.monotonic() + settings.gtts_cooldown_seconds
+
+
+def cooling_down(settings: Settings) -> bool:
+    with _probe_lock:
+        return time.monotonic() < _cooldown_until.get(settings.gtts_endpoint, 0.0)
+
+
 def reset_probe() -> None:
-    """Forget probe verdicts (a new run, or tests)."""
+    """Forget probe verdicts and cool-downs (a new run, or tests)."""
     with _probe_lock:
         _probe_cache.clear()
+        _cooldown_until.clear()

@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from worker.audio import espeak, mp3
 from worker.audio.captions import Cue, plain_text, webvtt
 from worker.audio.cover import cover_png
-from worker.audio.gtts_engine import GttsEngine, GttsFailure, Spoken, endpoint_reachable
+from worker.audio.gtts_engine import (
+    GttsEngine,
+    GttsFailure,
+    Spoken,
+    cool_down,
+    cooling_down,
+    endpoint_reachable,
+)
 from worker.audio.text import SpeechText, prepare
 from worker.models import Article, Audio, AudioState
 from worker.settings import Settings
@@ -64,12 +71,16 @@ def speak(
     if choice == "auto" and not endpoint_reachable(settings):
         reason = f"gTTS endpoint unreachable ({settings.gtts_endpoint})"
         return Outcome(speak_espeak(settings, paragraphs, language), reason)
+    if choice == "auto" and cooling_down(settings):
+        reason = "gTTS failed recently; cooling down"
+        return Outcome(speak_espeak(settings, paragraphs, language), reason)
     with GttsEngine(settings, storage) as gtts:
         try:
             return Outcome(gtts.speak(paragraphs, language), None)
         except GttsFailure as exc:
             if choice == "gtts":
                 raise
+            cool_down(settings)
             log.warning("gTTS failed, falling back to espeak: %s", exc)
             spoken = speak_espeak(settings, paragraphs, language)
             return Outcome(
@@ -313,6 +324,7 @@ def upgrade_fallbacks(session: Session, settings: Settings, storage: Storage) ->
                 row.state = AudioState.fallback
                 session.commit()
             summary["failed"] += 1
+            break  # gTTS is failing: leave the rest for the next upgrade run
     return summary
 
 
