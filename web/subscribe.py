@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
 from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
@@ -123,11 +124,15 @@ def subscribe(
             email=email[:320],
             status_code=400,
         )
-    with session_scope(settings) as session:
-        suppressed = session.scalar(select(Suppression.id).where(Suppression.email == address))
-        # an existing row is left untouched: a stranger must not rename or re-state it
-        if subscribers.get(session, address) is None and not suppressed:
-            subscribers.add(session, address, name, state=SubscriberState.pending)
+    try:
+        with session_scope(settings) as session:
+            suppressed = session.scalar(select(Suppression.id).where(Suppression.email == address))
+            # an existing row is left untouched: a stranger must not rename or re-state it
+            if subscribers.get(session, address) is None and not suppressed:
+                subscribers.add(session, address, name, state=SubscriberState.pending)
+    except IntegrityError:
+        # a concurrent post for the same address inserted it first: the row exists, go on
+        suppressed = None
     if not suppressed:
         try:
             send_confirmation(settings, address)

@@ -196,3 +196,24 @@ def test_confirm_outcomes(client: TestClient, web_settings: Settings) -> None:
     assert r.status_code == 200
     sub = _subscriber(web_settings, "gone@example.org")
     assert sub is not None and sub.state == SubscriberState.active
+
+
+def test_concurrent_posts_for_one_address(web_settings: Settings) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = web_settings.model_copy(update={"subscribe_rate_limit": 100})
+    app = create_app(s)
+
+    def post(_: int) -> int:
+        with TestClient(app, base_url="https://daily.example.org") as c:
+            token = _form_token(c)
+            return c.post(
+                "/subscribe", data={"email": "race@example.org", "csrf_token": token}
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(post, range(6)))
+    assert codes == [200] * 6
+    with db.session_scope(s) as session:
+        rows = session.scalars(select(Subscriber).where(Subscriber.email == "race@example.org"))
+        assert len(list(rows)) == 1
