@@ -17,13 +17,24 @@ from worker import db
 from worker.collect.collector import collect_source
 from worker.collect.sources import sync_sources
 from worker.collect.tasks import collect_source_task
-from worker.collect.text import sanitize_html
+from worker.collect.text import ALLOWED_TAGS
 from worker.models import Article, FeedItem, Source
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
 SEEDS = [p.read_bytes() for p in sorted(CORPUS.iterdir()) if p.is_file()]
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+TAG = re.compile(r"<\s*([a-zA-Z0-9]+)([^>]*)>")
+
+
+def assert_safe_html(body: str) -> None:
+    """Only allowlisted tags, no event handlers, no script URLs (nh3 is not idempotent on
+    mis-nested input, so this checks the properties rather than a fixpoint)."""
+    for name, attrs in TAG.findall(body):
+        assert name.lower() in ALLOWED_TAGS, name
+        assert not re.search(r"\son\w+\s*=", attrs, re.I), attrs
+        assert "javascript:" not in attrs.lower() and "style" not in attrs.lower(), attrs
+    assert not re.search(r"[\x00-\x08\x0b\x0e-\x1f\x7f]", body)
 
 
 @st.composite
@@ -85,8 +96,7 @@ def test_any_bytes_are_items_or_a_recorded_error(
                 assert not CONTROL.search(result.error)
         for article in session.scalars(select(Article)):
             assert not CONTROL.search(article.title + article.summary)
-            assert sanitize_html(article.body_html) == article.body_html
-            assert "<script" not in article.body_html.lower()
+            assert_safe_html(article.body_html)
             assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", article.slug)
             doc = json.loads((s.data_dir / article.storage_prefix / "article.json").read_text())
             assert doc["content_hash"] == article.content_hash

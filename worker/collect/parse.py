@@ -60,6 +60,8 @@ class ParsedItem:
     feed_hash: str = ""
 
     def finish(self) -> ParsedItem:
+        # one last pass through the allowlist whatever the path (HTML, text/plain, JSON Feed)
+        self.body_html = sanitize_html(self.body_html)
         self.content_hash = content_hash(self.title, self.body_html)
         self.feed_hash = self.content_hash
         return self

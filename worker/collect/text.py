@@ -35,6 +35,7 @@ _TRACKING = {
 }  # fmt: skip
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACE = re.compile(r"\s+")
 _BLOCK = re.compile(
     r"<(/?)(p|br|div|li|ul|ol|h[1-6]|blockquote|tr|td|th|figcaption|figure|pre|hr)\b", re.I
@@ -61,7 +62,7 @@ def shorten(text: str, limit: int) -> str:
 def sanitize_html(value: str) -> str:
     """The body HTML allowlist: structure, links and images over http(s) only, no scripts/styles."""
     return nh3.clean(
-        value,
+        _CONTROL_BUT_NEWLINE.sub("", value),  # not valid in HTML; would reach the TTS text
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
@@ -79,6 +80,7 @@ def html_to_text(value: str) -> str:
 
 def plain_to_html(value: str) -> str:
     """text/plain content, escaped, as paragraphs."""
+    value = _CONTROL_BUT_NEWLINE.sub("", value)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value.replace("\r\n", "\n")) if p.strip()]
     return "".join(
         "<p>"
