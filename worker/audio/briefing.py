@@ -151,7 +151,7 @@ def build_briefing(
             artist=settings.newsletter_name,
             album=f"{settings.newsletter_name} briefing",
             language="en",
-            url=f"{settings.public_base_url.rstrip('/')}/archive/{digest.date.isoformat()}",
+            url=f"{settings.public_base_url.rstrip('/')}/briefing/{digest.date.isoformat()}",
             cover_png=cover_png(),
             chapters=chapters,
         ),

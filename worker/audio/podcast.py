@@ -207,7 +207,7 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
             guid=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'digestcast:briefing:{digest.date}')}",
             title=f"{settings.newsletter_name}, {spoken_date(digest.date, 'en')}",
             description="; ".join(c["title"] for c in meta.get("chapters", [])[1:-1]),
-            link=f"{settings.public_base_url.rstrip('/')}/archive/{digest.date.isoformat()}",
+            link=f"{settings.public_base_url.rstrip('/')}/briefing/{digest.date.isoformat()}",
             published=when,
             audio_key=key,
             duration=float(meta.get("duration_seconds") or 0),
