@@ -378,3 +378,21 @@ def test_storage_failure_is_recorded_and_repaired_next_run(settings: Settings) -
         assert repaired.ok and not repaired.new_articles and not repaired.updated_articles
         article = session.get(Article, failed.new_articles[0])
         assert article is not None and read_json(s, article)["title"] == "Story"
+
+
+def test_http_source_conditional_get_and_gzip(settings: Settings, feed_server: FeedServer) -> None:
+    body = rss(item("h", "Over HTTP", "https://n.example.org/h"))
+    feed_server.routes["/f"] = Route(
+        body=body, etag='"abc"', last_modified="Thu, 26 Nov 2026 07:00:00 GMT", gzip=True
+    )
+    s = write_sources(settings, {"name": "H", "url": feed_server.url("/f"), "kind": "articles"})
+    first = collect_all(s)["H"]
+    assert first["ok"] and len(first["new_articles"]) == 1  # type: ignore[arg-type]
+    with db.session_scope(s) as session:
+        source = session.scalar(select(Source))
+        assert source is not None and source.etag == '"abc"'
+        assert source.last_modified == "Thu, 26 Nov 2026 07:00:00 GMT"
+    second = collect_all(s)["H"]
+    assert second["ok"] and second["not_modified"]
+    hit = feed_server.hits_for("/f")[1]
+    assert hit.headers["if-none-match"] == '"abc"' and "gzip" in hit.headers["accept-encoding"]
