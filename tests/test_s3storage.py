@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,46 @@ def test_get_storage_picks_s3_from_settings(
     store.write_bytes("digests/2026-11-27/digest.txt", b"hello")
     assert store.read_bytes("digests/2026-11-27/digest.txt") == b"hello"
     assert not (tmp_path / "digests").exists()
+
+
+@pytest.mark.integration
+def test_whole_daily_run_against_s3(s3_endpoint: str, aws_env: None, tmp_path: Path) -> None:
+    """`digestcast run` on the sample day with STORAGE_URL=s3://...: every file lands in the
+    bucket under the local layout's keys, nothing under DATA_DIR, and the mail goes out."""
+    import os
+
+    from tests.integration.test_daily_run import (
+        EXAMPLES,
+        SAMPLE_DATE,
+        cli_env,
+        digestcast,
+        outbox_messages,
+        sample_subscribers,
+    )
+
+    url = f"s3://dc-run-{uuid.uuid4().hex[:10]}/daily?endpoint_url={s3_endpoint}&region=us-east-1"
+    store = S3Storage.from_url(url)
+    store.ensure_bucket()
+    env = cli_env(
+        tmp_path,
+        DIGESTCAST_STORAGE_URL=url,
+        DIGESTCAST_TTS_ENGINE="espeak",
+        AWS_ACCESS_KEY_ID=os.environ["AWS_ACCESS_KEY_ID"],
+        AWS_SECRET_ACCESS_KEY=os.environ["AWS_SECRET_ACCESS_KEY"],
+    )
+    digestcast(env, "db", "upgrade")
+    digestcast(env, "subscribers", "import", str(EXAMPLES / "subscribers.csv"))
+    digestcast(env, "run", "--date", SAMPLE_DATE)
+
+    keys = set(store.list(""))
+    articles = {k.rsplit("/", 1)[0] for k in keys if k.endswith("/article.json")}
+    assert len(articles) >= 6
+    for prefix in articles:
+        assert {f"{prefix}/audio.mp3", f"{prefix}/audio.json"} <= keys, prefix
+        meta = json.loads(store.read_bytes(f"{prefix}/audio.json"))
+        assert meta["bytes"] == store.size(f"{prefix}/audio.mp3") > 0
+    assert "podcast.xml" in keys
+    assert f"digests/{SAMPLE_DATE}/digest.html" in keys
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.mp3"))
+    recipients = sorted(str(m["To"]) for m in outbox_messages(tmp_path / "outbox"))
+    assert len(recipients) == len(sample_subscribers())
