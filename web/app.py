@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from web import admin, health, media, pages, subscribe, unsubscribe
 from web.deps import make_environment
+from web.observe import RequestMetrics
 from web.security import RateLimiter, SecurityHeaders
 from worker.metrics import DatabaseCollector
 from worker.paths import templates_dir
@@ -52,4 +53,5 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, admin, subscribe, unsubscribe, pages, media):
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics)
     return app

@@ -100,3 +100,19 @@ def test_metrics(client: TestClient, web_settings: Settings, storage: LocalStora
         "digestcast_db_source_failures",
     ):
         assert (name, ()) in samples
+
+
+def test_request_metrics(client: TestClient) -> None:
+    client.get("/healthz")
+    client.get("/no-such-page")
+    samples = _samples(client.get("/metrics").text)
+    key = (
+        "digestcast_http_requests_total",
+        (("endpoint", "healthz"), ("method", "GET"), ("status", "200")),
+    )
+    assert samples[key] >= 1
+    unmatched = (
+        "digestcast_http_requests_total",
+        (("endpoint", "unmatched"), ("method", "GET"), ("status", "404")),
+    )
+    assert samples[unmatched] >= 1
