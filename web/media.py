@@ -30,6 +30,7 @@ router = APIRouter()
 ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
 SERVED_PREFIXES = ("articles/", "digests/")
 CHUNK = 64 * 1024
+FEED_MAX_AGE_SECONDS = 300
 
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",
@@ -242,7 +243,11 @@ def _serve_key(request: Request, key: str) -> Response:
     if not servable(key):
         return Response("not found\n", status_code=404, media_type="text/plain")
     settings = get_settings_from(request)
-    return serve(request, get_storage(settings), key, settings.media_max_age_seconds)
+    max_age = settings.media_max_age_seconds
+    if key.endswith(".xml"):
+        # feeds change when a day is published; apps poll, and revalidate cheaply via the ETag
+        max_age = min(max_age, FEED_MAX_AGE_SECONDS)
+    return serve(request, get_storage(settings), key, max_age)
 
 
 @router.api_route("/media/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)

@@ -113,6 +113,7 @@ def test_content_types(client: TestClient, storage: LocalStorage) -> None:
     r = client.get("/podcast.xml")
     assert r.status_code == 200 and r.content == b"<rss/>"
     assert r.headers["content-type"].startswith("application/rss+xml")
+    assert r.headers["cache-control"] == "public, max-age=300"
     assert client.get("/briefing.xml").content == b"<rss version='2.0'/>"
     assert client.head("/briefing.xml").status_code == 200
 
