@@ -25,6 +25,10 @@ _settings: Settings | None = None
 def configure(settings: Settings) -> Celery:
     """Point the app at `settings`; tasks read them back with current_settings()."""
     global _settings
+    if _settings is not None and _settings.broker_url != settings.broker_url:
+        # pooled connections and producers still point at the previous broker
+        app._pool = None
+        app.amqp._producer_pool = None
     _settings = settings
     embedded = settings.embedded
     app.conf.update(

@@ -256,7 +256,6 @@ def beat() -> None:
         )
         raise typer.Exit(2)
     from scheduler.beat import configure_beat
-
     from worker.celery_app import app as celery_app
 
     configure_beat(celery_app, settings)
@@ -270,6 +269,7 @@ def web(
 ) -> None:
     """Serve subscribe/unsubscribe, listening pages, the archive and the ops API."""
     import uvicorn
+
     from web.app import create_app
 
     settings = _settings()
@@ -399,4 +399,10 @@ def sources_resume(name: str) -> None:
 
 
 def main() -> None:
-    app()
+    from worker.collect.sources import SourcesError
+
+    try:
+        app()
+    except SourcesError as exc:  # a bad sources file: say which entries, no traceback
+        err.print(f"[red]{exc}[/red]")
+        sys.exit(2)

@@ -87,7 +87,9 @@ def collect(settings: Settings, progress: Progress = _no_progress) -> CollectSum
     load_tasks(settings)
     with session_scope(settings) as session:
         source_ids = [s.id for s in sync_sources(session, settings) if s.paused_at is None]
-    results = run_tasks(settings, (task("collect.source", sid) for sid in source_ids), progress)
+    # chain_audio=False: this pipeline schedules audio itself, once, after collection
+    sigs = (task("collect.source", sid, False) for sid in source_ids)
+    results = run_tasks(settings, sigs, progress)
     summary = CollectSummary(sources=len(results))
     for result in results:
         if not result.get("ok"):
