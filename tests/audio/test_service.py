@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -84,6 +85,24 @@ def test_auto_uses_gtts_through_the_emulator(
     meta = json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))
     assert meta["engine"] == "gtts" and meta["voice"] == "gtts:en:com"
     assert mp3.probe(storage.read_bytes(f"{article.storage_prefix}/audio.mp3")).sample_rate == 24000
+
+    # captions: one cue per gTTS chunk, timed by that chunk's real length, written not respelled
+    blocks = storage.read_bytes(f"{article.storage_prefix}/audio.vtt").decode().split("\n\n")[1:]
+    cues = [b.splitlines() for b in blocks if b.strip()]
+    assert len(cues) == meta["chunks"]  # no lexicon expansion here: one chunk per cue
+
+    def seconds(stamp: str) -> float:
+        h, m, s = stamp.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+
+    position = 0.0
+    for _number, timing, text in cues:
+        start, end = (seconds(t) for t in timing.split(" --> "))
+        assert start == pytest.approx(position, abs=0.001)
+        spoken = text.replace("Kyiv", "Keev")  # the shipped lexicon respells it for the engine
+        assert end - start == pytest.approx(mp3.duration_of(emulator.audio_for(spoken)), abs=0.002)
+        position = end
+    assert "Keev" not in "".join(c[2] for c in cues) and "Kyiv" in "".join(c[2] for c in cues)
 
 
 def test_auto_falls_back_to_espeak_when_the_endpoint_is_unreachable_and_upgrades_later(

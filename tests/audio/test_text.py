@@ -113,3 +113,21 @@ def test_webvtt_is_well_formed() -> None:
     vtt = webvtt([Cue(0, 1.5, "Title"), Cue(1.5, 3661.25, "A --> B\n\nC")])
     assert vtt.splitlines()[:4] == ["WEBVTT", "", "1", "00:00:00.000 --> 00:00:01.500"]
     assert "00:00:01.500 --> 01:01:01.250\nA → B C" in vtt
+
+
+def test_pieces_keep_captions_written_and_chunks_respelled() -> None:
+    from worker.audio.gtts_engine import tokenize_text
+    from worker.audio.text import MAX_CHUNK_CHARS, pieces
+
+    lexicon = Lexicon({"en": {"Kyiv": "Keev", "UNESCO": "the United Nations educational agency"}})
+    written = (
+        "Kyiv and UNESCO, UNESCO and Kyiv, said the officials at a meeting in Kyiv on Thursday. "
+        "UNESCO and UNESCO met UNESCO and UNESCO in Kyiv with UNESCO and UNESCO and then UNESCO"
+    )
+    out = pieces(written, "en", lexicon, lambda t: tokenize_text(t, "en"))
+    assert " ".join(p.caption for p in out) == " ".join(tokenize_text(written, "en"))
+    assert all("Keev" not in p.caption for p in out)
+    chunks = [c for p in out for c in p.chunks]
+    assert all(len(c) <= MAX_CHUNK_CHARS for c in chunks)
+    assert any("Keev" in c for c in chunks) and not any("Kyiv" in c for c in chunks)
+    assert any(len(p.chunks) > 1 for p in out)  # a respelling pushed one piece over the limit

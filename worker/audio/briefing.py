@@ -18,11 +18,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.audio import mp3
-from worker.audio.captions import Cue, plain_text, webvtt
+from worker.audio.captions import plain_text, webvtt
 from worker.audio.cover import cover_png
-from worker.audio.gtts_engine import GttsEngine, GttsFailure, Spoken, endpoint_reachable
-from worker.audio.service import join_spoken, speak_espeak
-from worker.audio.text import default_lexicon, normalize, prepare, spoken_date, text_hash
+from worker.audio.gtts_engine import (
+    GttsEngine,
+    GttsFailure,
+    Spoken,
+    cool_down,
+    cooling_down,
+    endpoint_reachable,
+    tokenize_text,
+)
+from worker.audio.service import chunk_plan, speak_espeak, timeline
+from worker.audio.text import Piece, SpeechText, prepare, spoken_date, text_hash
 from worker.models import Article, Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -33,14 +41,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Segment:
     title: str  # the chapter title
-    language: str
-    paragraphs: list[str]  # spoken
-    display: list[str]  # written, for captions
+    speech: SpeechText
     url: str | None = None
 
-
-def _said(text: str, language: str = "en") -> str:
-    return default_lexicon().apply(normalize(text, language), language)
+    def plan(self) -> list[list[Piece]]:
+        return self.speech.plan(lambda text: tokenize_text(text, self.speech.language))
 
 
 def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment]:
@@ -52,7 +57,7 @@ def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment
         f"Good morning. This is {name}, your briefing for {when}. "
         f"{'One top story' if count == 1 else f'{count} top stories'} today."
     )
-    segments = [Segment("Intro", "en", [_said(intro)], [intro])]
+    segments = [Segment("Intro", prepare(intro, "", "en"))]
     for article in articles:
         speech = prepare(
             article.title,
@@ -61,36 +66,44 @@ def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment
             max_paragraphs=settings.briefing_paragraphs,
         )
         if speech.paragraphs:
-            segments.append(
-                Segment(
-                    article.title, speech.language, speech.paragraphs, speech.display, article.url
-                )
-            )
+            segments.append(Segment(article.title, speech, article.url))
     outro = (
         f"That was {name} for {spoken_date(day, 'en')}. The full stories, and audio of every "
         "article, are in today's email. Thank you for listening."
     )
-    segments.append(Segment("Outro", "en", [_said(outro)], [outro]))
+    segments.append(Segment("Outro", prepare(outro, "", "en")))
     return segments
 
 
-def _speak_all(settings: Settings, storage: Storage, segments: list[Segment]) -> Spoken:
+def _speak_all(
+    settings: Settings, storage: Storage, segments: list[Segment], plans: list[list[list[Piece]]]
+) -> Spoken:
     """All segments with one engine; a Spoken whose paragraphs are every segment's paragraphs."""
     use_gtts = settings.tts_engine == "gtts" or (
-        settings.tts_engine == "auto" and endpoint_reachable(settings)
+        settings.tts_engine == "auto"
+        and endpoint_reachable(settings)
+        and not cooling_down(settings)
     )
+    chunked = [chunk_plan(p) for p in plans]
     parts: list[Spoken] = []
     if use_gtts:
         try:
             with GttsEngine(settings, storage) as engine:
-                parts = [engine.speak(s.paragraphs, s.language) for s in segments]
+                parts = [
+                    engine.speak_chunks(c, s.speech.language)
+                    for s, c in zip(segments, chunked, strict=True)
+                ]
         except GttsFailure as exc:
             if settings.tts_engine == "gtts":
                 raise
+            cool_down(settings)
             log.warning("briefing: gTTS failed, speaking it with espeak: %s", exc)
             parts = []
     if not parts:
-        parts = [speak_espeak(settings, s.paragraphs, s.language) for s in segments]
+        parts = [
+            speak_espeak(settings, c, s.speech.language)
+            for s, c in zip(segments, chunked, strict=True)
+        ]
     return Spoken(
         engine=parts[0].engine,
         voice=parts[0].voice,
@@ -125,27 +138,23 @@ def build_briefing(
     folder = f"digests/{digest.date.isoformat()}"
     key = f"{folder}/briefing.mp3"
     digest_hash = text_hash(
-        [p for s in segments for p in s.paragraphs], "briefing", engine=settings.tts_engine
+        [p for s in segments for p in s.speech.paragraphs], "briefing", engine=settings.tts_engine
     )
     if storage.exists(key) and storage.exists(f"{folder}/briefing.json"):
         old = json.loads(storage.read_bytes(f"{folder}/briefing.json"))
         if old.get("text_hash") == digest_hash:
             return {**_public(old), "status": "unchanged"}
-    spoken = _speak_all(settings, storage, segments)
-    joined, bounds = join_spoken(spoken)
+    plans = [segment.plan() for segment in segments]
+    spoken = _speak_all(settings, storage, segments, plans)
+    line = timeline(spoken, [paragraph for p in plans for paragraph in p])
     chapters: list[mp3.Chapter] = []
-    cues: list[Cue] = []
     index = 0
     for segment in segments:
-        count = len(segment.paragraphs)
-        seg_bounds = bounds[index : index + count]
-        chapters.append(
-            mp3.Chapter(segment.title, seg_bounds[0][0], seg_bounds[-1][1], segment.url)
-        )
-        cues += [Cue(a, b, t) for (a, b), t in zip(seg_bounds, segment.display, strict=True)]
-        index += count
+        spans = line.paragraphs[index : index + len(segment.speech.paragraphs)]
+        chapters.append(mp3.Chapter(segment.title, spans[0][0], spans[-1][1], segment.url))
+        index += len(segment.speech.paragraphs)
     data = mp3.tag(
-        joined.data,
+        line.joined.data,
         mp3.Tags(
             title=f"{settings.newsletter_name}, {spoken_date(digest.date, 'en')}",
             artist=settings.newsletter_name,
@@ -174,8 +183,8 @@ def build_briefing(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     storage.write_bytes(key, data)
-    storage.write_bytes(f"{folder}/briefing.vtt", webvtt(cues).encode())
-    transcript = [t for s in segments for t in s.display]
+    storage.write_bytes(f"{folder}/briefing.vtt", webvtt(line.cues).encode())
+    transcript = [t for s in segments for t in s.speech.display]
     storage.write_bytes(f"{folder}/briefing.txt", plain_text(transcript).encode())
     storage.write_bytes(
         f"{folder}/briefing.json", json.dumps(meta, ensure_ascii=False, indent=2).encode()

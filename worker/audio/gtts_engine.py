@@ -90,6 +90,11 @@ def extract_audio(body: str) -> bytes:
     raise GttsFailure("answer without a jQ1olc line")
 
 
+def tokenize_text(text: str, lang: str = "en") -> list[str]:
+    """gTTS's own chunking (pre-processors, tokenizer, 100-character minimizer); no network."""
+    return list(gTTS("-", lang=lang, lang_check=False)._tokenize(text))
+
+
 class GttsEngine:
     name = "gtts"
 
@@ -143,7 +148,7 @@ class GttsEngine:
 
     def tokenize(self, text: str, lang: str) -> list[str]:
         """gTTS's pre-processors, tokenizer and minimizer: the exact chunks gTTS would send."""
-        return list(self._gtts(lang)._tokenize(text))
+        return tokenize_text(text, lang)
 
     def voice(self, lang: str) -> str:
         return f"gtts:{lang}:{self.tld}{':slow' if self.slow else ''}"
@@ -226,9 +231,12 @@ class GttsEngine:
 
     # ------------------------------------------------------------ articles
     def speak(self, paragraphs: Sequence[str], lang: str) -> Spoken:
-        """MP3 chunks per paragraph; cached chunks are not requested again."""
+        """MP3 chunks per paragraph, chunked by gTTS's tokenizer."""
+        return self.speak_chunks([self.tokenize(p, lang) for p in paragraphs], lang)
+
+    def speak_chunks(self, plan: Sequence[Sequence[str]], lang: str) -> Spoken:
+        """MP3 per chunk, per paragraph, in order; cached chunks are not requested again."""
         start_requests = self.requests
-        plan = [self.tokenize(p, lang) for p in paragraphs]
         keys = {
             text: chunk_key(text, lang, self.tld, self.slow) for chunks in plan for text in chunks
         }

@@ -27,8 +27,9 @@ from worker.audio.gtts_engine import (
     cool_down,
     cooling_down,
     endpoint_reachable,
+    tokenize_text,
 )
-from worker.audio.text import SpeechText, prepare
+from worker.audio.text import Piece, SpeechText, prepare
 from worker.models import Article, Audio, AudioState
 from worker.settings import Settings
 from worker.storage import Storage
@@ -37,15 +38,18 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- engines
-def speak_espeak(settings: Settings, paragraphs: Sequence[str], language: str) -> Spoken:
-    """One MP3 per paragraph from the offline engine (its cue boundaries are the paragraphs)."""
-    chunks = [[espeak.synthesize_mp3(p, language, settings.espeak_rate_wpm)] for p in paragraphs]
+def speak_espeak(settings: Settings, plan: Sequence[Sequence[str]], language: str) -> Spoken:
+    """One MP3 per chunk from the offline engine, so its cues have the same granularity."""
+    audio = [
+        [espeak.synthesize_mp3(chunk, language, settings.espeak_rate_wpm) for chunk in chunks]
+        for chunks in plan
+    ]
     return Spoken(
         engine="espeak",
         voice=f"espeak-ng:{espeak.voice_for(language)}",
-        paragraphs=chunks,
+        paragraphs=audio,
         requests=0,
-        chunks=len(chunks),
+        chunks=sum(len(c) for c in plan),
         cache_hits=0,
     )
 
@@ -59,30 +63,30 @@ class Outcome:
 def speak(
     settings: Settings,
     storage: Storage,
-    paragraphs: Sequence[str],
+    plan: Sequence[Sequence[str]],
     language: str,
     *,
     engine: str | None = None,
 ) -> Outcome:
-    """Speak with the configured engine; `auto` falls back to espeak when gTTS cannot."""
+    """Speak chunks (per paragraph) with the configured engine; `auto` falls back to espeak."""
     choice = engine or settings.tts_engine
     if choice == "espeak":
-        return Outcome(speak_espeak(settings, paragraphs, language), None)
+        return Outcome(speak_espeak(settings, plan, language), None)
     if choice == "auto" and not endpoint_reachable(settings):
         reason = f"gTTS endpoint unreachable ({settings.gtts_endpoint})"
-        return Outcome(speak_espeak(settings, paragraphs, language), reason)
+        return Outcome(speak_espeak(settings, plan, language), reason)
     if choice == "auto" and cooling_down(settings):
         reason = "gTTS failed recently; cooling down"
-        return Outcome(speak_espeak(settings, paragraphs, language), reason)
+        return Outcome(speak_espeak(settings, plan, language), reason)
     with GttsEngine(settings, storage) as gtts:
         try:
-            return Outcome(gtts.speak(paragraphs, language), None)
+            return Outcome(gtts.speak_chunks(plan, language), None)
         except GttsFailure as exc:
             if choice == "gtts":
                 raise
             cool_down(settings)
             log.warning("gTTS failed, falling back to espeak: %s", exc)
-            spoken = speak_espeak(settings, paragraphs, language)
+            spoken = speak_espeak(settings, plan, language)
             return Outcome(
                 Spoken(
                     spoken.engine,
@@ -98,36 +102,35 @@ def speak(
 
 # ---------------------------------------------------------------- rendering
 @dataclass(frozen=True)
-class Rendered:
-    data: bytes
-    duration: float
+class Timeline:
+    """The joined stream, each paragraph's span and a caption cue per piece, all measured
+    from the real frame counts of the chunks."""
+
+    joined: mp3.Joined
+    paragraphs: list[tuple[float, float]]
     cues: list[Cue]
-    boundaries: list[tuple[float, float]]  # per paragraph
 
 
-def join_spoken(spoken: Spoken) -> tuple[mp3.Joined, list[tuple[float, float]]]:
-    """The joined stream and each paragraph's (start, end) from its real chunk boundaries."""
+def chunk_plan(plan: Sequence[Sequence[Piece]]) -> list[list[str]]:
+    return [[chunk for piece in pieces for chunk in piece.chunks] for pieces in plan]
+
+
+def timeline(spoken: Spoken, plan: Sequence[Sequence[Piece]]) -> Timeline:
     flat = [chunk for chunks in spoken.paragraphs for chunk in chunks]
     joined = mp3.join(flat)
-    bounds: list[tuple[float, float]] = []
+    spans = joined.boundaries  # one per chunk, in order
+    paragraphs: list[tuple[float, float]] = []
+    cues: list[Cue] = []
     index = 0
-    for chunks in spoken.paragraphs:
-        if not chunks:
-            edge = joined.boundaries[index - 1][1] if index else 0.0
-            bounds.append((edge, edge))
-            continue
-        bounds.append((joined.boundaries[index][0], joined.boundaries[index + len(chunks) - 1][1]))
-        index += len(chunks)
-    return joined, bounds
-
-
-def render(spoken: Spoken, display: Sequence[str], tags: mp3.Tags) -> Rendered:
-    """Join the chunks frame-accurately, time a cue per paragraph, tag."""
-    joined, bounds = join_spoken(spoken)
-    cues = [Cue(start, end, text) for (start, end), text in zip(bounds, display, strict=True)]
-    return Rendered(
-        data=mp3.tag(joined.data, tags), duration=joined.duration, cues=cues, boundaries=bounds
-    )
+    for pieces in plan:
+        first = index
+        for piece in pieces:
+            count = len(piece.chunks)
+            cues.append(Cue(spans[index][0], spans[index + count - 1][1], piece.caption))
+            index += count
+        edge = spans[index - 1][1] if index else 0.0
+        paragraphs.append((spans[first][0], edge) if index > first else (edge, edge))
+    return Timeline(joined=joined, paragraphs=paragraphs, cues=cues)
 
 
 # ---------------------------------------------------------------- articles
@@ -201,13 +204,15 @@ def synthesize_article(
     if not speech.paragraphs:
         return _failed(session, row, result, "nothing to speak")
     try:
-        outcome = speak(settings, storage, speech.paragraphs, speech.language, engine=engine)
-        rendered = render(outcome.spoken, speech.display, _article_tags(settings, article))
+        plan = speech.plan(lambda text: tokenize_text(text, speech.language))
+        outcome = speak(settings, storage, chunk_plan(plan), speech.language, engine=engine)
+        line = timeline(outcome.spoken, plan)
+        data = mp3.tag(line.joined.data, _article_tags(settings, article))
     except Exception as exc:
         log.exception("audio for article %s failed", article_id)
         return _failed(session, row, result, f"{type(exc).__name__}: {exc}")
     spoken = outcome.spoken
-    meta = _write_files(storage, prefix, speech, spoken, rendered, outcome.fallback_reason)
+    meta = _write_files(storage, prefix, speech, spoken, data, line, outcome.fallback_reason)
     row.state = AudioState.fallback if outcome.fallback_reason else AudioState.done
     row.engine = spoken.engine
     row.language = speech.language
@@ -253,10 +258,11 @@ def _write_files(
     prefix: str,
     speech: SpeechText,
     spoken: Spoken,
-    rendered: Rendered,
+    data: bytes,
+    line: Timeline,
     fallback_reason: str | None,
 ) -> dict[str, Any]:
-    probe = mp3.probe(rendered.data)
+    probe = mp3.probe(data)
     meta: dict[str, Any] = {
         "engine": spoken.engine,
         "voice": spoken.voice,
@@ -273,11 +279,12 @@ def _write_files(
         "fallback_reason": fallback_reason,
         "captions": f"{prefix}/audio.vtt",
         "transcript": f"{prefix}/audio.txt",
-        "cues": [[round(c.start, 3), round(c.end, 3)] for c in rendered.cues],
+        "paragraph_times": [[round(a, 3), round(b, 3)] for a, b in line.paragraphs],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    storage.write_bytes(f"{prefix}/audio.mp3", rendered.data)
-    storage.write_bytes(f"{prefix}/audio.vtt", webvtt(rendered.cues).encode())
+    # each write is atomic (temporary name + rename); audio.json last marks the set complete
+    storage.write_bytes(f"{prefix}/audio.mp3", data)
+    storage.write_bytes(f"{prefix}/audio.vtt", webvtt(line.cues).encode())
     storage.write_bytes(f"{prefix}/audio.txt", plain_text(speech.display).encode())
     storage.write_bytes(
         f"{prefix}/audio.json", json.dumps(meta, ensure_ascii=False, indent=2).encode()

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -268,15 +268,34 @@ def default_lexicon() -> Lexicon:
 
 
 # ---------------------------------------------------------------- the article
+MAX_CHUNK_CHARS = 100  # gTTS's GOOGLE_TTS_MAX_CHARS: one request, one caption cue at most
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One caption cue: the words shown, and the engine chunks that speak them.
+
+    The caption is the normalised written text; the chunks have the lexicon's respellings
+    applied (split again when a respelling pushes a chunk past MAX_CHUNK_CHARS). Cue times are
+    then the real boundaries of those chunks in the joined MP3.
+    """
+
+    caption: str
+    chunks: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class SpeechText:
-    """`paragraphs` are what the engine speaks; `display` the same paragraphs as written
-    (for transcripts and captions: respellings from the lexicon never reach a reader)."""
+    """`paragraphs` are what the engine speaks (normalised, lexicon applied); `written` the same
+    normalised but without respellings (captions); `display` as written in the article
+    (transcripts: respellings from the lexicon never reach a reader)."""
 
     language: str
     paragraphs: list[str]
     display: list[str]
     text_hash: str
+    written: list[str] = field(default_factory=list)
+    lexicon: Lexicon = field(default_factory=Lexicon)
 
     @property
     def text(self) -> str:
@@ -285,6 +304,23 @@ class SpeechText:
     @property
     def characters(self) -> int:
         return sum(len(p) for p in self.paragraphs)
+
+    def plan(self, tokenize: Callable[[str], list[str]]) -> list[list[Piece]]:
+        """Pieces per paragraph; `tokenize` is gTTS's tokenizer (chunks of <= 100 chars)."""
+        return [pieces(w, self.language, self.lexicon, tokenize) for w in self.written]
+
+
+def pieces(
+    written: str, language: str, lexicon: Lexicon, tokenize: Callable[[str], list[str]]
+) -> list[Piece]:
+    out: list[Piece] = []
+    for caption in tokenize(written):
+        spoken = lexicon.apply(caption, language)
+        chunks = [spoken] if len(spoken) <= MAX_CHUNK_CHARS else tokenize(spoken)
+        chunks = [c for c in chunks if c.strip()]
+        if chunks:
+            out.append(Piece(caption=caption, chunks=tuple(chunks)))
+    return out
 
 
 def text_hash(paragraphs: Sequence[str], language: str, **params: object) -> str:
@@ -325,20 +361,26 @@ def prepare(
     if max_paragraphs is not None:
         body = body[:max_paragraphs]
     if not title.strip() and not body:
-        return SpeechText(language, [], [], text_hash([], language))  # a byline alone is no article
+        # a byline alone is no article
+        return SpeechText(language, [], [], text_hash([], language), [], lexicon)
     raw = [title.strip(), *(p for p in [byline(author, published, language)] if p), *body]
     paragraphs: list[str] = []
+    written: list[str] = []
     display: list[str] = []
     for paragraph in raw:
-        spoken = lexicon.apply(normalize(paragraph, language), language).strip()
-        if spoken and re.search(r"\w", spoken):
-            if not re.search(r"[.!?…:;]$", spoken):
-                spoken += "."  # a pause between title, byline and body in both engines
-            paragraphs.append(spoken)
-            display.append(" ".join(paragraph.split()))
+        normal = normalize(paragraph, language).strip()
+        if not normal or not re.search(r"\w", normal):
+            continue
+        if not re.search(r"[.!?…:;]$", normal):
+            normal += "."  # a pause between title, byline and body in both engines
+        written.append(normal)
+        paragraphs.append(lexicon.apply(normal, language))
+        display.append(" ".join(paragraph.split()))
     return SpeechText(
         language=language,
         paragraphs=paragraphs,
         display=display,
         text_hash=text_hash(paragraphs, language),
+        written=written,
+        lexicon=lexicon,
     )
