@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import email
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from tests.conftest import EXAMPLES, make_settings
@@ -80,3 +84,46 @@ def day_settings(tmp_path: Path, sample_day_template: Path) -> Iterator[Settings
     configure(s)
     yield s
     db.get_engine(s.database_url).dispose()
+
+
+# ---------------------------------------------------------------- beat processes
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(condition: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def beat_redis_url(redis_url: str) -> Iterator[str]:
+    """Redis database 15, which the shared `redis_url` fixture never picks (it uses 1-14).
+
+    Suites running side by side on one machine flush the random databases they pick; a flush
+    in the middle of this test deletes the redbeat lock and makes the beats look broken.
+    """
+    url = redis_url.rsplit("/", 1)[0] + "/15"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def beats() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        stop(proc)

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from tests.conftest import REPO
+from tests.scheduler.conftest import stop, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +46,6 @@ def start_beat(redis_url: str, tmp_path: Path, name: str) -> subprocess.Popen[by
     )
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def fires(client: redis.Redis, task: str) -> Counter[str]:
     """Messages of `task` waiting in the default queue, counted per publishing process."""
     origins: Counter[str] = Counter()
@@ -65,38 +54,6 @@ def fires(client: redis.Redis, task: str) -> Counter[str]:
         if headers["task"] == task:
             origins[headers["origin"]] += 1
     return origins
-
-
-def wait_for(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
-
-
-@pytest.fixture
-def beat_redis_url(redis_url: str) -> Iterator[str]:
-    """Redis database 15, which the shared `redis_url` fixture never picks (it uses 1-14).
-
-    Suites running side by side on one machine flush the random databases they pick; a flush
-    in the middle of this test deletes the redbeat lock and makes the beats look broken.
-    """
-    url = redis_url.rsplit("/", 1)[0] + "/15"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-def beats() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        stop(proc)
 
 
 def test_two_beats_fire_each_entry_once_and_the_standby_takes_over(
