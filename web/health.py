@@ -42,14 +42,20 @@ def _check_database(url: str) -> str:
 
 
 def _check_broker(url: str) -> str:
-    import redis
-
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            client.ping()
-        finally:
-            client.close()
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        else:  # any other kombu transport (amqp://...): one connection attempt, no retries
+            from kombu.connection import Connection
+
+            with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
+                conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:
         log.warning("readyz: broker not reachable: %s", exc)
         return f"error: {type(exc).__name__}"

@@ -143,7 +143,7 @@ class DatabaseCollector(Collector):
             fs = GaugeMetricFamily("digestcast_sources_failing", "Sources whose last fetch failed")
             fs.add_metric([], int(failing or 0))
             yield fs
-        if self.settings.broker_url:
+        if self.settings.broker_url and self.settings.broker_url.startswith(("redis", "unix")):
             q = GaugeMetricFamily(
                 "digestcast_queue_depth", "Tasks waiting in the broker queue", labels=["queue"]
             )

@@ -116,3 +116,12 @@ def test_request_metrics(client: TestClient) -> None:
         (("endpoint", "unmatched"), ("method", "GET"), ("status", "404")),
     )
     assert samples[unmatched] >= 1
+
+
+def test_readyz_other_broker_down(settings: Settings) -> None:
+    s = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:1//"})
+    with TestClient(create_app(s)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"]["broker"].startswith("error")
+        assert "digestcast_queue_depth" not in c.get("/metrics").text  # LLEN is Redis-only
