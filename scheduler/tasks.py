@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from scheduler import daily
+from scheduler import daily, guards
 from scheduler.schedule import build_day, send_day
 from worker.celery_app import app, current_settings
 from worker.logging import bind_digest_date
+
+# every process that loads the task modules (workers, beat, the CLI) publishes through the guard
+guards.install()
 
 
 def _day(day_iso: str | None, default: date) -> date:
