@@ -13,6 +13,26 @@ class Cue:
     text: str
 
 
+def merge(cues: Sequence[Cue], max_chars: int = 90) -> list[Cue]:
+    """Join short neighbouring cues (gTTS splits at every comma) into readable lines.
+
+    Times stay exact: a merged cue runs from its first part's start to its last part's end.
+    A cue that ends a sentence is not extended.
+    """
+    out: list[Cue] = []
+    for cue in cues:
+        if (
+            out
+            and len(out[-1].text) + 1 + len(cue.text) <= max_chars
+            and not out[-1].text.rstrip().endswith((".", "!", "?", "…", ":"))
+        ):
+            last = out[-1]
+            out[-1] = Cue(last.start, cue.end, f"{last.text} {cue.text}")
+        else:
+            out.append(cue)
+    return out
+
+
 def _stamp(seconds: float) -> str:
     millis = max(0, round(seconds * 1000))
     hours, rest = divmod(millis, 3_600_000)

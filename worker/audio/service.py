@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.audio import espeak, mp3
-from worker.audio.captions import Cue, plain_text, webvtt
+from worker.audio.captions import Cue, merge, plain_text, webvtt
 from worker.audio.cover import cover_png
 from worker.audio.gtts_engine import (
     GttsEngine,
@@ -124,10 +124,12 @@ def timeline(spoken: Spoken, plan: Sequence[Sequence[Piece]]) -> Timeline:
     index = 0
     for pieces in plan:
         first = index
+        within: list[Cue] = []
         for piece in pieces:
             count = len(piece.chunks)
-            cues.append(Cue(spans[index][0], spans[index + count - 1][1], piece.caption))
+            within.append(Cue(spans[index][0], spans[index + count - 1][1], piece.caption))
             index += count
+        cues += merge(within)  # never across paragraphs
         edge = spans[index - 1][1] if index else 0.0
         paragraphs.append((spans[first][0], edge) if index > first else (edge, edge))
     return Timeline(joined=joined, paragraphs=paragraphs, cues=cues)

@@ -313,14 +313,40 @@ class SpeechText:
 def pieces(
     written: str, language: str, lexicon: Lexicon, tokenize: Callable[[str], list[str]]
 ) -> list[Piece]:
+    tokens = tokenize(written)
     out: list[Piece] = []
-    for caption in tokenize(written):
-        spoken = lexicon.apply(caption, language)
+    for caption, token in zip(_captions(written, tokens), tokens, strict=True):
+        spoken = lexicon.apply(token, language)
         chunks = [spoken] if len(spoken) <= MAX_CHUNK_CHARS else tokenize(spoken)
         chunks = [c for c in chunks if c.strip()]
         if chunks:
             out.append(Piece(caption=caption, chunks=tuple(chunks)))
     return out
+
+
+def _captions(written: str, tokens: Sequence[str]) -> list[str]:
+    """Each token's stretch of the written text, punctuation included.
+
+    gTTS's tokenizer drops the commas and periods it splits on; captions keep them by taking
+    the written text from where a token starts to where the next one starts. A token that a
+    gTTS pre-processor rewrote (and so is not found verbatim) is shown as the token itself.
+    """
+    starts: list[int | None] = []
+    cursor = 0
+    for token in tokens:
+        found = written.find(token, cursor)
+        starts.append(found if found >= 0 else None)
+        if found >= 0:
+            cursor = found + len(token)
+    captions = []
+    for i, token in enumerate(tokens):
+        start = starts[i]
+        if start is None:
+            captions.append(token)
+            continue
+        end = next((s for s in starts[i + 1 :] if s is not None), len(written))
+        captions.append(written[start:end].strip() or token)
+    return captions
 
 
 def text_hash(paragraphs: Sequence[str], language: str, **params: object) -> str:
