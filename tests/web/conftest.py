@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mailbox
 import math
 import struct
 from collections.abc import Iterator
@@ -55,9 +54,6 @@ def mp3_bytes() -> bytes:
 
 @pytest.fixture
 def web_settings(settings: Settings) -> Settings:
-    # a complete Maildir up front: MaildirTransport mkdirs the folder before
-    # mailbox.Maildir(create=True), which then skips tmp/new/cur (reported to the lead)
-    mailbox.Maildir(str(settings.outbox_dir), create=True)
     return settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
 
 
