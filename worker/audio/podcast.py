@@ -124,6 +124,7 @@ def _add_episode(
     link: str | None,
     published: datetime,
     audio_key: str,
+    length: int,
     duration: float,
     language: str,
     transcript_prefix: str,
@@ -135,12 +136,12 @@ def _add_episode(
     if link:
         entry.link(href=link)
     entry.pubDate(published)  # feedgen writes RFC 2822
-    entry.enclosure(media_url(settings, audio_key), str(storage.size(audio_key)), "audio/mpeg")
+    entry.enclosure(media_url(settings, audio_key), str(length), "audio/mpeg")
     entry.podcast.itunes_duration(max(1, round(duration)))
+    # the transcripts are written with the MP3, before the .json that marks the set complete
     for ext, mime in (("vtt", "text/vtt"), ("txt", "text/plain")):
-        key = f"{transcript_prefix}.{ext}"
-        if storage.exists(key):
-            entry.podcast20.transcripts.append((media_url(settings, key), mime, language))
+        url = media_url(settings, f"{transcript_prefix}.{ext}")
+        entry.podcast20.transcripts.append((url, mime, language))
 
 
 def _write(storage: Storage, key: str, fg: FeedGenerator) -> int:
@@ -164,9 +165,11 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
     for article in rows:
         prefix = article.storage_prefix
         key = f"{prefix}/audio.mp3"
-        if not storage.exists(key) or not storage.exists(f"{prefix}/audio.json"):
+        try:
+            length = storage.size(key)  # the real byte length, one cheap call per item (S3: HEAD)
+        except FileNotFoundError:
             continue
-        meta = json.loads(storage.read_bytes(f"{prefix}/audio.json"))
+        audio = article.audio
         _add_episode(
             fg,
             settings,
@@ -177,7 +180,8 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
             link=article.url,
             published=article.published_at,
             audio_key=key,
-            duration=float(meta.get("duration_seconds") or 0),
+            length=length,
+            duration=float(audio.duration_seconds or 0) if audio else 0.0,
             language=article.language,
             transcript_prefix=f"{prefix}/audio",
         )
@@ -210,6 +214,7 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
             link=f"{settings.public_base_url.rstrip('/')}/briefing/{digest.date.isoformat()}",
             published=when,
             audio_key=key,
+            length=storage.size(key),
             duration=float(meta.get("duration_seconds") or 0),
             language="en",
             transcript_prefix=f"{folder}/briefing",
