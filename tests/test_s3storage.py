@@ -186,3 +186,20 @@ def test_whole_daily_run_against_s3(s3_endpoint: str, aws_env: None, tmp_path: P
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.mp3"))
     recipients = sorted(str(m["To"]) for m in outbox_messages(tmp_path / "outbox"))
     assert len(recipients) == len(sample_subscribers())
+
+    # the web app on another host serves the same objects: the feed, and audio by byte range
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import make_settings
+    from web.app import create_app
+
+    web_settings = make_settings(tmp_path, storage_url=url)
+    audio_key = f"{sorted(articles)[0]}/audio.mp3"
+    with TestClient(create_app(web_settings), base_url="https://daily.example.org") as client:
+        feed = client.get("/podcast.xml")
+        assert feed.status_code == 200 and feed.content == store.read_bytes("podcast.xml")
+        part = client.get(f"/media/{audio_key}", headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206
+        assert part.content == store.read_bytes(audio_key)[:100]
+        assert part.headers["content-range"] == f"bytes 0-99/{store.size(audio_key)}"
+        assert client.get("/media/articles/nope/audio.mp3").status_code == 404
