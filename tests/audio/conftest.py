@@ -21,9 +21,11 @@ from worker.storage import LocalStorage
 def _fresh_process_state() -> Iterator[None]:
     # probe verdicts and shared limiters are per process; every test starts clean
     gtts_engine.reset_probe()
+    gtts_engine.close_clients()
     ratelimit._shared.clear()
     yield
     gtts_engine.reset_probe()
+    gtts_engine.close_clients()
     ratelimit._shared.clear()
 
 

@@ -11,9 +11,11 @@ tld, slow), so an unchanged article costs no request and an edit only its change
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import json
+import os
 import random
 import re
 import threading
@@ -95,6 +97,41 @@ def tokenize_text(text: str, lang: str = "en") -> list[str]:
     return list(gTTS("-", lang=lang, lang_check=False)._tokenize(text))
 
 
+_clients: dict[tuple[int, int, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(concurrency: int, timeout: float) -> httpx.Client:
+    """One keep-alive pool per process (and configuration), shared by every article.
+
+    httpx.Client is thread-safe, so the chunk threads share it; reusing it across articles
+    saves a TLS handshake per connection per article. Keyed by pid: a forked Celery worker
+    builds its own instead of inheriting its parent's sockets.
+    """
+    key = (os.getpid(), concurrency, timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None or client.is_closed:
+            client = httpx.Client(
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                limits=httpx.Limits(
+                    max_connections=concurrency, max_keepalive_connections=concurrency
+                ),
+                headers=gTTS.GOOGLE_TTS_HEADERS,
+                trust_env=False,  # the endpoint setting is the whole truth; no proxy surprises
+            )
+            _clients[key] = client
+        return client
+
+
+@atexit.register
+def close_clients() -> None:
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
 class GttsEngine:
     name = "gtts"
 
@@ -122,19 +159,11 @@ class GttsEngine:
         self.requests = 0
         self.retries = 0
         self.sleeps: list[float] = []  # the backoff waits, for ops logs and tests
-        concurrency = max(1, settings.gtts_concurrency)
-        timeout = settings.gtts_timeout_seconds
-        # one keep-alive pool shared by the worker threads; httpx.Client is thread-safe
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            headers=gTTS.GOOGLE_TTS_HEADERS,
-            trust_env=False,  # the endpoint setting is the whole truth; no proxy surprises
-        )
-        self.concurrency = concurrency
+        self.concurrency = max(1, settings.gtts_concurrency)
+        self.client = shared_client(self.concurrency, settings.gtts_timeout_seconds)
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing to release: the keep-alive pool outlives the engine (see shared_client)."""
 
     def __enter__(self) -> GttsEngine:
         return self
