@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     gtts_rate_per_second: float = 60.0  # shared by all workers (Redis token bucket with a broker)
     gtts_burst: int = 60
     espeak_rate_wpm: int = 170  # speaking rate of the offline voice (words per minute)
+    tts_lexicon: Path | None = None  # pronunciation lexicon (TOML); unset: templates/lexicon.toml
     podcast_title: str | None = None  # default: NEWSLETTER_NAME
     podcast_description: str = "Every article of the day, read aloud."
     podcast_author: str | None = None  # default: NEWSLETTER_NAME

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -207,3 +210,25 @@ def test_missing_article_and_empty_text_are_recorded_not_raised(
     result = synthesize_article(session, settings, storage, article.id)
     assert result["status"] == "failed" and result["error"] == "nothing to speak"
     assert audio_status(session)["failed"] == 1
+
+
+def test_a_lexicon_edit_respeaks_exactly_the_articles_that_use_the_word(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    tmp_path: Path,
+) -> None:
+    lexicon = tmp_path / "lexicon.toml"
+    lexicon.write_text('[en]\n"Bucha" = "Boocha"\n', encoding="utf-8")
+    s = settings.model_copy(update={"tts_lexicon": lexicon})
+    with_word = make_article(body_html="<p>Residents of Irpin returned home.</p>")
+    without = make_article(body_html="<p>Prices rose again in the capital.</p>")
+    for article in (with_word, without):
+        assert synthesize_article(session, s, storage, article.id)["status"] == "synthesized"
+    lexicon.write_text('[en]\n"Bucha" = "Boocha"\n"Irpin" = "Irpeen"\n', encoding="utf-8")
+    os.utime(lexicon, (time.time() + 5, time.time() + 5))  # a new mtime even on coarse clocks
+    assert synthesize_article(session, s, storage, with_word.id)["status"] == "synthesized"
+    assert synthesize_article(session, s, storage, without.id)["status"] == "unchanged"
+    vtt = storage.read_bytes(f"{with_word.storage_prefix}/audio.vtt").decode()
+    assert "Irpin" in vtt and "Irpeen" not in vtt  # captions stay as written

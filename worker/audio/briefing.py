@@ -30,7 +30,7 @@ from worker.audio.gtts_engine import (
     tokenize_text,
 )
 from worker.audio.service import chunk_plan, speak_espeak, timeline
-from worker.audio.text import Piece, SpeechText, prepare, spoken_date, text_hash
+from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, spoken_date, text_hash
 from worker.models import Article, Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -51,18 +51,20 @@ class Segment:
 def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment]:
     """Intro, one segment per top story (headline + first paragraphs), outro (pure)."""
     name = settings.newsletter_name
+    lexicon = lexicon_at(settings.tts_lexicon)
     when = f"{day:%A}, {spoken_date(day, 'en')}"
     count = len(articles)
     intro = (
         f"Good morning. This is {name}, your briefing for {when}. "
         f"{'One top story' if count == 1 else f'{count} top stories'} today."
     )
-    segments = [Segment("Intro", prepare(intro, "", "en"))]
+    segments = [Segment("Intro", prepare(intro, "", "en", lexicon=lexicon))]
     for article in articles:
         speech = prepare(
             article.title,
             article.body_html or f"<p>{article.summary}</p>",
             article.language,
+            lexicon=lexicon,
             max_paragraphs=settings.briefing_paragraphs,
         )
         if speech.paragraphs:
@@ -71,7 +73,7 @@ def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment
         f"That was {name} for {spoken_date(day, 'en')}. The full stories, and audio of every "
         "article, are in today's email. Thank you for listening."
     )
-    segments.append(Segment("Outro", prepare(outro, "", "en")))
+    segments.append(Segment("Outro", prepare(outro, "", "en", lexicon=lexicon)))
     return segments
 
 

@@ -29,7 +29,7 @@ from worker.audio.gtts_engine import (
     endpoint_reachable,
     tokenize_text,
 )
-from worker.audio.text import Piece, SpeechText, prepare
+from worker.audio.text import Piece, SpeechText, lexicon_at, prepare
 from worker.models import Article, Audio, AudioState
 from worker.settings import Settings
 from worker.storage import Storage
@@ -136,7 +136,7 @@ def timeline(spoken: Spoken, plan: Sequence[Sequence[Piece]]) -> Timeline:
 
 
 # ---------------------------------------------------------------- articles
-def article_speech(article: Article) -> SpeechText:
+def article_speech(article: Article, settings: Settings | None = None) -> SpeechText:
     language = article.language or (article.source.language if article.source else "en")
     return prepare(
         article.title,
@@ -144,6 +144,7 @@ def article_speech(article: Article) -> SpeechText:
         language,
         author=article.author,
         published=article.published_at.astimezone(UTC) if article.published_at else None,
+        lexicon=lexicon_at(settings.tts_lexicon if settings else None),
     )
 
 
@@ -186,7 +187,7 @@ def synthesize_article(
     row = _audio_row(session, article)
     prefix = article.storage_prefix
     try:
-        speech = article_speech(article)
+        speech = article_speech(article, settings)
     except Exception as exc:  # a malformed body must not stop the other articles
         return _failed(session, row, result, f"text preparation failed: {exc}")
     if (

@@ -16,7 +16,6 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -262,9 +261,27 @@ def load_lexicon(path: Path | None = None) -> Lexicon:
     return Lexicon(entries)
 
 
-@lru_cache(maxsize=1)
+_lexicons: dict[Path, tuple[float, Lexicon]] = {}
+
+
+def lexicon_at(path: Path | None = None) -> Lexicon:
+    """The lexicon file (TTS_LEXICON, else templates/lexicon.toml), re-read when it changes,
+    so editors' additions reach long-running workers without a restart."""
+    path = path or templates_dir() / "lexicon.toml"
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return Lexicon()
+    cached = _lexicons.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    lexicon = load_lexicon(path)
+    _lexicons[path] = (mtime, lexicon)
+    return lexicon
+
+
 def default_lexicon() -> Lexicon:
-    return load_lexicon()
+    return lexicon_at(None)
 
 
 # ---------------------------------------------------------------- the article
