@@ -85,12 +85,13 @@ def _channel(settings: Settings, storage: Storage, name: str, title: str) -> Fee
     fg.title(title)
     fg.link(href=feed_url, rel="self")
     fg.link(href=base, rel="alternate")  # last: feedgen's RSS <link> is the latest alternate
-    fg.description(settings.podcast_description[:4000])
+    description = _clip_bytes(settings.podcast_description, 4000)  # Apple's limit is in bytes
+    fg.description(description)
     fg.language("en")
     fg.generator("digestcast")
     author = settings.podcast_author or settings.newsletter_name
     fg.podcast.itunes_author(author)
-    fg.podcast.itunes_summary(settings.podcast_description[:4000])
+    fg.podcast.itunes_summary(description)
     fg.podcast.itunes_category(settings.podcast_category, "Daily News")
     fg.podcast.itunes_explicit("no")  # rewritten to true/false by _Podcast20
     fg.podcast.itunes_type("episodic")
@@ -105,6 +106,10 @@ def _channel(settings: Settings, storage: Storage, name: str, title: str) -> Fee
     fg.podcast20.explicit = settings.podcast_explicit
     fg.lastBuildDate(datetime.now(UTC))
     return fg
+
+
+def _clip_bytes(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode("utf-8", errors="ignore")
 
 
 def _address(from_address: str) -> str:
