@@ -12,10 +12,12 @@ with cron (or a systemd timer) instead.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
 from celery.signals import beat_init
+from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry
 
 from scheduler.schedule import beat_schedule
 from worker.settings import Settings
@@ -30,6 +32,35 @@ class BeatConfigError(RuntimeError):
     pass
 
 
+class DSTSafeEntry(RedBeatSchedulerEntry):  # type: ignore[misc]
+    """redbeat's entry with its due time computed in real (UTC) time.
+
+    redbeat 2.4 computes `last_run_at + remaining_estimate(...)` on a datetime in the app
+    timezone; Python adds a timedelta to a ZoneInfo datetime as wall-clock time, so across a
+    DST change the due time (the entry's score in Redis) is an hour off: on 2026-10-25 the
+    07:00 Kyiv send would be picked up at 08:00. celery's `remaining_estimate` is a real
+    duration measured from now, so the due time is now + that duration, in UTC.
+    """
+
+    @property
+    def due_at(self) -> datetime | None:
+        if self.last_run_at is None:
+            return self._default_now()  # type: ignore[no-any-return]
+        delta: timedelta | None = self.schedule.remaining_estimate(self.last_run_at)
+        if delta is None:
+            return None
+        if delta.total_seconds() < 0:
+            return self._default_now()  # type: ignore[no-any-return]
+        now: datetime = self.schedule.maybe_make_aware(self.schedule.now())
+        return now.astimezone(UTC) + delta
+
+
+class DSTSafeRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
+    """celery-redbeat (Redis-held schedule and lock) with DST-correct due times."""
+
+    Entry = DSTSafeEntry
+
+
 def configure_beat(app: Celery, settings: Settings) -> Celery:
     """Install the schedule and the redbeat scheduler on `app`; refuses embedded mode."""
     broker = settings.broker_url
@@ -42,7 +73,7 @@ def configure_beat(app: Celery, settings: Settings) -> Celery:
         raise BeatConfigError(f"redbeat keeps its schedule and lock in Redis; broker is {broker!r}")
     app.conf.update(
         beat_schedule=beat_schedule(settings),
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="scheduler.beat:DSTSafeRedBeatScheduler",
         beat_max_loop_interval=settings.beat_max_interval_seconds,
         redbeat_redis_url=broker,
         # explicit, so redbeat does not fall back to the broker's transport options

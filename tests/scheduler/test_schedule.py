@@ -139,3 +139,36 @@ def test_naive_datetimes_are_refused() -> None:
         sch.next_fire(datetime(2026, 1, 1), time(7, 0), KYIV)
     with pytest.raises(ValueError):
         sch.previous_fire(datetime(2026, 1, 1), time(7, 0), KYIV)
+
+
+@pytest.mark.parametrize(
+    ("last_run", "expected"),
+    [
+        ("2026-10-24T07:00:00", "2026-10-25T07:00:00+02:00"),  # the long day
+        ("2026-03-28T07:00:00", "2026-03-29T07:00:00+03:00"),  # the short day
+        ("2026-11-26T07:00:00", "2026-11-27T07:00:00+02:00"),
+    ],
+)
+def test_redbeat_due_time_is_dst_correct(tmp_path: Path, last_run: str, expected: str) -> None:
+    """The score redbeat keeps in Redis (when beat picks the entry up) is the real next fire.
+
+    Upstream redbeat 2.4 adds the remaining time as wall-clock time and gets 08:00 on
+    2026-10-25 and 06:00 on 2026-03-29; DSTSafeEntry does not.
+    """
+    from scheduler.beat import DSTSafeEntry
+
+    configure(make_settings(tmp_path, timezone="Europe/Kyiv"))
+    # read by redbeat's config object only; nothing connects
+    app.conf.update(redbeat_redis_url="redis://127.0.0.1:6379/0", redbeat_redis_options={})
+    ran = kyiv(last_run)
+    entry = DSTSafeEntry(
+        name="digest-send",
+        task="schedule.send_digest",
+        schedule=crontab(hour=7, minute=0, app=app, nowfun=lambda: ran),
+        app=app,
+    )
+    entry.last_run_at = ran
+    due = entry.due_at
+    assert due is not None
+    assert due == datetime.fromisoformat(expected)
+    assert due == sch.next_fire(ran, time(7, 0), KYIV)
