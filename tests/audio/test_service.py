@@ -232,3 +232,31 @@ def test_a_lexicon_edit_respeaks_exactly_the_articles_that_use_the_word(
     assert synthesize_article(session, s, storage, without.id)["status"] == "unchanged"
     vtt = storage.read_bytes(f"{with_word.storage_prefix}/audio.vtt").decode()
     assert "Irpin" in vtt and "Irpeen" not in vtt  # captions stay as written
+
+
+class FlakyStorage(LocalStorage):
+    """Fails the first write of audio.json, like a worker killed between two files."""
+
+    failed = False
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        if key.endswith("audio.json") and not self.failed:
+            self.failed = True
+            raise OSError("disk full")
+        super().write_bytes(key, data)
+
+
+def test_an_interrupted_write_is_recorded_and_redone_on_the_next_run(
+    session: Session,
+    settings: Settings,
+    make_article: Callable[..., Article],
+) -> None:
+    storage = FlakyStorage(settings.data_dir)
+    article = make_article()
+    first = synthesize_article(session, settings, storage, article.id)
+    assert first["status"] == "failed" and "disk full" in first["error"]
+    assert storage.exists(f"{article.storage_prefix}/audio.mp3")  # but no audio.json
+    second = synthesize_article(session, settings, storage, article.id)
+    assert second["status"] == "synthesized"
+    assert storage.exists(f"{article.storage_prefix}/audio.json")
+    assert synthesize_article(session, settings, storage, article.id)["status"] == "unchanged"

@@ -195,6 +195,7 @@ def synthesize_article(
         and row.text_hash == speech.text_hash
         and row.state in (AudioState.done, AudioState.fallback)
         and storage.exists(f"{prefix}/audio.mp3")
+        and storage.exists(f"{prefix}/audio.json")  # written last: the set is complete
     ):
         result.update(
             status="unchanged",
@@ -211,11 +212,11 @@ def synthesize_article(
         outcome = speak(settings, storage, chunk_plan(plan), speech.language, engine=engine)
         line = timeline(outcome.spoken, plan)
         data = mp3.tag(line.joined.data, _article_tags(settings, article))
-    except Exception as exc:
+        spoken = outcome.spoken
+        meta = _write_files(storage, prefix, speech, spoken, data, line, outcome.fallback_reason)
+    except Exception as exc:  # one bad article never stops the rest: record it
         log.exception("audio for article %s failed", article_id)
         return _failed(session, row, result, f"{type(exc).__name__}: {exc}")
-    spoken = outcome.spoken
-    meta = _write_files(storage, prefix, speech, spoken, data, line, outcome.fallback_reason)
     row.state = AudioState.fallback if outcome.fallback_reason else AudioState.done
     row.engine = spoken.engine
     row.language = speech.language
