@@ -240,3 +240,5 @@ def test_extract_audio_reads_googles_answer_format() -> None:
     assert extract_audio(google_answer(b"\xff\xf3abc").decode()) == b"\xff\xf3abc"
     with pytest.raises(GttsFailure):
         extract_audio(")]}'\n\n[]\n")
+    with pytest.raises(GttsFailure, match="undecodable"):
+        extract_audio('[["wrb.fr","jQ1olc","[\\"not base64!\\"]"]]')

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -87,7 +88,10 @@ def extract_audio(body: str) -> bytes:
         if "jQ1olc" in line:
             found = _AUDIO.search(line)
             if found:
-                return base64.b64decode(found.group(1).encode("ascii"))
+                try:
+                    return base64.b64decode(found.group(1).encode("ascii"), validate=True)
+                except (binascii.Error, ValueError) as exc:
+                    raise GttsFailure(f"undecodable audio in the answer: {exc}") from exc
             raise GttsFailure("answer without an audio stream (unsupported language?)")
     raise GttsFailure("answer without a jQ1olc line")
 
