@@ -7,7 +7,8 @@ like Google's), a tone whose pitch and length depend on the text, wrapped in an 
 the text, so tests can tell chunks apart and the joiner has tags to strip.
 
 Scripted faults, consumed one per request in arrival order: "429", "429:<retry-after>", "500",
-"503", "403", "drop" (close the connection without answering), "slow:<seconds>", "noaudio", "ok".
+"503", "403", "garbage" (200 with non-MP3 audio), "drop" (close the connection without
+answering), "slow:<seconds>", "noaudio", "ok".
 `latency` delays every answer. It counts requests and the peak number in flight.
 """
 
@@ -198,6 +199,9 @@ class Emulator:
                 return
             if action in ("400", "403", "500", "503"):
                 self._send(handler, int(action), b"Server Error")
+                return
+            if action == "garbage":  # 200 with base64 that is not MP3 audio
+                self._send(handler, 200, google_answer(b"<html>not audio</html>" * 20))
                 return
             if action == "noaudio":
                 self._send(handler, 200, b')]}\'\n\n20\n[["wrb.fr","jQ1olc",null]]\n')

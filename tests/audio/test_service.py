@@ -260,3 +260,18 @@ def test_an_interrupted_write_is_recorded_and_redone_on_the_next_run(
     assert second["status"] == "synthesized"
     assert storage.exists(f"{article.storage_prefix}/audio.json")
     assert synthesize_article(session, settings, storage, article.id)["status"] == "unchanged"
+
+
+def test_garbage_audio_from_the_endpoint_falls_back_to_espeak(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    emulator: Emulator,
+) -> None:
+    article = make_article(title="Short", body_html="<p>Tiny.</p>")
+    emulator.fail("ok", *["garbage"] * 20)
+    result = synthesize_article(session, gtts_settings(settings, emulator.url), storage, article.id)
+    assert result["status"] == "synthesized" and result["engine"] == "espeak"
+    assert "not MP3" in result["error"]
+    assert list(storage.list("cache")) == []  # nothing unusable was cached

@@ -30,6 +30,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from gtts import gTTS
 
+from worker.audio import mp3
 from worker.audio.ratelimit import RateLimiter, limiter_for
 from worker.settings import Settings
 from worker.storage import Storage
@@ -237,7 +238,11 @@ class GttsEngine:
                 last_status, last_error = None, f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code == 200:
-                    return extract_audio(response.text)
+                    audio = extract_audio(response.text)
+                    if next(mp3.frames(audio), None) is None:
+                        # never cache what is not audio: it would poison every later run
+                        raise GttsFailure("the answer's audio is not MP3", status=200)
+                    return audio
                 last_status = response.status_code
                 last_error = f"HTTP {response.status_code} from TTS endpoint"
                 if response.status_code not in RETRY_STATUS:

@@ -210,7 +210,15 @@ def synthesize_article(
     try:
         plan = speech.plan(lambda text: tokenize_text(text, speech.language))
         outcome = speak(settings, storage, chunk_plan(plan), speech.language, engine=engine)
-        line = timeline(outcome.spoken, plan)
+        try:
+            line = timeline(outcome.spoken, plan)
+        except mp3.MP3Error as exc:
+            if outcome.spoken.engine != "gtts" or (engine or settings.tts_engine) != "auto":
+                raise
+            # the endpoint answered with something that is not MP3 audio: speak it offline
+            espoken = speak_espeak(settings, chunk_plan(plan), speech.language)
+            outcome = Outcome(espoken, f"gTTS audio unusable: {exc}")
+            line = timeline(outcome.spoken, plan)
         data = mp3.tag(line.joined.data, _article_tags(settings, article))
         spoken = outcome.spoken
         meta = _write_files(storage, prefix, speech, spoken, data, line, outcome.fallback_reason)
