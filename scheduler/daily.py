@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ def build_for_day(settings: Settings, day: date, storage: Storage | None = None)
         digest = _locked_digest(session, day)
         if digest.send_claimed_at is not None:
             return _result(day, "none", digest, reason="send already claimed")
-        if digest.state == DigestState.skipped and digest.skip_reason:
+        if _closed(digest):
             return _result(day, "none", digest, reason=digest.skip_reason)
         digest = build_digest(session, settings, storage, day)
         return {
@@ -77,20 +77,24 @@ def send_for_day(settings: Settings, day: date, storage: Storage | None = None) 
         digest = _locked_digest(session, day)
         edition = "full"
         if digest.send_claimed_at is None:
-            if digest.state == DigestState.skipped and digest.skip_reason:
+            if _closed(digest):
                 # recorded by catch-up or the quiet-day policy: final for the schedule
-                # (`digestcast send --date` still sends it on purpose)
+                # (`digestcast send --date` reopens it on purpose, see reopen_day)
                 return _result(day, "none", digest, reason=digest.skip_reason)
             digest = build_digest(session, settings, storage, day)
+            if digest.state == DigestState.skipped:
+                # an empty window stays open: catch-up looks again within the grace window
+                log.warning("digest %s not sent: %s", day, digest.skip_reason)
+                return _result(day, "skipped", digest, reason=digest.skip_reason)
             decision = policy.quiet_day(
                 settings.quiet_day_policy,
                 settings.quiet_day_min_items,
                 digest.article_count,
                 digest.feed_item_count,
             )
-            if not decision.send or digest.state == DigestState.skipped:
+            if not decision.send:
                 digest.state = DigestState.skipped
-                digest.skip_reason = decision.reason or "nothing to send"
+                digest.skip_reason = decision.reason or "quiet day"
                 log.warning("digest %s not sent: %s", day, digest.skip_reason)
                 return _result(day, "skipped", digest, reason=digest.skip_reason)
             edition = decision.edition
@@ -104,25 +108,67 @@ def _result(day: date, action: str, digest: Digest, **extra: Any) -> dict[str, A
     return {"day": day.isoformat(), "action": action, "digest_id": digest.id, **extra}
 
 
+def _empty_day_reason() -> str:
+    from worker.digest.service import EMPTY_DAY
+
+    return EMPTY_DAY
+
+
+def _closed(digest: Digest) -> bool:
+    """Skipped by a decision (quiet-day policy, missed send): final for the schedule.
+
+    A day skipped only because its window was empty stays open (items may still arrive)."""
+    return (
+        digest.send_claimed_at is None
+        and digest.state == DigestState.skipped
+        and digest.skip_reason not in (None, _empty_day_reason())
+    )
+
+
+def _schedule_state(digest: Digest | None) -> str | None:
+    """The digest's state as the schedule sees it: an open skipped day counts as `built`."""
+    if digest is None:
+        return None
+    if digest.state == DigestState.skipped and not _closed(digest):
+        return str(DigestState.built)
+    return str(digest.state)
+
+
+def reopen_day(settings: Settings, day: date) -> bool:
+    """Ops override (`digestcast send --date D`): make a day the schedule closed sendable
+    again. True if it was closed; the caller then builds and sends it as usual."""
+    with session_scope(settings) as session:
+        digest = _locked_digest(session, day)
+        if not _closed(digest):
+            return False
+        log.warning("digest %s reopened by ops (was: %s)", day, digest.skip_reason)
+        digest.state = DigestState.built
+        digest.skip_reason = None
+        return True
+
+
 def record_missed(settings: Settings, day: date, reason: str) -> bool:
     """Mark an unsent, unclaimed day `skipped` with `reason`; False if it was claimed meanwhile."""
     with session_scope(settings) as session:
         digest = _locked_digest(session, day)
-        if digest.send_claimed_at is not None or digest.state != DigestState.built:
+        if digest.send_claimed_at is not None or _schedule_state(digest) != DigestState.built:
             return False
+        if digest.skip_reason == _empty_day_reason():
+            reason = f"not sent: {digest.skip_reason} at the send time and within the grace window"
         changed = session.execute(
             update(Digest)
             .where(
                 Digest.id == digest.id,
                 Digest.send_claimed_at.is_(None),
-                Digest.state == DigestState.built,
+                Digest.state.in_((DigestState.built, DigestState.skipped)),
+                or_(Digest.skip_reason.is_(None), Digest.skip_reason == _empty_day_reason()),
             )
             .values(state=DigestState.skipped, skip_reason=reason)
             .execution_options(synchronize_session=False)
         )
         ok = bool(changed.rowcount == 1)  # type: ignore[attr-defined]
     if ok:
-        log.error("digest %s MISSED: %s", day, reason)
+        log.error("digest %s closed by catch-up: %s", day, reason)
     return ok
 
 
@@ -136,7 +182,7 @@ def catch_up_now(
     with session_scope(settings) as session:
         probe = policy.catch_up(now, settings.send_time, settings.tz, grace, None, False)
         digest = session.scalars(select(Digest).where(Digest.date == probe.day)).first()
-        state = str(digest.state) if digest is not None else None
+        state = _schedule_state(digest)
         claimed = digest is not None and digest.send_claimed_at is not None
     decision = policy.catch_up(now, settings.send_time, settings.tz, grace, state, claimed)
     result: dict[str, Any] = {

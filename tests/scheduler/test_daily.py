@@ -187,3 +187,49 @@ def test_beat_twice_and_ops_trigger_at_once_send_one_message_each(
     assert digest.send_claimed_at is not None and digest.sent_at is not None
     assert digest.sent_at - digest.send_claimed_at < timedelta(minutes=5)
     db.get_engine(s.database_url).dispose()
+
+
+def test_an_empty_prebuild_does_not_close_the_day(tmp_path: Path) -> None:
+    """The 06:45 build found nothing (feeds late) and the 07:00 send was lost: catch-up
+    still looks at the day, and sends once the items are there."""
+    s = make_settings(tmp_path, sources=EXAMPLES / "sources.toml", briefing_stories=0)
+    db.upgrade(s)
+    configure(s)
+    built = daily.build_for_day(s, SAMPLE_DAY)  # nothing collected yet
+    assert built["state"] == "skipped"
+    load_sample_day(s)  # the feeds arrive late
+    result = daily.catch_up_now(s, now=kyiv("2026-11-27T08:00"))
+    assert result["action"] == "send", result
+    assert result["send"]["action"] == "sending"
+    assert len(outbox_recipients(s)) == 3
+
+
+def test_an_empty_prebuild_beyond_grace_is_recorded_missed(day_settings: Settings) -> None:
+    with db.session_scope(day_settings) as session:
+        session.add(Digest(date=SAMPLE_DAY, state=DigestState.skipped))
+    result = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T12:00"))
+    assert result["action"] == "missed" and result["recorded"] is True
+    digest = digest_row(day_settings)
+    assert digest is not None and digest.skip_reason and "missed" in digest.skip_reason
+
+
+def test_an_empty_day_beyond_grace_says_so(tmp_path: Path) -> None:
+    s = make_settings(tmp_path, sources=EXAMPLES / "sources.toml", briefing_stories=0)
+    db.upgrade(s)
+    configure(s)
+    assert daily.send_for_day(s, SAMPLE_DAY)["action"] == "skipped"  # nothing collected
+    result = daily.catch_up_now(s, now=kyiv("2026-11-27T11:00"))
+    assert result["action"] == "missed"
+    digest = digest_row(s)
+    assert digest is not None and digest.skip_reason is not None
+    assert digest.skip_reason.startswith("not sent: nothing was published")
+
+
+def test_ops_reopen_a_missed_day_and_send_it(day_settings: Settings) -> None:
+    daily.catch_up_now(day_settings, now=kyiv("2026-11-27T11:00"))
+    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "none"
+    assert daily.reopen_day(day_settings, SAMPLE_DAY) is True
+    assert daily.reopen_day(day_settings, SAMPLE_DAY) is False  # already open
+    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "sending"
+    assert len(outbox_recipients(day_settings)) == 3
+    assert daily.reopen_day(day_settings, SAMPLE_DAY) is False  # sent days stay sent
