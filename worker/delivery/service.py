@@ -295,7 +295,12 @@ def reconcile(settings: Settings) -> dict[str, int]:
     with db.session_scope(settings) as session:
         stats["expired"] = ledger.expire_leases(session, settings)
         for digest_id, ids in ledger.stale_queued(session, settings, settings.send_batch_size):
-            dispatch_batch(settings, digest_id, ids)
+            try:
+                dispatch_batch(settings, digest_id, ids)
+            except Exception as exc:  # broker down: these rows come round again later
+                log.warning("reconcile: cannot dispatch a batch of %s: %s", digest_id, exc)
+                stats["dispatch_errors"] += 1
+                break
             stats["redispatched"] += len(ids)
         stale = utcnow() - timedelta(seconds=settings.send_lease_seconds)
         for digest_id in session.scalars(
@@ -303,7 +308,12 @@ def reconcile(settings: Settings) -> dict[str, int]:
                 Digest.state == DigestState.built, Digest.send_claimed_at < stale
             )
         ).all():
-            _dispatch_send(settings, digest_id)
+            try:
+                _dispatch_send(settings, digest_id)
+            except Exception as exc:
+                log.warning("reconcile: cannot resume the fan-out of %s: %s", digest_id, exc)
+                stats["dispatch_errors"] += 1
+                continue
             stats["fan_outs_resumed"] += 1
         for digest_id in session.scalars(
             select(Digest.id).where(Digest.state == DigestState.sending)
