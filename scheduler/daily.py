@@ -220,7 +220,7 @@ def last_heartbeat(settings: Settings) -> datetime | None:
         return None
     import redis
 
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=2)
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
     try:
         raw = client.get(HEARTBEAT_KEY)
     except redis.RedisError:
@@ -246,7 +246,7 @@ def scheduler_status(
             "what": "beat heartbeat",
             "when": f"{beat_seen.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}"
             if beat_seen
-            else ("embedded: cron `digestcast run`" if settings.embedded else "NOT SEEN"),
+            else ("embedded: no beat (digestcast-run.timer)" if settings.embedded else "NOT SEEN"),
         },
     ]
     today = now.astimezone(tz).date()

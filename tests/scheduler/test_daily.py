@@ -233,3 +233,18 @@ def test_ops_reopen_a_missed_day_and_send_it(day_settings: Settings) -> None:
     assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "sending"
     assert len(outbox_recipients(day_settings)) == 3
     assert daily.reopen_day(day_settings, SAMPLE_DAY) is False  # sent days stay sent
+
+
+@pytest.mark.integration
+def test_heartbeat_is_what_status_reports(tmp_path: Path, redis_url: str) -> None:
+    s = make_settings(tmp_path, broker_url=redis_url)
+    db.upgrade(s)
+    assert daily.last_heartbeat(s) is None
+    at = kyiv("2026-11-27T06:59:30")
+    assert daily.heartbeat(s, now=at) == {"heartbeat": at.isoformat()}
+    assert daily.last_heartbeat(s) == at
+    with db.session_scope(s) as session:
+        rows = daily.scheduler_status(session, s, now=kyiv("2026-11-27T07:00"))["Schedule"]
+    assert {"what": "beat heartbeat", "when": "2026-11-27 06:59:30 EET"} in rows
+    unreachable = make_settings(tmp_path, broker_url="redis://127.0.0.1:1/0")
+    assert daily.last_heartbeat(unreachable) is None
