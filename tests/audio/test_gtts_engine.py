@@ -234,6 +234,16 @@ def test_probe_is_asked_once_and_cached(
     assert not endpoint_reachable(gtts_settings(settings, closed_port_url))
 
 
+def test_a_hanging_endpoint_counts_as_unreachable(settings: Settings) -> None:
+    silent = Emulator(latency=2.0).start()  # answers far later than the probe waits
+    try:
+        assert not endpoint_reachable(
+            gtts_settings(settings, silent.url, gtts_probe_timeout_seconds=0.2)
+        )
+    finally:
+        silent.stop()
+
+
 def test_extract_audio_reads_googles_answer_format() -> None:
     from tests.audio.gtts_emulator import google_answer
 

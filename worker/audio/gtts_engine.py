@@ -331,17 +331,28 @@ def endpoint_reachable(settings: Settings) -> bool:
         cached = _probe_cache.get(endpoint)
         if cached is not None and time.monotonic() - cached[1] < PROBE_TTL_SECONDS:
             return cached[0]
-        body = gTTS("-", lang="en", tld=settings.gtts_tld, lang_check=False)._package_rpc("ok")
-        try:
-            with httpx.Client(
-                timeout=settings.gtts_probe_timeout_seconds, trust_env=False
-            ) as client:
-                client.post(endpoint, content=body.encode(), headers=gTTS.GOOGLE_TTS_HEADERS)
-            verdict = True
-        except httpx.HTTPError:
-            verdict = False
+        verdict = _probe(endpoint, settings.gtts_tld, settings.gtts_probe_timeout_seconds)
         _probe_cache[endpoint] = (verdict, time.monotonic())
         return verdict
+
+
+def _probe(endpoint: str, tld: str, timeout: float) -> bool:
+    body = gTTS("-", lang="en", tld=tld, lang_check=False)._package_rpc("ok")
+    answered = threading.Event()
+
+    def ask() -> None:
+        try:
+            with httpx.Client(timeout=timeout, trust_env=False) as client:
+                client.post(endpoint, content=body.encode(), headers=gTTS.GOOGLE_TTS_HEADERS)
+            answered.set()
+        except httpx.HTTPError:
+            pass
+
+    # in a thread: a hanging DNS lookup is not covered by httpx's timeout, the wait below is
+    thread = threading.Thread(target=ask, name="gtts-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return answered.is_set()
 
 
 _cooldown_until: dict[str, float] = {}
