@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from tests.audio.gtts_emulator import tone_mp3
 from worker.audio import mp3
 from worker.audio.gtts_engine import tokenize_text
-from worker.audio.text import Lexicon, body_paragraphs, normalize, pieces
+from worker.audio.normalize import normalize
+from worker.audio.text import Lexicon, body_paragraphs, pieces
 
 TONE = tone_mp3("property", id3=False)
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from worker.audio.captions import Cue, webvtt
-from worker.audio.text import Lexicon, body_paragraphs, load_lexicon, normalize, prepare
+from worker.audio.normalize import normalize
+from worker.audio.text import Lexicon, body_paragraphs, load_lexicon, prepare
 
 BODY = """
 <p>Lead paragraph with <a href="https://x.org">a link inside</a> the sentence, which stays.</p>

@@ -29,8 +29,9 @@ from worker.audio.gtts_engine import (
     endpoint_reachable,
     tokenize_text,
 )
+from worker.audio.normalize import spoken_date
 from worker.audio.service import chunk_plan, speak_espeak, timeline
-from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, spoken_date, text_hash
+from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, text_hash
 from worker.models import Article, Digest
 from worker.settings import Settings
 from worker.storage import Storage

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from worker.audio.cover import cover_png
-from worker.audio.text import spoken_date
+from worker.audio.normalize import spoken_date
 from worker.models import Article, Audio, AudioState, Digest
 from worker.settings import Settings
 from worker.storage import Storage
