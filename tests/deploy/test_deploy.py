@@ -253,4 +253,4 @@ def test_beat_refuses_embedded_mode(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "cron" in (proc.stdout + proc.stderr)
+    assert "BROKER_URL" in (proc.stdout + proc.stderr)
