@@ -252,3 +252,23 @@ def test_extract_audio_reads_googles_answer_format() -> None:
         extract_audio(")]}'\n\n[]\n")
     with pytest.raises(GttsFailure, match="undecodable"):
         extract_audio('[["wrb.fr","jQ1olc","[\\"not base64!\\"]"]]')
+
+
+def test_with_a_redis_broker_the_engine_takes_tokens_from_the_shared_bucket(
+    settings: Settings, emulator: Emulator, redis_url: str
+) -> None:
+    import redis
+
+    from worker.audio.ratelimit import RedisBucket
+
+    s = gtts_settings(
+        settings, emulator.url, broker_url=redis_url, gtts_rate_per_second=0.1, gtts_burst=100
+    )
+    with GttsEngine(s, None) as engine:
+        assert isinstance(engine.limiter, RedisBucket)
+        spoken = engine.speak(PARAGRAPHS[:1], "en")
+    assert spoken.requests == emulator.requests > 0
+    client = redis.Redis.from_url(redis_url)
+    tokens = float(client.hget("digestcast:gtts:bucket", "tokens") or 0)
+    assert tokens <= s.gtts_burst - spoken.requests + 1  # the requests were counted there
+    client.close()
