@@ -43,7 +43,9 @@ DateOption = Annotated[
 def _settings() -> Settings:
     settings = get_settings()
     from worker.celery_app import configure
+    from worker.logging import configure_logging
 
+    configure_logging(settings)
     configure(settings)
     return settings
 
@@ -171,10 +173,13 @@ def preview(
 @app.command()
 def send(date_: DateOption = None) -> None:
     """Build (if needed) and deliver the day's digest to every active subscriber."""
+    from scheduler.daily import reopen_day
     from worker.pipeline import build_digest, delivery_line, send_digest
 
     settings = _settings()
     day = _day(settings, date_)
+    # an explicit send overrides a quiet-day skip or a missed morning recorded by the schedule
+    reopen_day(settings, day)
     digest = build_digest(settings, day)
     with _progress() as progress:
         result = send_digest(settings, int(digest["digest_id"]), progress("send"))
@@ -255,10 +260,14 @@ def beat() -> None:
             "without a broker, schedule `digestcast run` with cron instead[/red]"
         )
         raise typer.Exit(2)
-    from scheduler.beat import configure_beat
+    from scheduler.beat import BeatConfigError, configure_beat
     from worker.celery_app import app as celery_app
 
-    configure_beat(celery_app, settings)
+    try:
+        configure_beat(celery_app, settings)
+    except BeatConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     celery_app.start(["beat", "--loglevel=INFO"])
 
 
@@ -273,7 +282,8 @@ def web(
     from web.app import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    # log_config=None: uvicorn's own lines go through our logging (JSON when LOG_JSON is on)
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
 
 
 @db_app.command("upgrade")

@@ -36,8 +36,15 @@ def load_tasks(settings: Settings) -> None:
         importlib.import_module(module)
 
 
+def _task_name(sig: Signature, _result: dict[str, Any]) -> str:
+    return str(sig.task)
+
+
 def run_tasks(
-    settings: Settings, signatures: Iterable[Signature], progress: Progress = _no_progress
+    settings: Settings,
+    signatures: Iterable[Signature],
+    progress: Progress = _no_progress,
+    describe: Callable[[Signature, dict[str, Any]], str] = _task_name,
 ) -> list[dict[str, Any]]:
     """Run task signatures and return their results in order.
 
@@ -49,12 +56,12 @@ def run_tasks(
     if settings.embedded:
         for done, sig in enumerate(sigs, start=1):
             results.append(sig.apply(throw=True).get())
-            progress(done, len(sigs), sig.task)
+            progress(done, len(sigs), describe(sig, results[-1]))
         return results
     pending = [sig.apply_async() for sig in sigs]
-    for done, async_result in enumerate(pending, start=1):
+    for done, (sig, async_result) in enumerate(zip(sigs, pending, strict=True), start=1):
         results.append(async_result.get(timeout=3600, propagate=True, disable_sync_subtasks=False))
-        progress(done, len(sigs), pending[done - 1].task_id or "")
+        progress(done, len(sigs), describe(sig, results[-1]))
     return results
 
 
@@ -89,7 +96,11 @@ def collect(settings: Settings, progress: Progress = _no_progress) -> CollectSum
         source_ids = [s.id for s in sync_sources(session, settings) if s.paused_at is None]
     # chain_audio=False: this pipeline schedules audio itself, once, after collection
     sigs = (task("collect.source", sid, False) for sid in source_ids)
-    results = run_tasks(settings, sigs, progress)
+
+    def describe(_sig: Signature, result: dict[str, Any]) -> str:
+        return f"{result.get('source')}: {'ok' if result.get('ok') else result.get('error')}"
+
+    results = run_tasks(settings, sigs, progress, describe)
     summary = CollectSummary(sources=len(results))
     for result in results:
         if not result.get("ok"):
@@ -135,7 +146,15 @@ def synthesize(
     settings: Settings, article_ids: list[int], progress: Progress = _no_progress
 ) -> AudioSummary:
     load_tasks(settings)
-    results = run_tasks(settings, (task("audio.synthesize", aid) for aid in article_ids), progress)
+    requests = 0
+
+    def describe(_sig: Signature, result: dict[str, Any]) -> str:
+        nonlocal requests
+        requests += int(result.get("requests") or 0)
+        return f"{result.get('status')} by {result.get('engine')}, {requests} TTS requests"
+
+    sigs = (task("audio.synthesize", aid) for aid in article_ids)
+    results = run_tasks(settings, sigs, progress, describe)
     summary = AudioSummary()
     for result in results:
         status = result.get("status")

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from worker.models import Audio, Delivery, Digest, Source
+from scheduler.daily import scheduler_status
+from worker.audio.service import audio_status
+from worker.models import Delivery, Digest, Source
 from worker.settings import Settings
 
 
@@ -40,10 +42,7 @@ def gather_status(
             .group_by(Delivery.state)
         ).all()
         delivery_rows = [{"state": str(state), "deliveries": n} for state, n in sorted(counts)]
-    audio_counts = session.execute(
-        select(Audio.state, func.count(Audio.id)).group_by(Audio.state)
-    ).all()
-    audio_rows = [{"state": str(state), "articles": n} for state, n in sorted(audio_counts)]
+    audio_rows = [{"state": state, "articles": n} for state, n in audio_status(session).items()]
     source_rows = [
         {
             "source": s.name,
@@ -57,9 +56,11 @@ def gather_status(
         }
         for s in session.scalars(select(Source).order_by(Source.name))
     ]
-    return {
+    report = {
         f"Digest {day.isoformat()}": digest_rows,
         "Deliveries": delivery_rows,
         "Audio": audio_rows,
         "Sources": source_rows,
     }
+    report.update(scheduler_status(session, settings))
+    return report
