@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     send_claim_chunk: int = 50
     # queued rows whose batch task has not run for this long are dispatched again
     send_redispatch_seconds: int = 900
+    # PostgreSQL: record "sent" without waiting for the WAL flush (a database crash, not a
+    # worker crash, could then re-send the last fraction of a second of messages)
+    send_async_commit: bool = True
 
     # --- web
     admin_token: SecretStr | None = None

@@ -198,46 +198,54 @@ def send_batch(
     relay_down = False
     remaining = list(delivery_ids)
     with db.get_engine(settings.database_url).connect() as conn:
-        while remaining and not relay_down:
-            chunk, remaining = (
-                remaining[: settings.send_claim_chunk],
-                remaining[settings.send_claim_chunk :],
-            )
-            owned = ledger.claim(conn, chunk, settings.send_lease_seconds)
-            stats["not_claimed"] += len(chunk) - len(owned)
-            rows = ledger.load_rows(conn, owned)
-            conn.commit()
-            for index, row in enumerate(rows):
-                if row.skip_reason:
-                    ledger.mark_skipped(conn, row.delivery_id, row.skip_reason)
-                    stats["skipped"] += 1
-                    continue
-                limiter.acquire()
-                try:
-                    data = template.personalize(make_recipient(settings, row))
-                except Exception as exc:  # one bad recipient never stops the rest
-                    log.exception("building message for delivery %s", row.delivery_id)
-                    ledger.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
-                    stats["failed"] += 1
-                    continue
-                try:
-                    result = transport.send(sender, row.email, data)
-                except Exception as exc:
-                    log.exception("transport error for delivery %s", row.delivery_id)
-                    transport.close()
-                    result = SendResult("transient", None, f"transport: {exc!r}", "connect")
-                _record(conn, settings, row, result, stats, retries)
-                if result.stage == "connect" and result.outcome == "transient":
-                    # the relay is unreachable: give the rest back and retry the lot later
-                    rest = [r.delivery_id for r in rows[index + 1 :]]
-                    delay = backoff_seconds(settings, row.attempts)
-                    due = utcnow() + timedelta(seconds=delay)
-                    ledger.release(conn, rest, due)
-                    ledger.postpone(conn, remaining, due)
-                    retries.setdefault(delay, []).extend(rest + remaining)
-                    stats["released"] += len(rest)
-                    relay_down = True
-                    break
+        recorder = ledger.SentRecorder(conn, settings.send_async_commit)
+        try:
+            while remaining and not relay_down:
+                chunk, remaining = (
+                    remaining[: settings.send_claim_chunk],
+                    remaining[settings.send_claim_chunk :],
+                )
+                owned = ledger.claim(conn, chunk, settings.send_lease_seconds)
+                stats["not_claimed"] += len(chunk) - len(owned)
+                rows = ledger.load_rows(conn, owned)
+                conn.commit()
+                for index, row in enumerate(rows):
+                    if row.skip_reason:
+                        ledger.mark_skipped(conn, row.delivery_id, row.skip_reason)
+                        stats["skipped"] += 1
+                        continue
+                    limiter.acquire()
+                    try:
+                        data = template.personalize(make_recipient(settings, row))
+                    except Exception as exc:  # one bad recipient never stops the rest
+                        log.exception("building message for delivery %s", row.delivery_id)
+                        ledger.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
+                        stats["failed"] += 1
+                        continue
+                    try:
+                        result = transport.send(sender, row.email, data)
+                    except Exception as exc:
+                        log.exception("transport error for delivery %s", row.delivery_id)
+                        transport.close()
+                        result = SendResult("transient", None, f"transport: {exc!r}", "connect")
+                    if result.outcome == "sent":
+                        recorder.sent(row.delivery_id, result.code or 250)
+                        stats["sent"] += 1
+                        continue
+                    _record(conn, settings, row, result, stats, retries)
+                    if result.stage == "connect" and result.outcome == "transient":
+                        # the relay is unreachable: give the rest back, retry the lot later
+                        rest = [r.delivery_id for r in rows[index + 1 :]]
+                        delay = backoff_seconds(settings, row.attempts)
+                        due = utcnow() + timedelta(seconds=delay)
+                        ledger.release(conn, rest, due)
+                        ledger.postpone(conn, remaining, due)
+                        retries.setdefault(delay, []).extend(rest + remaining)
+                        stats["released"] += len(rest)
+                        relay_down = True
+                        break
+        finally:
+            recorder.close()
     for delay, ids in sorted(retries.items()):
         _schedule_retry(settings, digest_id, ids, delay)
     return {"digest_id": digest_id, **stats}
@@ -251,10 +259,7 @@ def _record(
     stats: Counter[str],
     retries: dict[float, list[int]],
 ) -> None:
-    if result.outcome == "sent":
-        ledger.mark_sent(conn, row.delivery_id, result.code or 250)
-        stats["sent"] += 1
-    elif result.outcome == "permanent":
+    if result.outcome == "permanent":
         suppress = row.email if result.suppress else None
         ledger.mark_failed(conn, row.delivery_id, result.code, result.reply, suppress)
         stats["failed"] += 1

@@ -115,7 +115,12 @@ class _Dropped(Exception):
 
 def wire_bytes(data: bytes) -> bytes:
     """CRLF line ends, dot-stuffing (RFC 5321 4.5.2) and the terminating <CRLF>.<CRLF>."""
-    body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
+    # fast path for the digest template's output (CRLF already, rarely a leading dot): three
+    # C-speed scans instead of two regex substitutions over ~60 KB (a bare CR is left as is)
+    if data.count(b"\n") == data.count(b"\r\n") and b"\n." not in data and data[:1] != b".":
+        body = data
+    else:
+        body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"

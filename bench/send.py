@@ -1,0 +1,178 @@
+"""Delivery throughput against Postfix's smtp-sink, with Postfix's smtp-source as the baseline.
+
+One command, no arguments: `python bench/send.py`.
+1. Finds smtp-sink / smtp-source (installs the `postfix` package with apt-get if missing).
+2. Baseline: smtp-source, 2 sessions, connections kept (-d), 60 KB messages, into smtp-sink.
+3. digestcast: a 60 KB personalized digest to 20,000 subscribers through its own Redis and a
+   `celery -A worker.celery_app worker --concurrency=2` (what `digestcast worker` runs), ledger
+   on PostgreSQL, into the same sink. Rate = messages / time from `digest.send` to drained.
+4. The peak RSS (VmHWM) of the worker's pool processes for 20,000 and for 100,000 subscribers.
+Prints both rates, the RSS figures and, last, `ratio: X` (digestcast rate / smtp-source rate).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from tests.delivery.cluster import Cluster, peak_rss_kib  # noqa: E402
+from tests.delivery.helpers import add_subscribers, stage_digest  # noqa: E402
+from tests.delivery.smtp_server import free_port  # noqa: E402
+from worker import db  # noqa: E402
+from worker.settings import Settings  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20000"))
+LARGE = int(os.environ.get("BENCH_LARGE", "100000"))
+SIZE_KB = 60
+
+
+def find_postfix_tool(name: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/lib/postfix/sbin/{name}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    print("installing postfix (smtp-sink, smtp-source) with apt-get ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "postfix"], check=True, env=env)
+    found = shutil.which(name) or f"/usr/sbin/{name}"
+    if not Path(found).exists():
+        raise SystemExit(f"{name} not found even after installing postfix")
+    return found
+
+
+def start_sink(sink: str, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sink, "-u", "nobody", f"127.0.0.1:{port}", "1000"], start_new_session=True
+    )
+    time.sleep(0.5)
+    return proc
+
+
+def baseline(source: str, port: int, count: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [source, "-d", "-s", "2", "-l", str(SIZE_KB * 1024), "-m", str(count),
+         "-f", "bench@example.org", "-t", "reader@example.net", f"127.0.0.1:{port}"],
+        check=True,
+    )  # fmt: skip
+    return count / (time.perf_counter() - started)
+
+
+def create_database() -> tuple[str, str]:
+    name = f"dc_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def send_once(
+    cluster: Cluster, settings: Settings, day: date, subscribers: int
+) -> tuple[float, int]:
+    """Send one digest to every subscriber; returns (messages/s, peak RSS KiB of a pool process)."""
+    from worker.delivery import service
+    from worker.delivery.tasks import send_task
+
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings, day=day, kb=SIZE_KB)
+    cluster.start_worker("bench", concurrency=2, pool="prefork")
+    try:
+        started = time.perf_counter()
+        send_task.apply_async(args=(digest_id,))
+
+        def show(done: int, total: int, label: str) -> None:
+            print(f"\r  {done:>7}/{total} {label:<24}", end="", flush=True)
+
+        result = service.wait_for_drain(
+            settings, digest_id, progress=show, timeout=900, poll_seconds=0.5
+        )
+        elapsed = time.perf_counter() - started
+        print()
+        sent = result["counts"].get("sent", 0)
+        if sent != subscribers:
+            raise SystemExit(f"expected {subscribers} sent, ledger says {result['counts']}")
+        pids = cluster.worker_pids("bench")
+        rss = max(peak_rss_kib(pid) for pid in pids[1:]) if len(pids) > 1 else 0
+        return sent / elapsed, rss
+    finally:
+        cluster.kill_worker("bench")
+
+
+def main() -> None:
+    sink = find_postfix_tool("smtp-sink")
+    source = find_postfix_tool("smtp-source")
+    port = free_port()
+    sink_proc = start_sink(sink, port)
+    workdir = Path(tempfile.mkdtemp(prefix="digestcast-bench-"))
+    dbname, url = create_database()
+    cluster: Cluster | None = None
+    try:
+        base_rate = baseline(source, port, MESSAGES)
+        print(f"smtp-source -> smtp-sink: {base_rate:,.0f} messages/s ({SIZE_KB} KB, 2 sessions)")
+
+        env = {
+            "DIGESTCAST_DATABASE_URL": url,
+            "DIGESTCAST_DATA_DIR": str(workdir / "data"),
+            "DIGESTCAST_SECRET_KEY": "bench-secret",
+            "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
+        }
+        cluster = Cluster(workdir, env, {})
+        cluster.env["DIGESTCAST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+        cluster.start_redis()
+        settings = Settings(
+            database_url=url,
+            broker_url=cluster.broker_url,
+            data_dir=workdir / "data",
+            smtp_url=f"smtp://127.0.0.1:{port}",
+            secret_key="bench-secret",  # type: ignore[arg-type]
+            public_base_url="https://daily.example.org",
+        )
+        db.upgrade(settings)
+        from worker.celery_app import configure
+
+        configure(settings)
+        with db.session_scope(settings) as session:
+            add_subscribers(session, MESSAGES)
+        rate, rss_small = send_once(cluster, settings, date(2026, 11, 27), MESSAGES)
+        print(f"digestcast (2 worker processes, PostgreSQL ledger): {rate:,.0f} messages/s")
+
+        with db.session_scope(settings) as session:
+            add_subscribers(session, LARGE - MESSAGES, domain="example.com")
+        _, rss_large = send_once(cluster, settings, date(2026, 11, 27) + timedelta(1), LARGE)
+        growth = (rss_large - rss_small) / rss_small * 100 if rss_small else 0.0
+        print(f"worker peak RSS: {rss_small / 1024:.1f} MiB for {MESSAGES:,} subscribers, "
+              f"{rss_large / 1024:.1f} MiB for {LARGE:,} ({growth:+.1f}%)")  # fmt: skip
+        print(f"ratio: {rate / base_rate:.2f}")
+    finally:
+        if cluster is not None:
+            cluster.close()
+        sink_proc.terminate()
+        sink_proc.wait(timeout=10)
+        db.get_engine.cache_clear()
+        drop_database(dbname)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
