@@ -180,3 +180,36 @@ def test_starttls_and_auth(tmp_path: Path) -> None:
     assert seen[0] == ("ops", "s3cret")
     assert refused.outcome == "transient" and refused.stage == "connect"
     assert [rcpt for rcpt, _ in recorder.messages] == ["tls@example.net"]
+
+
+def test_next_envelope_rides_with_the_body() -> None:
+    recorder = Recorder(Rules(reject=r"^gone"))
+    with Server(recorder) as server:
+        transport = SmtpTransport(SmtpConfig.from_url(server.url))
+        order = ["a@example.net", "gone@example.net", "b@example.net", "c@example.net"]
+        results = []
+        for i, rcpt in enumerate(order):
+            following = order[i + 1] if i + 1 < len(order) else None
+            lookahead = ("b@example.org", following, 500, True) if following else None
+            results.append(transport.send("b@example.org", rcpt, message(rcpt), lookahead))
+        # announced but never followed up: the half-open transaction is abandoned, not sent
+        first = transport.send(
+            "b@example.org", "d@example.net", message("d"), _env("x@example.net")
+        )
+        other = transport.send("b@example.org", "e@example.net", message("e"))
+        transport.close()
+    assert [r.outcome for r in results] == ["sent", "permanent", "sent", "sent"]
+    assert results[1].suppress
+    assert first.outcome == "sent" and other.outcome == "sent"
+    assert [rcpt for rcpt, _ in recorder.messages] == [
+        "a@example.net",
+        "b@example.net",
+        "c@example.net",
+        "d@example.net",
+        "e@example.net",
+    ]
+    assert recorder.connections == 2  # the second after abandoning x@example.net
+
+
+def _env(rcpt: str) -> tuple[str, str, int, bool]:
+    return ("b@example.org", rcpt, 500, True)

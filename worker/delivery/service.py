@@ -209,21 +209,19 @@ def send_batch(
                 stats["not_claimed"] += len(chunk) - len(owned)
                 rows = ledger.load_rows(conn, owned)
                 conn.commit()
-                for index, row in enumerate(rows):
-                    if row.skip_reason:
-                        ledger.mark_skipped(conn, row.delivery_id, row.skip_reason)
-                        stats["skipped"] += 1
-                        continue
+                ready = _prepared(conn, settings, rows, template, make_recipient, stats)
+                current = next(ready, None)
+                while current is not None:
+                    row, data = current
+                    # build the next message first, so its envelope can ride with this body
+                    following = next(ready, None)
+                    lookahead = None
+                    if following is not None:
+                        nxt, nxt_data = following
+                        lookahead = (sender, nxt.email, len(nxt_data), nxt_data.isascii())
                     limiter.acquire()
                     try:
-                        data = template.personalize(make_recipient(settings, row))
-                    except Exception as exc:  # one bad recipient never stops the rest
-                        log.exception("building message for delivery %s", row.delivery_id)
-                        ledger.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
-                        stats["failed"] += 1
-                        continue
-                    try:
-                        result = transport.send(sender, row.email, data)
+                        result = transport.send(sender, row.email, data, lookahead)
                     except Exception as exc:
                         log.exception("transport error for delivery %s", row.delivery_id)
                         transport.close()
@@ -231,11 +229,13 @@ def send_batch(
                     if result.outcome == "sent":
                         recorder.sent(row.delivery_id, result.code or 250)
                         stats["sent"] += 1
+                        current = following
                         continue
                     _record(conn, settings, row, result, stats, retries)
                     if result.stage == "connect" and result.outcome == "transient":
                         # the relay is unreachable: give the rest back, retry the lot later
-                        rest = [r.delivery_id for r in rows[index + 1 :]]
+                        rest = [r.delivery_id for r, _ in ([following] if following else [])]
+                        rest += [r.delivery_id for r, _ in ready]
                         delay = backoff_seconds(settings, row.attempts)
                         due = utcnow() + timedelta(seconds=delay)
                         ledger.release(conn, rest, due)
@@ -244,11 +244,36 @@ def send_batch(
                         stats["released"] += len(rest)
                         relay_down = True
                         break
+                    current = following
         finally:
             recorder.close()
     for delay, ids in sorted(retries.items()):
         _schedule_retry(settings, digest_id, ids, delay)
     return {"digest_id": digest_id, **stats}
+
+
+def _prepared(
+    conn: Any,
+    settings: Settings,
+    rows: list[ledger.Row],
+    template: MessageTemplateLike,
+    make_recipient: Callable[[Settings, ledger.Row], Any],
+    stats: Counter[str],
+) -> Iterator[tuple[ledger.Row, bytes]]:
+    """The claimed rows with their messages; rows to skip or that cannot be built are recorded."""
+    for row in rows:
+        if row.skip_reason:
+            ledger.mark_skipped(conn, row.delivery_id, row.skip_reason)
+            stats["skipped"] += 1
+            continue
+        try:
+            data = template.personalize(make_recipient(settings, row))
+        except Exception as exc:  # one bad recipient never stops the rest
+            log.exception("building message for delivery %s", row.delivery_id)
+            ledger.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
+            stats["failed"] += 1
+            continue
+        yield row, data
 
 
 def _record(

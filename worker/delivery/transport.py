@@ -49,8 +49,16 @@ class SendResult:
         return self.outcome == "permanent" and self.stage == "rcpt"
 
 
+Envelope = tuple[str, str, int, bool]  # sender, recipient, approximate size, ASCII body
+
+
 class Transport(Protocol):
-    def send(self, sender: str, recipient: str, data: bytes) -> SendResult: ...
+    def send(
+        self, sender: str, recipient: str, data: bytes, next_envelope: Envelope | None = None
+    ) -> SendResult:
+        """Send one message. `next_envelope`: the message the caller sends right after this
+        one; a pipelining transport may put its MAIL/RCPT/DATA on the wire with this body."""
+        ...
 
     def close(self) -> None: ...
 
@@ -64,7 +72,9 @@ class MaildirTransport:
             (path / sub).mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(str(path), create=True)
 
-    def send(self, sender: str, recipient: str, data: bytes) -> SendResult:
+    def send(
+        self, sender: str, recipient: str, data: bytes, next_envelope: Envelope | None = None
+    ) -> SendResult:
         key = self.box.add(data)
         return SendResult("sent", 250, f"maildir {key}")
 
@@ -156,6 +166,9 @@ class SmtpTransport:
         self.conn: smtplib.SMTP | None = None
         self.pipelining = False
         self.connects = 0
+        # an envelope already sent after the previous body (RFC 2920 lets the message content
+        # lead a group): its three replies are read by the next send() for that recipient
+        self._pending: tuple[str, str] | None = None
 
     # -- connection
     def _context(self) -> ssl.SSLContext:
@@ -198,6 +211,7 @@ class SmtpTransport:
         return conn
 
     def _discard(self) -> None:
+        self._pending = None
         conn, self.conn = self.conn, None
         if conn is not None:
             try:
@@ -207,15 +221,23 @@ class SmtpTransport:
                     self.slots.release()
 
     def close(self) -> None:
-        if self.conn is not None:
+        if self.conn is not None and self._pending is None:  # not in the middle of DATA
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self.conn.quit()
         self._discard()
 
     # -- one message
-    def send(self, sender: str, recipient: str, data: bytes) -> SendResult:
+    def send(
+        self, sender: str, recipient: str, data: bytes, next_envelope: Envelope | None = None
+    ) -> SendResult:
+        if self._pending is not None and self._pending != (sender, recipient):
+            # the caller did not follow up the envelope it announced: dropping the connection
+            # abandons that half-open transaction (an SMTP server delivers nothing from it)
+            self._discard()
         if _UNSAFE_ADDRESS.search(recipient) or _UNSAFE_ADDRESS.search(sender):
             return SendResult("permanent", None, "address contains whitespace or <>", "rcpt")
+        if next_envelope is not None and _UNSAFE_ADDRESS.search(next_envelope[1]):
+            next_envelope = None
         payload = wire_bytes(data)
         last = "connection dropped"
         for _ in range(self.reconnect_attempts):
@@ -228,7 +250,7 @@ class SmtpTransport:
                 self._discard()  # our slot lapsed (idle too long): take a fresh one
                 continue
             try:
-                result = self._transaction(self.conn, sender, recipient, payload)
+                result = self._transaction(self.conn, sender, recipient, payload, next_envelope)
             except _Dropped as exc:
                 last = str(exc)
                 self._discard()
@@ -238,31 +260,48 @@ class SmtpTransport:
             return result
         return SendResult("transient", None, last, "connect")
 
-    def _transaction(
-        self, conn: smtplib.SMTP, sender: str, recipient: str, payload: bytes
-    ) -> SendResult:
+    def _envelope(
+        self, conn: smtplib.SMTP, sender: str, recipient: str, size: int, ascii_body: bool
+    ) -> bytes | None:
+        """MAIL, RCPT and DATA as bytes; None when the relay cannot take these addresses."""
         options = []
         if conn.has_extn("size"):
-            options.append(f"SIZE={len(payload)}")
-        if not payload.isascii() and conn.has_extn("8bitmime"):
+            options.append(f"SIZE={size}")
+        if not ascii_body and conn.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
         if not (sender + recipient).isascii():
             if not conn.has_extn("smtputf8"):
-                return SendResult("permanent", None, "relay lacks SMTPUTF8", "rcpt")
+                return None
             options.append("SMTPUTF8")
-        mail = f"MAIL FROM:<{sender}>{''.join(' ' + o for o in options)}\r\n".encode()
-        rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
+        mail = f"MAIL FROM:<{sender}>{''.join(' ' + o for o in options)}\r\n"
+        return (mail + f"RCPT TO:<{recipient}>\r\nDATA\r\n").encode()
+
+    def _transaction(
+        self,
+        conn: smtplib.SMTP,
+        sender: str,
+        recipient: str,
+        payload: bytes,
+        next_envelope: Envelope | None,
+    ) -> SendResult:
+        announced, self._pending = self._pending == (sender, recipient), None
         try:
-            if self.pipelining:
-                conn.send(mail + rcpt + b"DATA\r\n")
+            if announced:  # sent with the previous body: only the replies are left to read
                 replies = [conn.getreply(), conn.getreply(), conn.getreply()]
             else:
-                replies = []
-                for command in (mail, rcpt, b"DATA\r\n"):
-                    conn.send(command)
-                    replies.append(conn.getreply())
-                    if replies[-1][0] >= 400:
-                        break
+                envelope = self._envelope(conn, sender, recipient, len(payload), payload.isascii())
+                if envelope is None:
+                    return SendResult("permanent", None, "relay lacks SMTPUTF8", "rcpt")
+                if self.pipelining:
+                    conn.send(envelope)
+                    replies = [conn.getreply(), conn.getreply(), conn.getreply()]
+                else:
+                    replies = []
+                    for command in envelope.split(b"\r\n")[:3]:
+                        conn.send(command + b"\r\n")
+                        replies.append(conn.getreply())
+                        if replies[-1][0] >= 400:
+                            break
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise _Dropped(f"connection lost before data: {exc}") from exc
         stages = ("mail", "rcpt", "data")
@@ -274,10 +313,18 @@ class SmtpTransport:
                     raise _Dropped(f"421 {_text(reply)}")
                 self._abort(conn, data_open=len(replies) == 3 and replies[2][0] == 354)
                 return _classify(code, reply, stage)
+        lookahead = None
+        if next_envelope is not None and self.pipelining:
+            n_sender, n_recipient, n_size, n_ascii = next_envelope
+            following = self._envelope(conn, n_sender, n_recipient, n_size, n_ascii)
+            if following is not None:
+                payload += following
+                lookahead = (n_sender, n_recipient)
         try:
             conn.sock.sendall(payload)  # type: ignore[union-attr]
         except OSError as exc:
             raise _Dropped(f"connection lost while sending data: {exc}") from exc
+        self._pending = lookahead
         try:
             code, reply = conn.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
