@@ -177,3 +177,28 @@ def test_resend_failed_only_and_all(any_db_settings: Settings) -> None:
     result = service.resend(settings, DAY, everyone=True, reason="broken link")
     assert result["queued"] == 4  # never the suppressed address
     assert len(read_maildir(settings.outbox_dir)) == 9
+
+
+def test_unsubscribed_after_fan_out_is_not_mailed(settings: Settings) -> None:
+    digest_id = _setup(settings, count=3)
+    with db.session_scope(settings) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        batches = list(ledger.fan_out(session, settings, digest_id, 10))
+        ledger.finish_fan_out(session, digest_id)
+        subscribers.remove(session, "reader000000@example.net")  # clicks unsubscribe now
+    result = service.send_batch(settings, digest_id, batches[0])
+    assert (result["sent"], result["skipped"]) == (2, 1)
+    assert service.send_batch(settings, digest_id, batches[0])["not_claimed"] == 3  # idempotent
+    assert len(read_maildir(settings.outbox_dir)) == 2
+    status = service.wait_for_drain(settings, digest_id, timeout=10)
+    assert status["counts"] == {"sent": 2, "suppressed": 2}
+
+
+def test_send_transactional_goes_through_the_transport(settings: Settings) -> None:
+    service.send_transactional(
+        settings, "New.Reader@example.org", "Confirm\r\nBcc: x@example.org", "Click", "<p>Click</p>"
+    )
+    (message,) = read_maildir(settings.outbox_dir)
+    assert message["To"] == "new.reader@example.org"
+    assert message["Subject"] == "Confirm Bcc: x@example.org"
+    assert message["Bcc"] is None
