@@ -259,7 +259,7 @@ class Digest(Base):
     built_at: Mapped[datetime] = mapped_column(default=utcnow)
     send_claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    # why the day went out without a send (quiet-day policy, missed send time): ops read it in status
+    # why the day had no send (quiet-day policy, missed send time); ops read it in status
     skip_reason: Mapped[str | None] = mapped_column(Text)
 
 

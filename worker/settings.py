@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     send_batch_size: int = 500
     # envelope sender (MAIL FROM, where bounces go); unset: the address in from_address
     bounce_address: str | None = None
-    # messages per second across all workers (Redis token bucket when broker_url is redis); 0 = no limit
+    # messages per second across all workers (Redis token bucket with a Redis broker); 0: no limit
     send_rate_per_second: float = 0.0
     # concurrent SMTP connections across all workers (Redis semaphore when broker_url is redis)
     smtp_max_connections: int = 8
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     # a row claimed for sending longer than this is presumed lost and queued again
     send_lease_seconds: int = 300
     # rows claimed at once inside a batch (each claim renews the lease for that many rows only)
-    send_claim_chunk: int = 50
+    send_claim_chunk: int = 200
     # queued rows whose batch task has not run for this long are dispatched again
     send_redispatch_seconds: int = 900
     # PostgreSQL: record "sent" without waiting for the WAL flush (a database crash, not a
