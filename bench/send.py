@@ -105,7 +105,7 @@ def send_once(
             print(f"\r  {done:>7}/{total} {label:<24}", end="", flush=True)
 
         result = service.wait_for_drain(
-            settings, digest_id, progress=show, timeout=900, poll_seconds=0.5
+            settings, digest_id, progress=show, timeout=900, poll_seconds=0.1
         )
         elapsed = time.perf_counter() - started
         print()

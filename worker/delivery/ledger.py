@@ -11,6 +11,7 @@ most the one message in flight (sent but not yet recorded), which the lease brin
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -305,43 +306,68 @@ def mark_sent(conn: Connection, delivery_id: int, code: int) -> None:
 
 
 class SentRecorder:
-    """Records "sent" in one round trip per message, right after the relay's 250.
+    """Records "sent" right after the relay's 250, without waiting for the database.
 
-    On PostgreSQL: an autocommit connection and a plain UPDATE that psycopg prepares after a few
-    uses; with `async_commit`, `synchronous_commit=off` for this connection only, so the commit
-    does not wait for the WAL flush. A killed worker loses nothing that way (the server has the
-    commit); only a PostgreSQL crash could forget the last fraction of a second of marks, whose
-    rows then come back through their lease (re-sent: duplicates). Elsewhere: `mark_sent`.
+    On PostgreSQL the UPDATE goes out on its own autocommit connection as a prepared statement
+    (libpq's asynchronous send) and its result is collected just before the next one, so the
+    database works while the next message is on the wire. The statement has left this process
+    before the next message is sent: a worker killed after that still has it applied (the
+    server reads what is in its socket), so a kill can still duplicate only the one message
+    whose 250 had not been recorded. With `async_commit`, `synchronous_commit=off` for this
+    connection: a PostgreSQL crash (not a worker crash) could forget the last fraction of a
+    second of marks, whose rows then come back through their lease (re-sent). SQLite: mark_sent.
     """
 
     _PG_SQL = (
-        "UPDATE deliveries SET state = 'sent', sent_at = %s, smtp_code = %s, lease_until = NULL "
-        "WHERE id = %s AND state = 'sending'"
+        b"UPDATE deliveries SET state = 'sent', sent_at = $1::timestamptz, smtp_code = $2::int,"
+        b" lease_until = NULL WHERE id = $3::int AND state = 'sending'"
     )
 
     def __init__(self, conn: Connection, async_commit: bool) -> None:
         self.fallback = conn
         self.fast: Connection | None = None
-        self.cursor: Any = None
+        self.pgconn: Any = None
+        self.waiting = False
+        # unique per recorder: a pooled connection may still hold an earlier one's statement
+        self.name = f"digestcast_mark_sent_{uuid.uuid4().hex[:12]}".encode()
         if conn.dialect.name == "postgresql":
             self.fast = conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             if async_commit:
                 self.fast.exec_driver_sql("SET synchronous_commit TO off")
-            # the driver's cursor directly: SQLAlchemy's per-statement work is measurable here
-            self.cursor = self.fast.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            raw: Any = self.fast.connection.driver_connection
+            self.pgconn = raw.pgconn
+            self._check(self.pgconn.prepare(self.name, self._PG_SQL))
+
+    @staticmethod
+    def _check(result: Any) -> None:
+        from psycopg import pq
+
+        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+            raise RuntimeError(f"recording a sent message failed: {result.error_message!r}")
+
+    def _collect(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            while (result := self.pgconn.get_result()) is not None:
+                self._check(result)
 
     def sent(self, delivery_id: int, code: int) -> None:
-        if self.cursor is None:
+        if self.pgconn is None:
             mark_sent(self.fallback, delivery_id, code)
-        else:
-            self.cursor.execute(self._PG_SQL, (utcnow(), code, delivery_id), prepare=True)
+            return
+        self._collect()
+        params = [utcnow().isoformat().encode(), str(code).encode(), str(delivery_id).encode()]
+        self.pgconn.send_query_prepared(self.name, params)  # blocking mode: flushed on return
+        self.waiting = True
 
     def close(self) -> None:
-        if self.cursor is not None:
-            self.cursor.close()
-        if self.fast is not None:
-            if self.fast.dialect.name == "postgresql":
-                self.fast.exec_driver_sql("RESET synchronous_commit")
+        if self.fast is None:
+            return
+        try:
+            self._collect()
+            self.pgconn.exec_(b"DEALLOCATE " + self.name)
+            self.fast.exec_driver_sql("RESET synchronous_commit")
+        finally:
             self.fast.close()
 
 
