@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -202,3 +203,35 @@ def test_send_transactional_goes_through_the_transport(settings: Settings) -> No
     assert message["To"] == "new.reader@example.org"
     assert message["Subject"] == "Confirm Bcc: x@example.org"
     assert message["Bcc"] is None
+
+
+def test_throttled_batch_renews_its_lease(settings: Settings) -> None:
+    # 6 messages at 2/s (burst 2) take about 2 s; a 1 s lease would lapse without renewal
+    s = settings.model_copy(
+        update={"send_rate_per_second": 2.0, "send_lease_seconds": 1, "send_claim_chunk": 10}
+    )
+    digest_id = _setup(s, count=6)
+    with db.session_scope(s) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        (ids,) = list(ledger.fan_out(session, s, digest_id, 10))
+    done = threading.Event()
+    expired: list[int] = []
+
+    def reconciler() -> None:  # another process reconciling while the batch runs
+        while not done.is_set():
+            with db.session_scope(s) as session:
+                expired.append(ledger.expire_leases(session, s))
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=reconciler)
+    thread.start()
+    try:
+        result = service.send_batch(s, digest_id, ids)
+    finally:
+        done.set()
+        thread.join()
+    assert result["sent"] == 6
+    assert sum(expired) == 0
+    with db.session_scope(s) as session:
+        rows = list(session.scalars(select(Delivery.state)))
+    assert rows.count(DeliveryState.sent) == 6

@@ -239,6 +239,19 @@ def claim(conn: Connection, ids: Sequence[int], lease_seconds: int) -> list[int]
     return owned
 
 
+def renew(conn: Connection, ids: Sequence[int], lease_seconds: int) -> None:
+    """Extend the lease of rows still being sent (a throttled or slow batch is not lost)."""
+    if not ids:
+        return
+    d = DELIVERIES.c
+    conn.execute(
+        update(DELIVERIES)
+        .where(d.id.in_(list(ids)), d.state == DeliveryState.sending)
+        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+    )
+    conn.commit()
+
+
 @dataclass(frozen=True)
 class Row:
     delivery_id: int

@@ -210,9 +210,16 @@ def send_batch(
                 rows = ledger.load_rows(conn, owned)
                 conn.commit()
                 ready = _prepared(conn, settings, rows, template, make_recipient, stats)
+                unsent = {r.delivery_id for r in rows}
+                renewed = time.monotonic()
                 current = next(ready, None)
                 while current is not None:
                     row, data = current
+                    if time.monotonic() - renewed > settings.send_lease_seconds / 3:
+                        # throttled or slow: keep this chunk's lease (this row included) alive
+                        ledger.renew(conn, sorted(unsent), settings.send_lease_seconds)
+                        renewed = time.monotonic()
+                    unsent.discard(row.delivery_id)
                     # build the next message first, so its envelope can ride with this body
                     following = next(ready, None)
                     lookahead = None
