@@ -279,6 +279,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery_digest_subscriber"),
         Index("ix_deliveries_digest_state", "digest_id", "state"),
+        # the reconciler's scans (queued / sending rows of every digest) stay off a full scan
+        Index("ix_deliveries_state_dispatched", "state", "dispatched_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

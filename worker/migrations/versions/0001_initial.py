@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 06:44:46.559764
+Create Date: 2026-11-28 07:28:58.501659
 """
 
 from collections.abc import Sequence
@@ -204,6 +204,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_digest_state", ["digest_id", "state"], unique=False)
+        batch_op.create_index(
+            "ix_deliveries_state_dispatched", ["state", "dispatched_at"], unique=False
+        )
 
     op.create_table(
         "feed_items",
@@ -322,6 +325,7 @@ def downgrade() -> None:
 
     op.drop_table("feed_items")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_state_dispatched")
         batch_op.drop_index("ix_deliveries_digest_state")
 
     op.drop_table("deliveries")
