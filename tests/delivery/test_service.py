@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from tests.delivery.helpers import DAY, add_subscribers, read_maildir, stage_digest
 from worker import db
-from worker.delivery import ledger, service, subscribers
+from worker.delivery import ledger, recovery, service, subscribers
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -220,7 +220,7 @@ def test_throttled_batch_renews_its_lease(settings: Settings) -> None:
     def reconciler() -> None:  # another process reconciling while the batch runs
         while not done.is_set():
             with db.session_scope(s) as session:
-                expired.append(ledger.expire_leases(session, s))
+                expired.append(recovery.expire_leases(session, s))
             time.sleep(0.1)
 
     thread = threading.Thread(target=reconciler)

@@ -20,7 +20,7 @@ from sqlalchemy import String, and_, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from worker import db
-from worker.delivery import ledger
+from worker.delivery import ledger, recovery
 from worker.delivery.subscribers import get as get_subscriber
 from worker.models import (
     Delivery,
@@ -231,8 +231,8 @@ def resend(
     result["queued"] = len(ids)
     if settings.embedded:
         with db.session_scope(settings) as session:
-            ledger.finish_if_drained(session, digest_id)
-            result["counts"] = ledger.counts(session, digest_id)
+            recovery.finish_if_drained(session, digest_id)
+            result["counts"] = recovery.counts(session, digest_id)
     return result
 
 
@@ -241,7 +241,7 @@ def delivery_status(session: Session, day: date) -> dict[str, Any]:
     digest = session.scalar(select(Digest).where(Digest.date == day))
     if digest is None:
         return {"date": day.isoformat(), "digest_id": None, "counts": {}, "total": 0}
-    counts = ledger.counts(session, digest.id)
+    counts = recovery.counts(session, digest.id)
     failing = session.execute(
         select(Subscriber.domain, func.count())
         .join(Delivery, Delivery.subscriber_id == Subscriber.id)

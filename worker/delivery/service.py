@@ -19,15 +19,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from worker import db
-from worker.delivery import ledger
+from worker.delivery import ledger, outcomes, recovery
+from worker.delivery.recovery import reconcile, wait_for_drain
 from worker.delivery.resend import delivery_status, resend
 from worker.delivery.subscribers import validate_address
 from worker.delivery.throttle import RateLimiter, rate_limiter
 from worker.delivery.transport import SendResult, Transport, get_transport
-from worker.models import Digest, DigestState, utcnow
+from worker.models import Digest, utcnow
 from worker.settings import Settings
 from worker.tokens import unsubscribe_url
 
@@ -150,7 +149,7 @@ def start_send(session: Any, settings: Settings, digest_id: int) -> dict[str, An
             "claimed": False,
             "batches": 0,
             "queued": 0,
-            "counts": ledger.counts(session, digest_id),
+            "counts": recovery.counts(session, digest_id),
         }
     batches = queued = 0
     for ids in ledger.fan_out(session, settings, digest_id, settings.send_batch_size):
@@ -158,13 +157,13 @@ def start_send(session: Any, settings: Settings, digest_id: int) -> dict[str, An
         batches += 1
         queued += len(ids)
     ledger.finish_fan_out(session, digest_id)
-    ledger.finish_if_drained(session, digest_id)
+    recovery.finish_if_drained(session, digest_id)
     return {
         "digest_id": digest_id,
         "claimed": True,
         "batches": batches,
         "queued": queued,
-        "counts": ledger.counts(session, digest_id),
+        "counts": recovery.counts(session, digest_id),
     }
 
 
@@ -198,7 +197,7 @@ def send_batch(
     relay_down = False
     remaining = list(delivery_ids)
     with db.get_engine(settings.database_url).connect() as conn:
-        recorder = ledger.SentRecorder(conn, settings.send_async_commit)
+        recorder = outcomes.SentRecorder(conn, settings.send_async_commit)
         try:
             while remaining and not relay_down:
                 chunk, remaining = (
@@ -245,8 +244,8 @@ def send_batch(
                         rest += [r.delivery_id for r, _ in ready]
                         delay = backoff_seconds(settings, row.attempts)
                         due = utcnow() + timedelta(seconds=delay)
-                        ledger.release(conn, rest, due)
-                        ledger.postpone(conn, remaining, due)
+                        outcomes.release(conn, rest, due)
+                        outcomes.postpone(conn, remaining, due)
                         retries.setdefault(delay, []).extend(rest + remaining)
                         stats["released"] += len(rest)
                         relay_down = True
@@ -270,14 +269,14 @@ def _prepared(
     """The claimed rows with their messages; rows to skip or that cannot be built are recorded."""
     for row in rows:
         if row.skip_reason:
-            ledger.mark_skipped(conn, row.delivery_id, row.skip_reason)
+            outcomes.mark_skipped(conn, row.delivery_id, row.skip_reason)
             stats["skipped"] += 1
             continue
         try:
             data = template.personalize(make_recipient(settings, row))
         except Exception as exc:  # one bad recipient never stops the rest
             log.exception("building message for delivery %s", row.delivery_id)
-            ledger.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
+            outcomes.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
             stats["failed"] += 1
             continue
         yield row, data
@@ -293,16 +292,16 @@ def _record(
 ) -> None:
     if result.outcome == "permanent":
         suppress = row.email if result.suppress else None
-        ledger.mark_failed(conn, row.delivery_id, result.code, result.reply, suppress)
+        outcomes.mark_failed(conn, row.delivery_id, result.code, result.reply, suppress)
         stats["failed"] += 1
     elif result.outcome == "unknown":
-        ledger.mark_unknown(conn, row.delivery_id, result.reply)
+        outcomes.mark_unknown(conn, row.delivery_id, result.reply)
         stats["unknown"] += 1
     else:
         final = row.attempts >= settings.send_max_attempts
         delay = backoff_seconds(settings, row.attempts)
         retry_at = utcnow() + timedelta(seconds=delay)
-        ledger.mark_deferred(conn, row.delivery_id, result.code, result.reply, retry_at, final)
+        outcomes.mark_deferred(conn, row.delivery_id, result.code, result.reply, retry_at, final)
         if final:
             stats["failed"] += 1
         else:
@@ -317,99 +316,6 @@ def _schedule_retry(settings: Settings, digest_id: int, ids: list[int], delay: f
         return
     for chunk in _chunks(ids, settings.send_batch_size):
         dispatch_batch(settings, digest_id, chunk, countdown=delay)
-
-
-# ---------------------------------------------------------------- reconciliation
-def reconcile(settings: Settings) -> dict[str, int]:
-    """Repair what crashes leave behind; safe to run anywhere, any time, concurrently.
-
-    - rows `sending` past their lease -> queued (the only place a duplicate can come from);
-    - queued rows whose task was lost (worker killed, Redis restarted) -> dispatched again;
-    - fan-outs that died half-way -> `digest.send` again;
-    - digests with nothing left in flight -> marked sent.
-    """
-    stats: Counter[str] = Counter()
-    with db.session_scope(settings) as session:
-        stats["expired"] = ledger.expire_leases(session, settings)
-        for digest_id, ids in ledger.stale_queued(session, settings, settings.send_batch_size):
-            try:
-                dispatch_batch(settings, digest_id, ids)
-            except Exception as exc:  # broker down: these rows come round again later
-                log.warning("reconcile: cannot dispatch a batch of %s: %s", digest_id, exc)
-                stats["dispatch_errors"] += 1
-                break
-            stats["redispatched"] += len(ids)
-        stale = utcnow() - timedelta(seconds=settings.send_lease_seconds)
-        for digest_id in session.scalars(
-            select(Digest.id).where(
-                Digest.state == DigestState.built, Digest.send_claimed_at < stale
-            )
-        ).all():
-            try:
-                _dispatch_send(settings, digest_id)
-            except Exception as exc:
-                log.warning("reconcile: cannot resume the fan-out of %s: %s", digest_id, exc)
-                stats["dispatch_errors"] += 1
-                continue
-            stats["fan_outs_resumed"] += 1
-        for digest_id in session.scalars(
-            select(Digest.id).where(Digest.state == DigestState.sending)
-        ).all():
-            stats["digests_finished"] += int(ledger.finish_if_drained(session, digest_id))
-    return dict(stats)
-
-
-# ---------------------------------------------------------------- waiting, with progress
-def wait_for_drain(
-    settings: Settings,
-    digest_id: int,
-    progress: Progress | None = None,
-    timeout: float | None = 3600.0,
-    poll_seconds: float = 0.5,
-    reconcile_every: float = 5.0,
-) -> dict[str, Any]:
-    """Block until no row of the digest is queued or sending; report progress with rate and ETA.
-
-    Also runs the reconciler now and then, so a send whose worker died still completes while
-    someone waits for it (the beat schedule runs `digest.reconcile` for unattended sends).
-    """
-    started = time.monotonic()
-    last_reconcile = 0.0 if not settings.embedded else -reconcile_every
-    first_done: int | None = None
-    counts: dict[str, int] = {}
-    while True:
-        now = time.monotonic()
-        if settings.embedded or now - last_reconcile >= reconcile_every:
-            reconcile(settings)
-            last_reconcile = now
-        with db.session_scope(settings) as session:
-            counts = ledger.counts(session, digest_id)
-            digest = session.get(Digest, digest_id)
-            state = digest.state if digest is not None else None
-            due = ledger.next_due(session, digest_id) if settings.embedded else None
-        total = sum(counts.values())
-        in_flight = sum(counts.get(s.value, 0) for s in ledger.IN_FLIGHT)
-        done = total - in_flight
-        first_done = done if first_done is None else first_done
-        elapsed = time.monotonic() - started
-        rate = (done - first_done) / elapsed if elapsed > 0 else 0.0
-        if progress is not None:
-            eta = f", ETA {in_flight / rate:.0f} s" if rate > 0 and in_flight else ""
-            progress(done, total, f"{rate:.0f} msg/s{eta}")
-        if state is None or (state != DigestState.built and in_flight == 0):
-            return {
-                "digest_id": digest_id,
-                "drained": True,
-                "counts": counts,
-                "seconds": round(elapsed, 3),
-                "rate": round(rate, 1),
-            }
-        if timeout is not None and elapsed > timeout:
-            return {"digest_id": digest_id, "drained": False, "counts": counts, "seconds": elapsed}
-        pause = poll_seconds
-        if settings.embedded and due is not None:
-            pause = max(0.05, min(5.0, (due - utcnow()).total_seconds()))
-        time.sleep(pause)
 
 
 # ---------------------------------------------------------------- one-off mail

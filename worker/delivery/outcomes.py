@@ -1,0 +1,214 @@
+"""Recording what happened to a claimed ledger row, each outcome committed on its own.
+
+sent (right after the relay's 250; `SentRecorder` on the hot path), skipped (unsubscribed or
+suppressed since the fan-out), failed (5xx, out of attempts; 5xx to RCPT adds the address to
+the suppression list), deferred (4xx, dropped connection: queued again with a due time),
+unknown (connection lost after the data: left `sending` for the lease to decide).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from worker.delivery.ledger import DELIVERIES, EVENTS, _insert
+from worker.models import DeliveryState, Suppression, utcnow
+
+
+def _event(conn: Connection, delivery_id: int, kind: str, detail: str) -> None:
+    conn.execute(
+        EVENTS.insert().values(
+            delivery_id=delivery_id, at=utcnow(), kind=kind, detail=detail[:4000]
+        )
+    )
+
+
+def _set(conn: Connection, delivery_id: int, **values: Any) -> int:
+    d = DELIVERIES.c
+    result = conn.execute(
+        update(DELIVERIES)
+        .where(d.id == delivery_id, d.state == DeliveryState.sending)
+        .values(**values)
+    )
+    return int(result.rowcount)
+
+
+def mark_sent(conn: Connection, delivery_id: int, code: int) -> None:
+    _set(
+        conn,
+        delivery_id,
+        state=DeliveryState.sent,
+        sent_at=utcnow(),
+        smtp_code=code,
+        lease_until=None,
+    )
+    conn.commit()
+
+
+class SentRecorder:
+    """Records "sent" right after the relay's 250, without waiting for the database.
+
+    On PostgreSQL the UPDATE goes out on its own autocommit connection as a prepared statement
+    (libpq's asynchronous send) and its result is collected just before the next one, so the
+    database works while the next message is on the wire. The statement has left this process
+    before the next message is sent: a worker killed after that still has it applied (the
+    server reads what is in its socket), so a kill can still duplicate only the one message
+    whose 250 had not been recorded. With `async_commit`, `synchronous_commit=off` for this
+    connection: a PostgreSQL crash (not a worker crash) could forget the last fraction of a
+    second of marks, whose rows then come back through their lease (re-sent). SQLite: mark_sent.
+    """
+
+    _PG_SQL = (
+        b"UPDATE deliveries SET state = 'sent', sent_at = $1::timestamptz, smtp_code = $2::int,"
+        b" lease_until = NULL WHERE id = $3::int AND state = 'sending'"
+    )
+
+    def __init__(self, conn: Connection, async_commit: bool) -> None:
+        self.fallback = conn
+        self.fast: Connection | None = None
+        self.pgconn: Any = None
+        self.waiting = False
+        # unique per recorder: a pooled connection may still hold an earlier one's statement
+        self.name = f"digestcast_mark_sent_{uuid.uuid4().hex[:12]}".encode()
+        if conn.dialect.name == "postgresql":
+            self.fast = conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if async_commit:
+                self.fast.exec_driver_sql("SET synchronous_commit TO off")
+            raw: Any = self.fast.connection.driver_connection
+            self.pgconn = raw.pgconn
+            self._check(self.pgconn.prepare(self.name, self._PG_SQL))
+
+    @staticmethod
+    def _check(result: Any) -> None:
+        from psycopg import pq
+
+        if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+            raise RuntimeError(f"recording a sent message failed: {result.error_message!r}")
+
+    def _collect(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            while (result := self.pgconn.get_result()) is not None:
+                self._check(result)
+
+    def sent(self, delivery_id: int, code: int) -> None:
+        if self.pgconn is None:
+            mark_sent(self.fallback, delivery_id, code)
+            return
+        self._collect()
+        params = [utcnow().isoformat().encode(), str(code).encode(), str(delivery_id).encode()]
+        self.pgconn.send_query_prepared(self.name, params)  # blocking mode: flushed on return
+        self.waiting = True
+
+    def close(self) -> None:
+        if self.fast is None:
+            return
+        try:
+            self._collect()
+            self.pgconn.exec_(b"DEALLOCATE " + self.name)
+            self.fast.exec_driver_sql("RESET synchronous_commit")
+        finally:
+            self.fast.close()
+
+
+def mark_skipped(conn: Connection, delivery_id: int, reason: str) -> None:
+    _set(conn, delivery_id, state=DeliveryState.suppressed, last_error=reason, lease_until=None)
+    _event(conn, delivery_id, "skipped", reason)
+    conn.commit()
+
+
+def mark_failed(
+    conn: Connection, delivery_id: int, code: int | None, reply: str, suppress_email: str | None
+) -> None:
+    _set(
+        conn,
+        delivery_id,
+        state=DeliveryState.failed,
+        smtp_code=code,
+        last_error=reply,
+        lease_until=None,
+    )
+    _event(conn, delivery_id, "failed", f"{code} {reply}")
+    if suppress_email:
+        conn.execute(
+            _insert(conn, Suppression)
+            .values(email=suppress_email, reason=f"{code} {reply}"[:2000], created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["email"])
+        )
+    conn.commit()
+
+
+def mark_deferred(
+    conn: Connection,
+    delivery_id: int,
+    code: int | None,
+    reply: str,
+    retry_at: datetime,
+    final: bool,
+) -> None:
+    """A transient failure: back to queued (due at `retry_at`), or failed when out of attempts."""
+    if final:
+        _set(
+            conn,
+            delivery_id,
+            state=DeliveryState.failed,
+            smtp_code=code,
+            last_error=reply,
+            lease_until=None,
+        )
+        _event(conn, delivery_id, "failed", f"out of attempts; last reply {code} {reply}")
+    else:
+        _set(
+            conn,
+            delivery_id,
+            state=DeliveryState.queued,
+            smtp_code=code,
+            last_error=reply,
+            lease_until=None,
+            dispatched_at=retry_at,
+        )
+        _event(conn, delivery_id, "deferred", f"{code} {reply}; retry at {retry_at.isoformat()}")
+    conn.commit()
+
+
+def mark_unknown(conn: Connection, delivery_id: int, reply: str) -> None:
+    """Connection lost after DATA, before the reply (RFC 1047): the relay may have the message.
+
+    The row stays `sending`: it is not retried now; when its lease expires the reconciler
+    queues it again, and that re-send is the only duplicate the ledger allows.
+    """
+    _event(conn, delivery_id, "unknown_outcome", reply)
+    conn.commit()
+
+
+def release(conn: Connection, ids: Sequence[int], due: datetime) -> None:
+    """Give back claimed rows that were never attempted (attempt not counted), due at `due`."""
+    if not ids:
+        return
+    d = DELIVERIES.c
+    conn.execute(
+        update(DELIVERIES)
+        .where(d.id.in_(list(ids)), d.state == DeliveryState.sending)
+        .values(
+            state=DeliveryState.queued, lease_until=None, attempts=d.attempts - 1, dispatched_at=due
+        )
+    )
+    conn.commit()
+
+
+def postpone(conn: Connection, ids: Sequence[int], due: datetime) -> None:
+    """Queued rows not to be picked up again before `due` (the relay is down)."""
+    if not ids:
+        return
+    d = DELIVERIES.c
+    for start in range(0, len(ids), 500):
+        conn.execute(
+            update(DELIVERIES)
+            .where(d.id.in_(list(ids[start : start + 500])), d.state == DeliveryState.queued)
+            .values(dispatched_at=due)
+        )
+    conn.commit()
