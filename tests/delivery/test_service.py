@@ -235,3 +235,29 @@ def test_throttled_batch_renews_its_lease(settings: Settings) -> None:
     with db.session_scope(s) as session:
         rows = list(session.scalars(select(Delivery.state)))
     assert rows.count(DeliveryState.sent) == 6
+
+
+def test_duplicate_batch_tasks_running_at_once_send_each_row_once(
+    any_db_settings: Settings,
+) -> None:
+    settings = any_db_settings.model_copy(update={"send_claim_chunk": 5})
+    digest_id = _setup(settings, count=40)
+    with db.session_scope(settings) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+    results: list[dict[str, object]] = []
+
+    def worker() -> None:  # the same task delivered to three workers
+        results.append(service.send_batch(settings, digest_id, ids))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(int(r.get("sent", 0)) for r in results) == 40  # type: ignore[call-overload]
+    messages = read_maildir(settings.outbox_dir)
+    assert sorted(str(m["Message-ID"]) for m in messages) == sorted(
+        {str(m["Message-ID"]) for m in messages}
+    )
+    assert len(messages) == 40
