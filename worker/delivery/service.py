@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
+from sqlalchemy.orm import Session
+
 from worker import db
 from worker.delivery import ledger, outcomes, recovery
 from worker.delivery.recovery import reconcile, wait_for_drain
@@ -135,7 +137,7 @@ def _dispatch_send(settings: Settings, digest_id: int) -> None:
 
 
 # ---------------------------------------------------------------- fan-out
-def start_send(session: Any, settings: Settings, digest_id: int) -> dict[str, Any]:
+def start_send(session: Session, settings: Settings, digest_id: int) -> dict[str, Any]:
     """Claim the digest's send once, create its ledger rows in batches and dispatch them.
 
     A second trigger (a rerun, two schedulers, a redelivered task) finds the claim taken and
