@@ -13,6 +13,7 @@ import json
 import mailbox
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -88,6 +89,12 @@ def first_and_second_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     env = cli_env(tmp_path)
     digestcast(env, "db", "upgrade")
     digestcast(env, "subscribers", "import", str(EXAMPLES / "subscribers.csv"))
+    # one reader turned audio links off on the preferences page
+    with sqlite3.connect(tmp_path / "digestcast.db") as conn:
+        conn.execute(
+            "UPDATE subscribers SET wants_audio_links = 0 WHERE email = ?",
+            (sample_subscribers()[-1].lower(),),
+        )
     first = digestcast(env, "run", "--date", SAMPLE_DATE)
     messages_after_first = outbox_messages(tmp_path / "outbox")
     second = digestcast(env, "run", "--date", SAMPLE_DATE)
@@ -145,6 +152,20 @@ def test_one_message_per_subscriber_naming_every_story(
         assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
         assert message["Message-ID"]
         assert "{{" not in body and "{%" not in body
+
+
+def test_audio_links_follow_each_readers_preference(
+    first_and_second_run: dict[str, object],
+) -> None:
+    messages = first_and_second_run["messages"]
+    assert isinstance(messages, list)
+    no_audio = sample_subscribers()[-1].lower()
+    for message in messages:
+        text, body = parts(message)
+        if no_audio in str(message["To"]).lower():
+            assert "/listen/" not in body and "/listen/" not in text
+        else:
+            assert "/listen/" in body and "/listen/" in text
 
 
 def test_podcast_feed_lists_every_article_audio_with_its_length(

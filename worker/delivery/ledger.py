@@ -258,6 +258,7 @@ class Row:
     message_id: str
     attempts: int
     skip_reason: str | None  # unsubscribed / suppressed since the fan-out
+    audio_links: bool = True  # Subscriber.wants_audio_links: the edition with Listen links
 
 
 def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
@@ -265,7 +266,18 @@ def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
     s = Subscriber.__table__.c
     p = Suppression.__table__.c
     query = (
-        select(d.id, s.id, s.email, s.name, d.message_id, d.attempts, s.state, s.wants_daily, p.id)
+        select(
+            d.id,
+            s.id,
+            s.email,
+            s.name,
+            d.message_id,
+            d.attempts,
+            s.state,
+            s.wants_daily,
+            s.wants_audio_links,
+            p.id,
+        )
         .select_from(
             DELIVERIES.join(Subscriber.__table__, s.id == d.subscriber_id).outerjoin(
                 Suppression.__table__, p.email == s.email
@@ -275,11 +287,11 @@ def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
         .order_by(d.id)
     )
     rows = []
-    for did, sid, email, name, mid, attempts, sstate, wants, supp in conn.execute(query):
+    for did, sid, email, name, mid, attempts, sstate, wants, audio, supp in conn.execute(query):
         reason = None
         if supp is not None:
             reason = "address is on the suppression list"
         elif sstate != SubscriberState.active.value or not wants:
             reason = f"subscriber is {sstate}"
-        rows.append(Row(did, sid, email, name, mid, attempts, reason))
+        rows.append(Row(did, sid, email, name, mid, attempts, reason, bool(audio)))
     return rows

@@ -177,6 +177,7 @@ def _recipient(settings: Settings, row: ledger.Row) -> Any:
         name=row.name,
         message_id=row.message_id,
         unsubscribe_url=unsubscribe_url(settings, row.subscriber_id),
+        audio_links=row.audio_links,
     )
 
 
