@@ -193,17 +193,33 @@ def resend(
     failed: Annotated[bool, typer.Option("--failed", help="Resend to failed deliveries.")] = False,
     everyone: Annotated[bool, typer.Option("--all", help="Resend to every subscriber.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be sent.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --all without asking.")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="Who asks (recorded).")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
 ) -> None:
-    """Ops: resend a digest to one address, to the failed ones, or to everybody."""
+    """Ops: resend a digest to one address, to the failed ones, or to everybody (recorded)."""
     from worker.delivery.service import resend as do_resend
 
     if sum([to is not None, failed, everyone]) != 1:
         err.print("[red]choose exactly one of --to EMAIL, --failed, --all[/red]")
         raise typer.Exit(2)
     settings = _settings()
+    day = _day(settings, date_)
+    if everyone and not dry_run and not yes:
+        typer.confirm(f"Send the {day} digest again to EVERY subscriber?", abort=True)
     result = do_resend(
-        settings, _day(settings, date_), to=to, failed=failed, everyone=everyone, dry_run=dry_run
+        settings,
+        day,
+        to=to,
+        failed=failed,
+        everyone=everyone,
+        dry_run=dry_run,
+        requested_by=by,
+        reason=reason,
     )
+    if "refused" in result:
+        err.print(f"[red]refused: {result['refused']}[/red]")
+        raise typer.Exit(1)
     for key, value in result.items():
         console.print(f"{key}: {value}")
 
@@ -338,23 +354,45 @@ def subscribers_list() -> None:
 
 
 @subscribers_app.command("remove")
-def subscribers_remove(email: str) -> None:
-    """Unsubscribe an address (kept as unsubscribed so it is never mailed again)."""
+def subscribers_remove(
+    email: str,
+    wipe: Annotated[
+        bool, typer.Option("--wipe", help="Erase the person and their delivery history.")
+    ] = False,
+) -> None:
+    """Unsubscribe an address; with --wipe, erase it (a suppression entry is kept either way)."""
     from worker.delivery import subscribers
 
     settings = _settings()
     with db.session_scope(settings) as session:
-        console.print(subscribers.remove(session, email))
+        found = subscribers.remove(session, email, wipe=wipe)
+    if not found:
+        err.print(f"[red]{email} is not on the list[/red]")
+        raise typer.Exit(1)
+    console.print(f"{email}: {'erased' if wipe else 'unsubscribed'}")
 
 
 @subscribers_app.command("export")
-def subscribers_export() -> None:
-    """Write the list as CSV to standard output."""
+def subscribers_export(
+    email: Annotated[
+        str | None, typer.Option("--email", help="One person's full data, as JSON.")
+    ] = None,
+) -> None:
+    """Write the list as CSV to standard output (or one person's data with --email)."""
+    import json
+
     from worker.delivery import subscribers
 
     settings = _settings()
     with db.session_scope(settings) as session:
-        subscribers.export_csv(session, sys.stdout)
+        if email is None:
+            subscribers.export_csv(session, sys.stdout)
+            return
+        person = subscribers.export_person(session, email)
+    if person is None:
+        err.print(f"[red]{email} is not on the list[/red]")
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps(person, indent=2, default=str) + "\n")
 
 
 # ---------------------------------------------------------------- sources

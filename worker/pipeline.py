@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -45,14 +46,24 @@ def run_tasks(
     signatures: Iterable[Signature],
     progress: Progress = _no_progress,
     describe: Callable[[Signature, dict[str, Any]], str] = _task_name,
+    parallel: int = 1,
 ) -> list[dict[str, Any]]:
     """Run task signatures and return their results in order.
 
-    Embedded: one after another in this process. Broker: all dispatched at once, then awaited,
-    so the workers process them in parallel.
+    Embedded: in this process, one after another or, for I/O-bound tasks, `parallel` at once in
+    threads. Broker: all dispatched at once, then awaited, so the workers run them in parallel.
     """
     sigs = list(signatures)
     results: list[dict[str, Any]] = []
+    if settings.embedded and parallel > 1 and len(sigs) > 1:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = {pool.submit(lambda s=sig: s.apply(throw=True).get()): sig for sig in sigs}
+            done_results: dict[int, dict[str, Any]] = {}
+            for done, future in enumerate(as_completed(futures), start=1):
+                sig = futures[future]
+                done_results[id(sig)] = future.result()
+                progress(done, len(sigs), describe(sig, done_results[id(sig)]))
+        return [done_results[id(sig)] for sig in sigs]
     if settings.embedded:
         for done, sig in enumerate(sigs, start=1):
             results.append(sig.apply(throw=True).get())
@@ -100,7 +111,8 @@ def collect(settings: Settings, progress: Progress = _no_progress) -> CollectSum
     def describe(_sig: Signature, result: dict[str, Any]) -> str:
         return f"{result.get('source')}: {'ok' if result.get('ok') else result.get('error')}"
 
-    results = run_tasks(settings, sigs, progress, describe)
+    # fetching is I/O-bound: embedded runs fetch several sources at once, each task in its thread
+    results = run_tasks(settings, sigs, progress, describe, parallel=settings.collect_concurrency)
     summary = CollectSummary(sources=len(results))
     for result in results:
         if not result.get("ok"):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.daily import scheduler_status
 from worker.audio.service import audio_status
+from worker.delivery.resend import delivery_status
 from worker.models import Delivery, Digest, Source
 from worker.settings import Settings
 
@@ -20,6 +21,8 @@ def gather_status(
     digest = session.scalar(select(Digest).where(Digest.date == day))
     digest_rows: list[dict[str, Any]] = []
     delivery_rows: list[dict[str, Any]] = []
+    failing: list[dict[str, Any]] = []
+    resends: list[dict[str, Any]] = []
     if digest is None:
         digest_rows.append({"date": day.isoformat(), "state": "not built"})
     else:
@@ -42,6 +45,14 @@ def gather_status(
             .group_by(Delivery.state)
         ).all()
         delivery_rows = [{"state": str(state), "deliveries": n} for state, n in sorted(counts)]
+        details = delivery_status(session, day)
+        failing = [
+            {"domain": r["domain"], "failed": r["failed"]} for r in details["failing_domains"]
+        ]
+        resends = [
+            {k: r[k] for k in ("at", "by", "mode", "target", "selected", "dry_run")}
+            for r in details["resends"]
+        ]
     audio_rows = [{"state": state, "articles": n} for state, n in audio_status(session).items()]
     source_rows = [
         {
@@ -59,6 +70,8 @@ def gather_status(
     report = {
         f"Digest {day.isoformat()}": digest_rows,
         "Deliveries": delivery_rows,
+        "Failing domains": failing,
+        "Resends": resends,
         "Audio": audio_rows,
         "Sources": source_rows,
     }
