@@ -37,6 +37,11 @@ def load_tasks(settings: Settings) -> None:
         importlib.import_module(module)
 
 
+def _apply(sig: Signature) -> dict[str, Any]:
+    result: dict[str, Any] = sig.apply(throw=True).get()
+    return result
+
+
 def _task_name(sig: Signature, _result: dict[str, Any]) -> str:
     return str(sig.task)
 
@@ -57,7 +62,7 @@ def run_tasks(
     results: list[dict[str, Any]] = []
     if settings.embedded and parallel > 1 and len(sigs) > 1:
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(lambda s=sig: s.apply(throw=True).get()): sig for sig in sigs}
+            futures = {pool.submit(_apply, sig): sig for sig in sigs}
             done_results: dict[int, dict[str, Any]] = {}
             for done, future in enumerate(as_completed(futures), start=1):
                 sig = futures[future]
@@ -66,7 +71,7 @@ def run_tasks(
         return [done_results[id(sig)] for sig in sigs]
     if settings.embedded:
         for done, sig in enumerate(sigs, start=1):
-            results.append(sig.apply(throw=True).get())
+            results.append(_apply(sig))
             progress(done, len(sigs), describe(sig, results[-1]))
         return results
     pending = [sig.apply_async() for sig in sigs]
