@@ -121,8 +121,12 @@ def preferences_page(request: Request, token: str, session: SessionDep) -> HTMLR
     found = _subscriber(request, session, token)
     if isinstance(found, TokenError) or found is None:
         return _invalid(request)
-    settings = get_settings_from(request)
-    csrf = csrf_token(request, settings)
+    return _preferences(request, token, found, saved=False)
+
+
+def _preferences(request: Request, token: str, found: Subscriber, *, saved: bool) -> HTMLResponse:
+    """The preferences page with a fresh CSRF token (shown first, and again after saving)."""
+    csrf = csrf_token(request, get_settings_from(request))
     response = render(
         request,
         "preferences.html",
@@ -133,6 +137,7 @@ def preferences_page(request: Request, token: str, session: SessionDep) -> HTMLR
             "email": masked(found.email),
             "subscriber": found,
             "unsubscribed": found.state == SubscriberState.unsubscribed,
+            "saved": saved,
         },
     )
     set_csrf_cookie(response, request, csrf)
@@ -162,19 +167,4 @@ def save_preferences(
     # unchecked checkboxes are simply absent from the form
     found.wants_daily = wants_daily == "on"
     found.wants_audio_links = wants_audio_links == "on"
-    csrf = csrf_token(request, settings)
-    response = render(
-        request,
-        "preferences.html",
-        {
-            "token": token,
-            "csrf_token": csrf,
-            "csrf_field": CSRF_FIELD,
-            "email": masked(found.email),
-            "subscriber": found,
-            "unsubscribed": found.state == SubscriberState.unsubscribed,
-            "saved": True,
-        },
-    )
-    set_csrf_cookie(response, request, csrf)
-    return response
+    return _preferences(request, token, found, saved=True)
