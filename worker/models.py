@@ -1,7 +1,7 @@
 """The data model (SQLAlchemy 2). Times are stored in UTC; Kyiv time is a presentation concern.
 
-Each stage owns its tables; a column added here needs the initial migration regenerated
-(`make migration`) until the first release, and a new migration after it.
+Each stage owns its tables; a schema change here needs a new migration (`make migration
+MESSAGE="..."`); tests/test_db.py fails while models and migrations differ.
 """
 
 from __future__ import annotations
