@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,9 @@ def _settings() -> Settings:
     from worker.logging import configure_logging
 
     configure_logging(settings)
+    if settings.embedded:
+        # tasks run in this process and the command summarizes them; their trace lines are noise
+        logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     configure(settings)
     return settings
 
@@ -165,7 +169,7 @@ def preview(
     settings = _settings()
     day = _day(settings, date_)
     with db.session_scope(settings) as session:
-        result = make_preview(session, settings, get_storage(settings), day, out)
+        result = make_preview(session, settings, get_storage(settings), day, out.resolve())
     for key, value in result.items():
         console.print(f"{key}: {value}")
 
