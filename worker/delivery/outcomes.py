@@ -89,7 +89,8 @@ class SentRecorder:
         if result.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
             raise RuntimeError(f"recording a sent message failed: {result.error_message!r}")
 
-    def _collect(self) -> None:
+    def collect(self) -> None:
+        """Wait for the last mark's result (sent() does it anyway; earlier is free)."""
         if self.waiting:
             self.waiting = False
             while (result := self.pgconn.get_result()) is not None:
@@ -99,7 +100,7 @@ class SentRecorder:
         if self.pgconn is None:
             mark_sent(self.fallback, delivery_id, code)
             return
-        self._collect()
+        self.collect()
         params = [utcnow().isoformat().encode(), str(code).encode(), str(delivery_id).encode()]
         self.pgconn.send_query_prepared(self.name, params)  # blocking mode: flushed on return
         self.waiting = True
@@ -108,7 +109,7 @@ class SentRecorder:
         if self.fast is None:
             return
         try:
-            self._collect()
+            self.collect()
             self.pgconn.exec_(b"DEALLOCATE " + self.name)
             self.fast.exec_driver_sql("RESET synchronous_commit")
         finally:

@@ -12,7 +12,7 @@ import importlib
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from email.message import EmailMessage
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from worker import db
 from worker.delivery import ledger, outcomes, recovery
+from worker.delivery.compose import Composer
 from worker.delivery.recovery import reconcile, wait_for_drain
 from worker.delivery.resend import delivery_status, resend
 from worker.delivery.subscribers import validate_address
@@ -195,6 +196,7 @@ def send_batch(
     transport = transport if transport is not None else get_transport(settings)
     limiter = _limiter(settings)
     sender = ledger.envelope_sender(settings)
+    composer = Composer(template)
     stats: Counter[str] = Counter()
     retries: dict[float, list[int]] = {}
     relay_down = False
@@ -211,26 +213,37 @@ def send_batch(
                 stats["not_claimed"] += len(chunk) - len(owned)
                 rows = ledger.load_rows(conn, owned)
                 conn.commit()
-                ready = _prepared(conn, settings, rows, template, make_recipient, stats)
+                ready = _Ahead(
+                    _prepared(conn, settings, rows, composer, make_recipient, stats),
+                    recorder.collect,
+                )
                 unsent = {r.delivery_id for r in rows}
                 renewed = time.monotonic()
-                current = next(ready, None)
-                while current is not None:
-                    row, data = current
+
+                while (current := ready.pop()) is not None:
+                    row, data, clean = current
                     if time.monotonic() - renewed > settings.send_lease_seconds / 3:
                         # throttled or slow: keep this chunk's lease (this row included) alive
                         ledger.renew(conn, sorted(unsent), settings.send_lease_seconds)
                         renewed = time.monotonic()
                     unsent.discard(row.delivery_id)
-                    # build the next message first, so its envelope can ride with this body
-                    following = next(ready, None)
+                    # the next message first (usually built already), so its envelope can ride
+                    # with this body
+                    following = ready.fill(1)
                     lookahead = None
                     if following is not None:
-                        nxt, nxt_data = following
+                        nxt, nxt_data, _ = following
                         lookahead = (sender, nxt.email, len(nxt_data), nxt_data.isascii())
                     limiter.acquire()
                     try:
-                        result = transport.send(sender, row.email, data, lookahead)
+                        result = transport.send(
+                            sender,
+                            row.email,
+                            data,
+                            lookahead,
+                            clean=clean,
+                            while_waiting=ready.while_waiting,
+                        )
                     except Exception as exc:
                         log.exception("transport error for delivery %s", row.delivery_id)
                         transport.close()
@@ -238,13 +251,11 @@ def send_batch(
                     if result.outcome == "sent":
                         recorder.sent(row.delivery_id, result.code or 250)
                         stats["sent"] += 1
-                        current = following
                         continue
                     _record(conn, settings, row, result, stats, retries)
                     if result.stage == "connect" and result.outcome == "transient":
                         # the relay is unreachable: give the rest back, retry the lot later
-                        rest = [r.delivery_id for r, _ in ([following] if following else [])]
-                        rest += [r.delivery_id for r, _ in ready]
+                        rest = [r.delivery_id for r, _, _ in ready.rest()]
                         delay = backoff_seconds(settings, row.attempts)
                         due = utcnow() + timedelta(seconds=delay)
                         outcomes.release(conn, rest, due)
@@ -253,7 +264,6 @@ def send_batch(
                         stats["released"] += len(rest)
                         relay_down = True
                         break
-                    current = following
         finally:
             recorder.close()
     for delay, ids in sorted(retries.items()):
@@ -261,28 +271,64 @@ def send_batch(
     return {"digest_id": digest_id, **stats}
 
 
+Built = tuple[ledger.Row, bytes, bool]
+
+
+class _Ahead:
+    """Messages built ahead of sending: the next one's envelope rides with the current body,
+    and the one after is built while the relay processes that body."""
+
+    def __init__(self, items: Iterator[Built], collect: Callable[[], None]) -> None:
+        self.items = items
+        self.collect = collect
+        self.built: deque[Built] = deque()
+
+    def while_waiting(self) -> None:
+        """While the relay processes the current body: collect the previous sent mark's
+        result and build the message after next."""
+        self.collect()
+        self.fill(2)
+
+    def fill(self, depth: int) -> Built | None:
+        """Build until `depth` messages wait (fewer at the end); returns the first waiting."""
+        while len(self.built) < depth and (item := next(self.items, None)) is not None:
+            self.built.append(item)
+        return self.built[0] if self.built else None
+
+    def pop(self) -> Built | None:
+        self.fill(1)
+        return self.built.popleft() if self.built else None
+
+    def rest(self) -> list[Built]:
+        """Everything not sent yet, built or not (the relay is down: give it all back)."""
+        rest = list(self.built) + list(self.items)
+        self.built.clear()
+        return rest
+
+
 def _prepared(
     conn: Any,
     settings: Settings,
     rows: list[ledger.Row],
-    template: MessageTemplateLike,
+    composer: Composer,
     make_recipient: Callable[[Settings, ledger.Row], Any],
     stats: Counter[str],
-) -> Iterator[tuple[ledger.Row, bytes]]:
-    """The claimed rows with their messages; rows to skip or that cannot be built are recorded."""
+) -> Iterator[Built]:
+    """The claimed rows with their messages and whether each is clean for DATA (compose.py);
+    rows to skip or that cannot be built are recorded."""
     for row in rows:
         if row.skip_reason:
             outcomes.mark_skipped(conn, row.delivery_id, row.skip_reason)
             stats["skipped"] += 1
             continue
         try:
-            data = template.personalize(make_recipient(settings, row))
+            data, clean = composer.build(make_recipient(settings, row))
         except Exception as exc:  # one bad recipient never stops the rest
             log.exception("building message for delivery %s", row.delivery_id)
             outcomes.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
             stats["failed"] += 1
             continue
-        yield row, data
+        yield row, data, clean
 
 
 def _record(

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import mailbox
 import re
 import smtplib
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -30,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from worker.delivery.throttle import ConnectionSlots, connection_slots
 from worker.settings import Settings
 
+log = logging.getLogger(__name__)
 Outcome = Literal["sent", "transient", "permanent", "unknown"]
 _EOL = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -50,14 +53,26 @@ class SendResult:
 
 
 Envelope = tuple[str, str, int, bool]  # sender, recipient, approximate size, ASCII body
+Waiting = Callable[[], None]
 
 
 class Transport(Protocol):
     def send(
-        self, sender: str, recipient: str, data: bytes, next_envelope: Envelope | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        next_envelope: Envelope | None = None,
+        *,
+        clean: bool = False,
+        while_waiting: Waiting | None = None,
     ) -> SendResult:
         """Send one message. `next_envelope`: the message the caller sends right after this
-        one; a pipelining transport may put its MAIL/RCPT/DATA on the wire with this body."""
+        one; a pipelining transport may put its MAIL/RCPT/DATA on the wire with this body.
+        `clean`: the caller checked that `data` needs no line-end fix or dot-stuffing (see
+        worker/delivery/compose.py). `while_waiting`: work for the caller (building the next
+        message) run while the relay processes this one, before its reply is read; it must
+        not raise."""
         ...
 
     def close(self) -> None: ...
@@ -73,7 +88,14 @@ class MaildirTransport:
         self.box = mailbox.Maildir(str(path), create=True)
 
     def send(
-        self, sender: str, recipient: str, data: bytes, next_envelope: Envelope | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        next_envelope: Envelope | None = None,
+        *,
+        clean: bool = False,
+        while_waiting: Waiting | None = None,
     ) -> SendResult:
         key = self.box.add(data)
         return SendResult("sent", 250, f"maildir {key}")
@@ -123,11 +145,16 @@ class _Dropped(Exception):
     """The connection went away before the end of data: the message was not delivered."""
 
 
-def wire_bytes(data: bytes) -> bytes:
-    """CRLF line ends, dot-stuffing (RFC 5321 4.5.2) and the terminating <CRLF>.<CRLF>."""
+def wire_bytes(data: bytes, clean: bool = False) -> bytes:
+    """CRLF line ends, dot-stuffing (RFC 5321 4.5.2) and the terminating <CRLF>.<CRLF>.
+
+    `clean`: the caller has established what the fast path below checks (compose.py).
+    """
     # fast path for the digest template's output (CRLF already, rarely a leading dot): three
     # C-speed scans instead of two regex substitutions over ~60 KB (a bare CR is left as is)
-    if data.count(b"\n") == data.count(b"\r\n") and b"\n." not in data and data[:1] != b".":
+    if clean or (
+        data.count(b"\n") == data.count(b"\r\n") and b"\n." not in data and data[:1] != b"."
+    ):
         body = data
     else:
         body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
@@ -228,7 +255,14 @@ class SmtpTransport:
 
     # -- one message
     def send(
-        self, sender: str, recipient: str, data: bytes, next_envelope: Envelope | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        next_envelope: Envelope | None = None,
+        *,
+        clean: bool = False,
+        while_waiting: Waiting | None = None,
     ) -> SendResult:
         if self._pending is not None and self._pending != (sender, recipient):
             # the caller did not follow up the envelope it announced: dropping the connection
@@ -238,7 +272,7 @@ class SmtpTransport:
             return SendResult("permanent", None, "address contains whitespace or <>", "rcpt")
         if next_envelope is not None and _UNSAFE_ADDRESS.search(next_envelope[1]):
             next_envelope = None
-        payload = wire_bytes(data)
+        payload = wire_bytes(data, clean)
         last = "connection dropped"
         for _ in range(self.reconnect_attempts):
             if self.conn is None:
@@ -250,7 +284,9 @@ class SmtpTransport:
                 self._discard()  # our slot lapsed (idle too long): take a fresh one
                 continue
             try:
-                result = self._transaction(self.conn, sender, recipient, payload, next_envelope)
+                result = self._transaction(
+                    self.conn, sender, recipient, payload, next_envelope, while_waiting
+                )
             except _Dropped as exc:
                 last = str(exc)
                 self._discard()
@@ -283,6 +319,7 @@ class SmtpTransport:
         recipient: str,
         payload: bytes,
         next_envelope: Envelope | None,
+        while_waiting: Waiting | None = None,
     ) -> SendResult:
         announced, self._pending = self._pending == (sender, recipient), None
         try:
@@ -325,6 +362,12 @@ class SmtpTransport:
         except OSError as exc:
             raise _Dropped(f"connection lost while sending data: {exc}") from exc
         self._pending = lookahead
+        if while_waiting is not None:
+            # the relay is busy with 60 KB: the caller builds its next message meanwhile
+            try:
+                while_waiting()
+            except Exception:  # never lose this message's reply to the caller's bug
+                log.exception("work while waiting for the relay failed")
         try:
             code, reply = conn.getreply()
         except (OSError, smtplib.SMTPServerDisconnected) as exc:

@@ -1,0 +1,136 @@
+"""The composer's "clean for DATA" flag: when it lets the transport skip its scan, the wire
+bytes are exactly what the full scan makes; anything it cannot vouch for is scanned."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.delivery.helpers import add_subscribers, read_maildir, stage_digest
+from tests.delivery.smtp_server import Recorder, Rules, Server
+from worker import db
+from worker.delivery import ledger, service
+from worker.delivery.compose import Composer, clean_piece
+from worker.delivery.transport import SmtpConfig, SmtpTransport, wire_bytes
+from worker.digest.message import MessageTemplate, Recipient
+from worker.settings import Settings
+
+BASE = "https://daily.example.org/u/"
+
+
+def _recipient(sid: int, name: str | None = "Reader", url: str | None = None) -> Recipient:
+    return Recipient(
+        subscriber_id=sid,
+        email=f"reader{sid}@example.net",
+        name=name,
+        message_id=f"<digest-1.sub-{sid}@example.org>",
+        unsubscribe_url=url or f"{BASE}tok{sid}",
+    )
+
+
+def _template(settings: Settings) -> object:
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings, kb=20)
+    return service.message_template(settings, digest_id)
+
+
+def test_clean_piece() -> None:
+    assert clean_piece(b"a\r\nb=\r\n")
+    assert clean_piece(b"")
+    assert not clean_piece(b".a")
+    assert not clean_piece(b"a\r\n.b")
+    assert not clean_piece(b"a\nb")
+    assert not clean_piece(b"\nb")
+
+
+def test_digest_messages_are_clean_and_identical_on_the_wire(settings: Settings) -> None:
+    composer = Composer(_template(settings))
+    for sid, name in [(1, "Olena Petrenko"), (22, None), (333, "Ім'я Прізвище"), (4444, "A")]:
+        data, clean = composer.build(_recipient(sid, name))
+        assert clean, sid
+        assert wire_bytes(data, clean) == wire_bytes(data)
+
+
+def test_a_value_with_a_line_leading_dot_is_scanned_and_stuffed(settings: Settings) -> None:
+    # quoted-printable wraps at 76 columns: put a dot at the start of the URL's second line
+    url = BASE + "a" * (75 - len(BASE)) + ".b.c"
+    data, clean = Composer(_template(settings)).build(_recipient(7, url=url))
+    assert b"=\r\n.b.c" in data
+    assert not clean
+    assert b"=\r\n..b.c" in wire_bytes(data, clean)
+
+
+def test_a_template_with_a_dotted_line_is_always_scanned(settings: Settings) -> None:
+    template = MessageTemplate(
+        settings, subject="s", html="<p>x</p>\n.dot\n", text="@@DC_GREETING@@\n.dot\n"
+    )
+    composer = Composer(template)
+    data, clean = composer.build(_recipient(5))
+    assert not clean
+    assert b"\r\n..dot" in wire_bytes(data, clean)
+
+
+def test_anything_but_the_template_join_is_scanned(settings: Settings) -> None:
+    class Signed:
+        """A template that puts something in front of the joined segments (as DKIM does)."""
+
+        def __init__(self, inner: MessageTemplate) -> None:
+            self.inner = inner
+            self.segments = inner.segments
+            self.segments_no_audio = inner.segments_no_audio
+            self.values = inner.values
+
+        def personalize(self, recipient: Recipient) -> bytes:
+            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient)
+
+    inner = _template(settings)
+    assert isinstance(inner, MessageTemplate)
+    data, clean = Composer(Signed(inner)).build(_recipient(9))
+    assert not clean
+    assert wire_bytes(data, clean).startswith(b"..X-Signature")
+    plain, plain_clean = Composer(_NoSegments()).build(_recipient(9))
+    assert plain == b"x\r\n" and not plain_clean
+
+
+class _NoSegments:
+    def personalize(self, recipient: Recipient) -> bytes:
+        return b"x\r\n"
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_work_while_waiting_runs_once_per_message_and_never_loses_the_reply(fail: bool) -> None:
+    calls: list[int] = []
+
+    def work() -> None:
+        calls.append(1)
+        if fail:
+            raise RuntimeError("caller bug")
+
+    recorder = Recorder(Rules())
+    with Server(recorder) as server:
+        transport = SmtpTransport(SmtpConfig.from_url(server.url))
+        results = [
+            transport.send(
+                "b@example.org",
+                f"r{i}@example.net",
+                b"Subject: x\r\n\r\nbody\r\n",
+                clean=True,
+                while_waiting=work,
+            )
+            for i in range(3)
+        ]
+        transport.close()
+    assert [r.outcome for r in results] == ["sent"] * 3
+    assert len(calls) == 3
+    assert [rcpt for rcpt, _ in recorder.messages] == [f"r{i}@example.net" for i in range(3)]
+
+
+def test_batch_sends_every_claimed_row_once_with_messages_built_ahead(settings: Settings) -> None:
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings)
+        add_subscribers(session, 7)
+        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 50) for i in batch]
+    result = service.send_batch(settings, digest_id, ids)
+    assert result["sent"] == 7
+    assert sorted(str(m["To"]) for m in read_maildir(settings.outbox_dir)) == [
+        f"Reader {i} <reader{i:06d}@example.net>" for i in range(7)
+    ]
