@@ -153,13 +153,11 @@ def subscribe(
     return render(request, "check_email.html", {})
 
 
-@router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
+def _confirmable(request: Request, token: str) -> str | HTMLResponse:
+    """The address a confirmation token proves, or the page saying why it does not."""
     settings = get_settings_from(request)
     try:
-        email = read_confirm_token(
-            settings, token, max_age_seconds=settings.confirm_max_age_seconds
-        )
+        return read_confirm_token(settings, token, max_age_seconds=settings.confirm_max_age_seconds)
     except TokenError as exc:
         expired = "expired" in str(exc)
         WEB_CONFIRM.labels("expired" if expired else "invalid").inc()
@@ -177,18 +175,64 @@ def confirm(request: Request, token: str, session: SessionDep) -> HTMLResponse:
             },
             status_code=410 if expired else 400,
         )
+
+
+def _already_subscribed(request: Request, email: str) -> HTMLResponse:
+    WEB_CONFIRM.labels("already").inc()
+    name = get_settings_from(request).newsletter_name
+    return render(
+        request,
+        "message.html",
+        {"title": "Already subscribed", "message": f"{email} is already subscribed to {name}."},
+    )
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str, session: SessionDep) -> HTMLResponse:
+    """One button that confirms. The GET itself changes nothing: mail scanners that open every
+    link (Safe Links and the like) must not confirm a subscription somebody else asked for."""
+    email = _confirmable(request, token)
+    if isinstance(email, HTMLResponse):
+        return email
     subscriber = subscribers.get(session, email)
-    now = datetime.now(UTC)
     if subscriber is not None and subscriber.state == SubscriberState.active:
-        WEB_CONFIRM.labels("already").inc()
+        return _already_subscribed(request, email)
+    settings = get_settings_from(request)
+    csrf = csrf_token(request, settings)
+    response = render(
+        request,
+        "confirm.html",
+        {"token": token, "email": email, "csrf_token": csrf, "csrf_field": CSRF_FIELD},
+    )
+    set_csrf_cookie(response, request, csrf)
+    return response
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+def confirm(
+    request: Request,
+    token: str,
+    session: SessionDep,
+    submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+) -> HTMLResponse:
+    settings = get_settings_from(request)
+    email = _confirmable(request, token)
+    if isinstance(email, HTMLResponse):
+        return email
+    if not csrf_ok(request, settings, submitted_csrf):
         return render(
             request,
             "message.html",
             {
-                "title": "Already subscribed",
-                "message": f"{email} is already subscribed to {settings.newsletter_name}.",
+                "title": "Please try again",
+                "message": "This form expired. Open the link in your email again.",
             },
+            status_code=403,
         )
+    subscriber = subscribers.get(session, email)
+    now = datetime.now(UTC)
+    if subscriber is not None and subscriber.state == SubscriberState.active:
+        return _already_subscribed(request, email)
     if subscriber is None:
         # the row was removed meanwhile; the signed link still proves the address
         subscriber = subscribers.add(session, email, state=SubscriberState.active)

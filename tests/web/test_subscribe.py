@@ -52,6 +52,16 @@ def _link(message: EmailMessage) -> str:
     return found.group(1)
 
 
+def _confirm(client: TestClient, link: str) -> tuple[int, str]:
+    """Open the mail's link (a page with one button) and press the button."""
+    page = client.get(link)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if found is None:  # no button: the page is the outcome (invalid, expired, already)
+        return page.status_code, page.text
+    r = client.post(link, data={"csrf_token": found.group(1)})
+    return r.status_code, r.text
+
+
 def test_subscribe_and_confirm(client: TestClient, web_settings: Settings) -> None:
     token = _form_token(client)
     r = client.post(
@@ -65,14 +75,26 @@ def test_subscribe_and_confirm(client: TestClient, web_settings: Settings) -> No
     assert "Confirm" in message["Subject"]
     assert message.get_body(("html",)) is not None
     link = _link(message)
+    # opening the link (as a mail scanner does) changes nothing
     r = client.get(link)
-    assert r.status_code == 200 and "Subscription confirmed" in r.text
+    assert r.status_code == 200 and "Confirm subscription" in r.text
+    sub = _subscriber(web_settings, "new.reader@example.org")
+    assert sub is not None and sub.state == SubscriberState.pending
+    status, text = _confirm(client, link)
+    assert status == 200 and "Subscription confirmed" in text
     sub = _subscriber(web_settings, "new.reader@example.org")
     assert sub is not None and sub.state == SubscriberState.active
     assert sub.confirmed_at is not None
     # the same link again: already subscribed, still active
     r = client.get(link)
     assert r.status_code == 200 and "Already subscribed" in r.text
+
+
+def test_confirm_needs_the_pages_csrf_token(client: TestClient, web_settings: Settings) -> None:
+    link = f"/confirm/{confirm_token(web_settings, 'forged@example.org')}"
+    r = client.post(link, data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    assert _subscriber(web_settings, "forged@example.org") is None
 
 
 def test_existing_address_reveals_nothing(client: TestClient, web_settings: Settings) -> None:
@@ -92,7 +114,7 @@ def test_unsubscribed_address_comes_back_only_by_confirming(
     sid = add_subscriber(web_settings, "back@example.org", SubscriberState.unsubscribed)
     client.post("/subscribe", data={"email": "back@example.org", "csrf_token": _form_token(client)})
     assert get_subscriber(web_settings, sid).state == SubscriberState.unsubscribed
-    client.get(_link(_outbox(web_settings)[0]))
+    _confirm(client, _link(_outbox(web_settings)[0]))
     sub = get_subscriber(web_settings, sid)
     assert sub.state == SubscriberState.active and sub.unsubscribed_at is None
 
@@ -192,8 +214,8 @@ def test_confirm_outcomes(client: TestClient, web_settings: Settings) -> None:
     assert r.status_code == 410 and "expired" in r.text
     assert _subscriber(web_settings, "late@example.org") is None
     # a confirm link whose row was removed meanwhile still works (the link proves the address)
-    r = client.get(f"/confirm/{confirm_token(web_settings, 'gone@example.org')}")
-    assert r.status_code == 200
+    status, _ = _confirm(client, f"/confirm/{confirm_token(web_settings, 'gone@example.org')}")
+    assert status == 200
     sub = _subscriber(web_settings, "gone@example.org")
     assert sub is not None and sub.state == SubscriberState.active
 
