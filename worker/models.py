@@ -96,6 +96,8 @@ class Source(Base):
     last_error_at: Mapped[datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     paused_at: Mapped[datetime | None]
+    # the server asked us to wait (429/503 Retry-After): not fetched before then, not a failure
+    retry_after: Mapped[datetime | None]
     # false once the source is no longer in the sources file (kept for its articles' history)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -396,3 +396,42 @@ def test_http_source_conditional_get_and_gzip(settings: Settings, feed_server: F
     assert second["ok"] and second["not_modified"]
     hit = feed_server.hits_for("/f")[1]
     assert hit.headers["if-none-match"] == '"abc"' and "gzip" in hit.headers["accept-encoding"]
+
+
+def test_retry_after_pauses_politely_without_counting_a_failure(
+    settings: Settings, feed_server: FeedServer
+) -> None:
+    body = rss(item("r", "Back later", "https://n.example.org/r"))
+    answers = [Route(status=429, headers={"Retry-After": "600"}), Route(body=body)]
+    feed_server.routes["/busy"] = lambda: answers[0] if len(feed_server.hits) <= 1 else answers[1]
+    s = write_sources(
+        settings, {"name": "Busy", "url": feed_server.url("/busy"), "kind": "articles"}
+    )
+    first = collect_all(s)["Busy"]
+    assert not first["ok"] and "asks to wait 600 s" in str(first["error"])
+    with db.session_scope(s) as session:
+        source = session.scalar(select(Source))
+        assert source is not None and source.consecutive_failures == 0
+        assert source.retry_after is not None
+    # within the server's window nothing is fetched
+    during = collect_all(s, now=NOW + timedelta(minutes=5))["Busy"]
+    assert during["skipped"] and "asked to wait until" in str(during["error"])
+    assert len(feed_server.hits_for("/busy")) == 1
+    # after it, the feed is fetched again and the pause is forgotten
+    after = collect_all(s, now=NOW + timedelta(minutes=11))["Busy"]
+    assert after["ok"] and len(after["new_articles"]) == 1  # type: ignore[arg-type]
+    with db.session_scope(s) as session:
+        source = session.scalar(select(Source))
+        assert source is not None and source.retry_after is None
+
+
+def test_429_without_retry_after_is_an_ordinary_failure(
+    settings: Settings, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/429"] = Route(status=429)
+    s = write_sources(settings, {"name": "T", "url": feed_server.url("/429"), "kind": "articles"})
+    result = collect_all(s)["T"]
+    assert not result["ok"] and result["error"] == f"HTTP 429 from {feed_server.url('/429')}"
+    with db.session_scope(s) as session:
+        source = session.scalar(select(Source))
+        assert source is not None and source.consecutive_failures == 1

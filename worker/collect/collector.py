@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from worker.collect.extract import fetch_full_text
-from worker.collect.fetch import FetchError, FetchLimits, FetchResult, fetch
+from worker.collect.fetch import FetchError, FetchLimits, FetchResult, RateLimitedError, fetch
 from worker.collect.parse import FeedError, ParsedItem, parse_feed
 from worker.collect.store import (
     Outcome,
@@ -137,6 +137,14 @@ def _fill_full_text(
 def record_success(source: Source, now: datetime) -> None:
     source.last_success_at = now
     source.consecutive_failures = 0
+    source.retry_after = None
+
+
+def record_rate_limited(source: Source, reason: str, wait_seconds: float, now: datetime) -> None:
+    """A polite "come back later" is not a broken feed: no failure counted, no fetch until then."""
+    source.last_error = clean_text(reason, limit=1000)
+    source.last_error_at = now
+    source.retry_after = now + timedelta(seconds=wait_seconds)
 
 
 def record_failure(source: Source, reason: str, settings: Settings, now: datetime) -> None:
@@ -171,11 +179,24 @@ def collect_source(
         )
         paused = source.paused_at is not None
         return CollectResult(source=name, ok=False, skipped=True, error=why, paused=paused)
+    if source.retry_after is not None and now < source.retry_after:
+        why = f"the server asked to wait until {source.retry_after:%Y-%m-%d %H:%M} UTC; not fetched"
+        return CollectResult(source=name, ok=False, skipped=True, error=why)
     session.commit()  # end any read transaction before going to the network
     reason: str
     for attempt in range(2):
         try:
             return _collect(session, settings, storage, source_id, now)
+        except RateLimitedError as exc:
+            if not exc.retry_after_seconds:  # 429 without Retry-After: an ordinary failure
+                reason = str(exc)
+                break
+            session.rollback()
+            source = session.get(Source, source_id)
+            assert source is not None
+            record_rate_limited(source, str(exc), exc.retry_after_seconds, now)
+            session.commit()
+            return CollectResult(source=name, ok=False, error=source.last_error)
         except (FetchError, FeedError) as exc:
             reason = str(exc)
             break

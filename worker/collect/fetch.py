@@ -16,7 +16,7 @@ import time
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -31,6 +31,36 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 
 class FetchError(Exception):
     """A fetch failed; str() is a readable reason for ops (stored as Source.last_error)."""
+
+
+class RateLimitedError(FetchError):
+    """The server asked us to come back later (429, or 503 with Retry-After)."""
+
+    def __init__(self, reason: str, retry_after_seconds: float) -> None:
+        super().__init__(reason)
+        self.retry_after_seconds = retry_after_seconds
+
+
+# a server may ask for a pause, but never for more than a day of silence from one feed
+MAX_RETRY_AFTER_SECONDS = 86400.0
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class BlockedAddressError(Exception):
@@ -245,6 +275,16 @@ def _fetch_http(
                     status=304,
                     etag=response.headers.get("etag") or etag,
                     last_modified=response.headers.get("last-modified") or last_modified,
+                )
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if response.status_code == 429 or (response.status_code == 503 and retry_after):
+                wait = retry_after if retry_after is not None else 0.0
+                raise RateLimitedError(
+                    f"HTTP {response.status_code} from {current}: the server asks to wait "
+                    f"{_display(wait)}"
+                    if wait
+                    else f"HTTP {response.status_code} from {current}",
+                    wait,
                 )
             if response.status_code != 200:
                 raise FetchError(f"HTTP {response.status_code} from {current}")
