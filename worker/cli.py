@@ -50,6 +50,8 @@ def _settings() -> Settings:
     if settings.embedded:
         # tasks run in this process and the command summarizes them; their trace lines are noise
         logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+    # migrations are reported by `db upgrade`; elsewhere "already at head" is noise
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     configure(settings)
     return settings
 
@@ -310,6 +312,7 @@ def web(
 def db_upgrade() -> None:
     """Apply database migrations."""
     settings = _settings()
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
     db.upgrade(settings)
     console.print(f"database at head: {settings.database_url.split('@')[-1]}")
 
