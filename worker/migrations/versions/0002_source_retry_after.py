@@ -1,6 +1,6 @@
 """source retry_after
 
-Revision ID: 10ef39630c1c
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-28 08:06:03.003061
 """
@@ -13,7 +13,7 @@ from alembic import op
 import worker.models
 
 
-revision: str = "10ef39630c1c"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
