@@ -142,9 +142,17 @@ def audio(date_: DateOption = None) -> None:
     from sqlalchemy import select
 
     from worker.models import Article
-    from worker.pipeline import articles_needing_audio, publish_podcasts, synthesize
+    from worker.pipeline import (
+        articles_needing_audio,
+        load_tasks,
+        publish_podcasts,
+        run_tasks,
+        synthesize,
+        task,
+    )
 
     settings = _settings()
+    load_tasks(settings)
     ids = articles_needing_audio(settings)
     if date_ is not None:
         day = _day(settings, date_)
@@ -153,8 +161,15 @@ def audio(date_: DateOption = None) -> None:
             ids = sorted(set(ids) | set(session.scalars(stmt)))
     with _progress() as progress:
         summary = synthesize(settings, ids, progress("audio"))
+    # offline (espeak) files are re-spoken with gTTS as soon as Google answers again
+    upgrade = run_tasks(settings, [task("audio.upgrade_fallbacks")])[0]
     publish_podcasts(settings)
     console.print(summary.line() + f"; {summary.requests} TTS requests")
+    if upgrade.get("candidates"):
+        console.print(
+            f"offline fallbacks: {upgrade['upgraded']} of {upgrade['candidates']} upgraded to gTTS"
+            + (f" ({upgrade['skipped']})" if upgrade.get("skipped") else "")
+        )
 
 
 @app.command()

@@ -99,6 +99,7 @@ def first_and_second_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     messages_after_first = outbox_messages(tmp_path / "outbox")
     second = digestcast(env, "run", "--date", SAMPLE_DATE)
     return {
+        "env": env,
         "tmp": tmp_path,
         "first": first.stdout,
         "second": second.stdout,
@@ -198,3 +199,27 @@ def test_second_run_sends_and_synthesizes_nothing(first_and_second_run: dict[str
     assert "nothing new" in second
     first = str(first_and_second_run["first"])
     assert f"delivery: {len(sample_subscribers())} sent now" in first
+
+
+def test_audio_upgrades_offline_files_once_google_answers(
+    first_and_second_run: dict[str, object],
+) -> None:
+    """Runs last: it turns the module's espeak files into gTTS files (through the emulator)."""
+    from tests.audio.gtts_emulator import Emulator
+
+    env = dict(first_and_second_run["env"])  # type: ignore[call-overload]
+    data = Path(str(first_and_second_run["tmp"])) / "data"
+    offline = digestcast(env, "audio")
+    assert "offline fallbacks: 0 of" in offline.stdout and "unreachable" in offline.stdout
+    emulator = Emulator().start()
+    try:
+        env["DIGESTCAST_GTTS_ENDPOINT"] = emulator.url
+        online = digestcast(env, "audio")
+    finally:
+        emulator.stop()
+    count = len(list(data.glob("articles/*/*/*/*/audio.json")))
+    assert f"offline fallbacks: {count} of {count} upgraded to gTTS" in online.stdout
+    for audio_json in data.glob("articles/*/*/*/*/audio.json"):
+        audio = json.loads(audio_json.read_text(encoding="utf-8"))
+        assert audio["engine"] == "gtts"
+        assert MP3(audio_json.parent / "audio.mp3").info.length > 0
