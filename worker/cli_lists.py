@@ -1,0 +1,152 @@
+"""`digestcast subscribers ...` and `digestcast sources ...`: the list and the feeds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from worker import db
+from worker.cli_common import console, err
+from worker.cli_common import load_settings as _settings
+
+subscribers_app = typer.Typer(help="The subscriber list.", no_args_is_help=True)
+sources_app = typer.Typer(help="Feed sources and their health.", no_args_is_help=True)
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: str, name: Annotated[str | None, typer.Option(help="Display name.")] = None
+) -> None:
+    """Add (or reactivate) one subscriber."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        console.print(subscribers.add(session, email, name=name))
+
+
+@subscribers_app.command("import")
+def subscribers_import(path: Path) -> None:
+    """Import a CSV with a header row: email (required), name (optional)."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session, path.open(newline="", encoding="utf-8") as handle:
+        report = subscribers.import_csv(session, handle)
+    console.print(
+        f"imported {path}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.duplicates} duplicate rows, "
+        f"{report.suppressed} suppressed, {len(report.errors)} rejected"
+    )
+    for line, reason in report.errors:
+        err.print(f"  line {line}: {reason}")
+
+
+@subscribers_app.command("list")
+def subscribers_list() -> None:
+    """List subscribers with their state."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    table = Table("email", "name", "state")
+    with db.session_scope(settings) as session:
+        for sub in subscribers.list_(session):
+            table.add_row(sub.email, sub.name or "", str(sub.state))
+    console.print(table)
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(
+    email: str,
+    wipe: Annotated[
+        bool, typer.Option("--wipe", help="Erase the person and their delivery history.")
+    ] = False,
+) -> None:
+    """Unsubscribe an address; with --wipe, erase it (a suppression entry is kept either way)."""
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        found = subscribers.remove(session, email, wipe=wipe)
+    if not found:
+        err.print(f"[red]{email} is not on the list[/red]")
+        raise typer.Exit(1)
+    console.print(f"{email}: {'erased' if wipe else 'unsubscribed'}")
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    email: Annotated[
+        str | None, typer.Option("--email", help="One person's full data, as JSON.")
+    ] = None,
+) -> None:
+    """Write the list as CSV to standard output (or one person's data with --email)."""
+    import json
+
+    from worker.delivery import subscribers
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        if email is None:
+            subscribers.export_csv(session, sys.stdout)
+            return
+        person = subscribers.export_person(session, email)
+    if person is None:
+        err.print(f"[red]{email} is not on the list[/red]")
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps(person, indent=2, default=str) + "\n")
+
+
+# ---------------------------------------------------------------- sources
+@sources_app.command("list")
+def sources_list() -> None:
+    """Sources with last success, last error and failure count."""
+    from worker.collect.service import source_health
+    from worker.collect.sources import sync_sources
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        sync_sources(session, settings)
+        rows = source_health(session)
+    table = Table("name", "kind", "last success", "failures", "paused", "last error")
+    for row in rows:
+        table.add_row(
+            str(row["name"]),
+            str(row["kind"]),
+            str(row.get("last_success_at") or "never"),
+            str(row.get("consecutive_failures", 0)),
+            "yes" if row.get("paused") else "",
+            str(row.get("last_error") or ""),
+        )
+    console.print(table)
+
+
+@sources_app.command("check")
+def sources_check(name: str) -> None:
+    """Fetch and parse one source without storing anything."""
+    from worker.collect.service import check_source
+    from worker.collect.sources import sync_sources
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        sync_sources(session, settings)
+        result = check_source(session, settings, name)
+    for key, value in result.items():
+        console.print(f"{key}: {value}")
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@sources_app.command("resume")
+def sources_resume(name: str) -> None:
+    """Resume a source paused after repeated failures."""
+    from worker.collect.service import resume_source
+
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        resumed = resume_source(session, name)
+    console.print(f"{name}: {'resumed' if resumed else 'was not paused'}")
