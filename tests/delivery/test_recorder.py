@@ -1,0 +1,66 @@
+"""SentRecorder on PostgreSQL (libpq pipeline mode) and SQLite: every mark lands, a failed
+mark is raised rather than lost, and the connection goes back to the pool usable."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from tests.delivery.helpers import add_subscribers, stage_digest
+from worker import db
+from worker.delivery import ledger, outcomes
+from worker.models import Delivery, DeliveryState
+from worker.settings import Settings
+
+
+def _claimed(settings: Settings, count: int) -> list[int]:
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings)
+        add_subscribers(session, count)
+        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+    with db.get_engine(settings.database_url).connect() as conn:
+        return ledger.claim(conn, ids, 300)
+
+
+def test_every_mark_lands(any_db_settings: Settings) -> None:
+    settings = any_db_settings
+    ids = _claimed(settings, 300)
+    engine = db.get_engine(settings.database_url)
+    with engine.connect() as conn:
+        recorder = outcomes.SentRecorder(conn, async_commit=True)
+        recorder.MAX_PENDING = 50  # also exercise waiting for the oldest results
+        for n, delivery_id in enumerate(ids):
+            recorder.sent(delivery_id, 250)
+            if n % 7 == 0:
+                recorder.collect()
+        recorder.close()
+    with engine.connect() as conn:
+        sent = conn.scalar(
+            select(func.count()).where(
+                Delivery.state == DeliveryState.sent, Delivery.smtp_code == 250
+            )
+        )
+        assert sent == 300
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_failed_mark_is_raised(any_db_settings: Settings) -> None:
+    settings = any_db_settings
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the pipelined recorder is PostgreSQL's")
+    ids = _claimed(settings, 3)
+    engine = db.get_engine(settings.database_url)
+    with engine.connect() as conn:
+        recorder = outcomes.SentRecorder(conn, async_commit=True)
+        recorder.sent(ids[0], 250)
+        recorder.sent(ids[1], 99999999999)  # out of int range: the UPDATE fails on the server
+        recorder.collect(block=True)  # records the failure, never raises while mail is on the wire
+        with pytest.raises(RuntimeError, match="recording a sent message failed"):
+            recorder.sent(ids[2], 250)
+        with pytest.raises(RuntimeError):
+            recorder.close()
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(Delivery.id, Delivery.state)).all())
+        assert states[ids[0]] == DeliveryState.sent
+        assert states[ids[1]] == states[ids[2]] == DeliveryState.sending
+        conn.execute(update(Delivery).values(attempts=Delivery.attempts))  # pool still usable
