@@ -119,8 +119,9 @@ class Settings(BaseSettings):
     send_retry_base_seconds: float = 30.0
     # a row claimed for sending longer than this is presumed lost and queued again
     send_lease_seconds: int = 300
-    # rows claimed at once inside a batch (each claim renews the lease for that many rows only)
-    send_claim_chunk: int = 200
+    # rows claimed at once inside a batch (each claim renews the lease for that many rows only);
+    # a claim and its commit are a wait between messages, so one per default batch
+    send_claim_chunk: int = 500
     # queued rows whose batch task has not run for this long are dispatched again
     send_redispatch_seconds: int = 900
     # PostgreSQL: record "sent" without waiting for the WAL flush (a database crash, not a
