@@ -3,9 +3,12 @@ mark is raised rather than lost, and the connection goes back to the pool usable
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select, text, update
 
+from tests.conftest import make_settings
 from tests.delivery.helpers import add_subscribers, stage_digest
 from worker import db
 from worker.delivery import ledger, outcomes
@@ -44,10 +47,10 @@ def test_every_mark_lands(any_db_settings: Settings) -> None:
         assert conn.execute(text("SELECT 1")).scalar() == 1
 
 
-def test_a_failed_mark_is_raised(any_db_settings: Settings) -> None:
-    settings = any_db_settings
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("the pipelined recorder is PostgreSQL's")
+def test_a_failed_mark_is_raised(tmp_path: Path, pg_url: str) -> None:
+    """PostgreSQL only: SQLite has no pipeline, its marks are plain statements."""
+    settings = make_settings(tmp_path, database_url=pg_url)
+    db.upgrade(settings)
     ids = _claimed(settings, 3)
     engine = db.get_engine(settings.database_url)
     with engine.connect() as conn:
