@@ -14,12 +14,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web.deps import get_settings_from, render
 from worker.settings import Settings
 
 CSRF_COOKIE = "dc_csrf"
@@ -145,3 +147,18 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def render_form(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """A page holding a form: the CSRF token in the page and in its double-submit cookie."""
+    token = csrf_token(request, get_settings_from(request))
+    response = render(
+        request,
+        template,
+        {"csrf_token": token, "csrf_field": CSRF_FIELD, **context},
+        status_code=status_code,
+    )
+    set_csrf_cookie(response, request, token)
+    return response

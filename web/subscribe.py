@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
-from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from web.security import CSRF_FIELD, csrf_ok, render_form
 from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
@@ -33,16 +33,10 @@ HONEYPOT_FIELD = "website"
 
 
 def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResponse:
-    token = csrf_token(request, settings)
     status = int(context.pop("status_code", 200))
-    response = render(
-        request,
-        "subscribe.html",
-        {"csrf_token": token, "csrf_field": CSRF_FIELD, "honeypot": HONEYPOT_FIELD, **context},
-        status_code=status,
+    return render_form(
+        request, "subscribe.html", {"honeypot": HONEYPOT_FIELD, **context}, status_code=status
     )
-    set_csrf_cookie(response, request, token)
-    return response
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -197,15 +191,7 @@ def confirm_page(request: Request, token: str, session: SessionDep) -> HTMLRespo
     subscriber = subscribers.get(session, email)
     if subscriber is not None and subscriber.state == SubscriberState.active:
         return _already_subscribed(request, email)
-    settings = get_settings_from(request)
-    csrf = csrf_token(request, settings)
-    response = render(
-        request,
-        "confirm.html",
-        {"token": token, "email": email, "csrf_token": csrf, "csrf_field": CSRF_FIELD},
-    )
-    set_csrf_cookie(response, request, csrf)
-    return response
+    return render_form(request, "confirm.html", {"token": token, "email": email})
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, render
-from web.security import CSRF_FIELD, csrf_ok, csrf_token, set_csrf_cookie
+from web.security import CSRF_FIELD, csrf_ok, render_form
 from worker.metrics import WEB_UNSUBSCRIBE
 from worker.models import Subscriber, SubscriberState
 from worker.tokens import TokenError, read_unsubscribe_token
@@ -62,21 +62,15 @@ def unsubscribe_page(request: Request, token: str, session: SessionDep) -> HTMLR
     found = _subscriber(request, session, token)
     if isinstance(found, TokenError):
         return _invalid(request)
-    settings = get_settings_from(request)
-    csrf = csrf_token(request, settings)
-    response = render(
+    return render_form(
         request,
         "unsubscribe.html",
         {
             "token": token,
-            "csrf_token": csrf,
-            "csrf_field": CSRF_FIELD,
             "email": masked(found.email) if found is not None else None,
             "already": found is None or found.state == SubscriberState.unsubscribed,
         },
     )
-    set_csrf_cookie(response, request, csrf)
-    return response
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
@@ -126,22 +120,17 @@ def preferences_page(request: Request, token: str, session: SessionDep) -> HTMLR
 
 def _preferences(request: Request, token: str, found: Subscriber, *, saved: bool) -> HTMLResponse:
     """The preferences page with a fresh CSRF token (shown first, and again after saving)."""
-    csrf = csrf_token(request, get_settings_from(request))
-    response = render(
+    return render_form(
         request,
         "preferences.html",
         {
             "token": token,
-            "csrf_token": csrf,
-            "csrf_field": CSRF_FIELD,
             "email": masked(found.email),
             "subscriber": found,
             "unsubscribed": found.state == SubscriberState.unsubscribed,
             "saved": saved,
         },
     )
-    set_csrf_cookie(response, request, csrf)
-    return response
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
