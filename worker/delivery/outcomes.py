@@ -154,8 +154,8 @@ def mark_skipped(conn: Connection, delivery_id: int, reason: str) -> None:
     conn.commit()
 
 
-def mark_failed(
-    conn: Connection, delivery_id: int, code: int | None, reply: str, suppress_email: str | None
+def _set_failed(
+    conn: Connection, delivery_id: int, code: int | None, reply: str, event: str
 ) -> None:
     _set(
         conn,
@@ -165,7 +165,13 @@ def mark_failed(
         last_error=reply,
         lease_until=None,
     )
-    _event(conn, delivery_id, "failed", f"{code} {reply}")
+    _event(conn, delivery_id, "failed", event)
+
+
+def mark_failed(
+    conn: Connection, delivery_id: int, code: int | None, reply: str, suppress_email: str | None
+) -> None:
+    _set_failed(conn, delivery_id, code, reply, f"{code} {reply}")
     if suppress_email:
         conn.execute(
             _insert(conn, Suppression)
@@ -185,15 +191,7 @@ def mark_deferred(
 ) -> None:
     """A transient failure: back to queued (due at `retry_at`), or failed when out of attempts."""
     if final:
-        _set(
-            conn,
-            delivery_id,
-            state=DeliveryState.failed,
-            smtp_code=code,
-            last_error=reply,
-            lease_until=None,
-        )
-        _event(conn, delivery_id, "failed", f"out of attempts; last reply {code} {reply}")
+        _set_failed(conn, delivery_id, code, reply, f"out of attempts; last reply {code} {reply}")
     else:
         _set(
             conn,
