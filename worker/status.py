@@ -50,7 +50,10 @@ def gather_status(
             {"domain": r["domain"], "failed": r["failed"]} for r in details["failing_domains"]
         ]
         resends = [
-            {k: r[k] for k in ("at", "by", "mode", "target", "selected", "dry_run")}
+            {
+                **{k: r[k] for k in ("at", "by", "mode", "target", "selected", "dry_run")},
+                "outcome": ", ".join(f"{k} {v}" for k, v in sorted(r["outcome"].items())),
+            }
             for r in details["resends"]
         ]
     audio_rows = [{"state": state, "articles": n} for state, n in audio_status(session).items()]

@@ -178,6 +178,13 @@ def test_resend_failed_only_and_all(any_db_settings: Settings) -> None:
     result = service.resend(settings, DAY, everyone=True, reason="broken link")
     assert result["queued"] == 4  # never the suppressed address
     assert len(read_maildir(settings.outbox_dir)) == 9
+    # each resend is recorded with who, why and its outcome (rows by their state now)
+    with db.session_scope(settings) as session:
+        status = service.delivery_status(session, DAY)
+    latest, earlier = status["resends"][0], status["resends"][1]
+    assert latest["mode"] == "all" and latest["reason"] == "broken link"
+    assert latest["outcome"] == {"sent": 4}
+    assert earlier["mode"] == "failed" and earlier["outcome"] == {}  # its row was taken over
 
 
 def test_unsubscribed_after_fan_out_is_not_mailed(settings: Settings) -> None:

@@ -195,6 +195,7 @@ def resend(
                 .values(
                     state=DeliveryState.queued,
                     resend_count=Delivery.resend_count + 1,
+                    resend_id=record.id,
                     attempts=0,
                     last_error=None,
                     lease_until=None,
@@ -262,9 +263,19 @@ def delivery_status(session: Session, day: date) -> dict[str, Any]:
         .order_by(func.count().desc())
         .limit(5)
     )
-    resends = session.scalars(
-        select(Resend).where(Resend.digest_id == digest.id).order_by(Resend.id.desc()).limit(5)
+    resends = list(
+        session.scalars(
+            select(Resend).where(Resend.digest_id == digest.id).order_by(Resend.id.desc()).limit(5)
+        )
     )
+    outcomes: dict[int, dict[str, int]] = {}
+    for resend_id, state, n in session.execute(
+        select(Delivery.resend_id, Delivery.state, func.count())
+        .where(Delivery.resend_id.in_([r.id for r in resends]))
+        .group_by(Delivery.resend_id, Delivery.state)
+    ):
+        if resend_id is not None:
+            outcomes.setdefault(resend_id, {})[DeliveryState(state).value] = int(n)
     return {
         "date": day.isoformat(),
         "digest_id": digest.id,
@@ -287,6 +298,8 @@ def delivery_status(session: Session, day: date) -> dict[str, Any]:
                 "reason": r.reason,
                 "dry_run": r.dry_run,
                 "selected": r.selected,
+                # the rows it queued, by their state now (a later resend takes rows over)
+                "outcome": outcomes.get(r.id, {}),
             }
             for r in resends
         ],
