@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
+from tests.conftest import smtp_server_for
 from tests.integration.test_daily_run import (
     EXAMPLES,
     REPO,
@@ -38,22 +37,11 @@ class Recorder:
         return "250 2.0.0 queued"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Recorder, int]]:
     recorder = Recorder()
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server_for(recorder) as port:
         yield recorder, port
-    finally:
-        controller.stop()
 
 
 def test_daily_job_through_redis_worker_postgres_and_smtp(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from tests.conftest import free_port, smtp_server_for
 from tests.web.conftest import add_article_with_audio, add_subscriber, get_subscriber
 from web.app import create_app
 from worker import db
@@ -51,13 +51,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
@@ -75,22 +68,15 @@ class Inbox:
 
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    from aiosmtpd.controller import Controller
-
     handler = Inbox()
-    port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server_for(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
 def live(web_settings: Settings, inbox: tuple[Inbox, int]) -> Iterator[tuple[str, Settings]]:
     """uvicorn serving create_app(settings) in a thread; mail goes to the aiosmtpd server."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = web_settings.model_copy(
         update={"public_base_url": base, "smtp_url": f"smtp://127.0.0.1:{inbox[1]}"}
