@@ -3,7 +3,12 @@ bytes are exactly what the full scan makes; anything it cannot vouch for is scan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.delivery.helpers import add_subscribers, read_maildir, stage_digest
 from tests.delivery.smtp_server import Recorder, Rules, Server
@@ -79,8 +84,10 @@ def test_anything_but_the_template_join_is_scanned(settings: Settings) -> None:
             self.segments_no_audio = inner.segments_no_audio
             self.values = inner.values
 
-        def personalize(self, recipient: Recipient) -> bytes:
-            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient)
+        def personalize(
+            self, recipient: Recipient, values: Mapping[str, bytes] | None = None
+        ) -> bytes:
+            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient, values)
 
     inner = _template(settings)
     assert isinstance(inner, MessageTemplate)
@@ -89,6 +96,25 @@ def test_anything_but_the_template_join_is_scanned(settings: Settings) -> None:
     assert wire_bytes(data, clean).startswith(b"..X-Signature")
     plain, plain_clean = Composer(_NoSegments()).build(_recipient(9))
     assert plain == b"x\r\n" and not plain_clean
+
+
+def test_a_dkim_signed_message_stays_clean(settings: Settings, tmp_path: Path) -> None:
+    """The signature header in front is checked on its own: signing keeps the fast path."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp_path / "dkim.pem").write_bytes(pem)
+    signing = settings.model_copy(update={"dkim_private_key": tmp_path / "dkim.pem"})
+    template = MessageTemplate(
+        signing, subject="s", html="<p>@@DC_GREETING@@</p>\n", text="@@DC_GREETING@@\n"
+    )
+    data, clean = Composer(template).build(_recipient(11, "Olena"))
+    assert data.startswith(b"DKIM-Signature: ")
+    assert clean
+    assert wire_bytes(data, clean) == wire_bytes(data)
 
 
 class _NoSegments:

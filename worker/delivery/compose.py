@@ -10,8 +10,10 @@ would make the piece after it unclean), so the transport may skip its scan and p
 bytes `wire_bytes` would have produced on the wire.
 
 `MessageTemplate.personalize` stays the authority for the bytes: its result is compared with
-the join of the checked pieces, and any difference (a DKIM signature in front, a template
-without inspectable segments) just means the transport does its full scan as before.
+the join of the checked pieces. A header it puts in front (a DKIM signature) is checked on its
+own; anything else (a template without inspectable segments, a different body) just means the
+transport does its full scan as before. The recipient's values are computed once and handed to
+`personalize` (computing them twice measured 15 us a message).
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ class Composer:
                 self.lists = lists
 
     def build(self, recipient: Any) -> tuple[bytes, bool]:
-        data: bytes = self.template.personalize(recipient)
         if not self.lists:
-            return data, False
+            return self.template.personalize(recipient), False
         values: Mapping[str, bytes] = self.template.values(recipient)
+        data: bytes = self.template.personalize(recipient, values)
         segments = self.lists[0] if getattr(recipient, "audio_links", True) else self.lists[1]
         pieces = []
         for seg in segments:
@@ -58,4 +60,14 @@ class Composer:
             if value is None or not clean_piece(value):
                 return data, False
             pieces.append(value)
-        return data, b"".join(pieces) == data
+        body = b"".join(pieces)
+        if len(data) == len(body):
+            return data, data == body
+        # a header in front (DKIM-Signature): clean if it is clean itself and ends its line
+        head = len(data) - len(body)
+        return data, (
+            head > 0
+            and data.endswith(body)
+            and data[head - 2 : head] == b"\r\n"
+            and clean_piece(data[:head])
+        )

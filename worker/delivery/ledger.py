@@ -185,12 +185,8 @@ def fan_out(
             "created_at",
             "dispatched_at",
         ]
-        stmt = (
-            _insert(session.get_bind(), Delivery)
-            .from_select(columns, rows)
-            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
-        )
-        session.execute(stmt)
+        # rows left queued by an interrupted fan-out are dispatched again; fresh rows come
+        # back from the insert itself (updating them too cost a second write per subscriber)
         queued = list(
             session.execute(
                 update(Delivery)
@@ -205,6 +201,13 @@ def fan_out(
                 .execution_options(synchronize_session=False)
             ).scalars()
         )
+        stmt = (
+            _insert(session.get_bind(), Delivery)
+            .from_select(columns, rows)
+            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+            .returning(Delivery.id, Delivery.state)
+        )
+        queued += [i for i, state in session.execute(stmt) if state == DeliveryState.queued]
         renew_send_claim(session, digest_id)
         session.commit()
         after = upper

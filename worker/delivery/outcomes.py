@@ -66,8 +66,10 @@ class SentRecorder:
     """
 
     _PG_SQL = (
-        b"UPDATE deliveries SET state = 'sent', sent_at = $1::timestamptz, smtp_code = $2::int,"
-        b" lease_until = NULL WHERE id = $3::int AND state = 'sending'"
+        # now(): the server's clock, so no timestamp is formatted per message (each mark is
+        # its own transaction, so now() is the moment it is applied)
+        b"UPDATE deliveries SET state = 'sent', sent_at = now(), smtp_code = $1::int,"
+        b" lease_until = NULL WHERE id = $2::int AND state = 'sending'"
     )
     # marks whose results may be outstanding before sent() waits for the oldest ones
     MAX_PENDING = 256
@@ -127,8 +129,7 @@ class SentRecorder:
             return
         self.collect(block=self.pending >= self.MAX_PENDING)
         self._raise_failure()
-        params = [utcnow().isoformat().encode(), str(code).encode(), str(delivery_id).encode()]
-        self.pgconn.send_query_prepared(self.name, params)
+        self.pgconn.send_query_prepared(self.name, [b"%d" % code, b"%d" % delivery_id])
         self.pgconn.pipeline_sync()  # blocking connection: flushed into the socket on return
         self.pending += 1
 

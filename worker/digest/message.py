@@ -23,6 +23,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -312,9 +313,12 @@ class MessageTemplate:
             "html:greeting": html_greeting,
         }
 
-    def personalize(self, recipient: Recipient) -> bytes:
-        """The complete RFC 5322 message (CRLF line ends) for one recipient."""
-        values = self.values(recipient)
+    def personalize(
+        self, recipient: Recipient, values: Mapping[str, bytes] | None = None
+    ) -> bytes:
+        """The complete RFC 5322 message (CRLF line ends) for one recipient. `values`: what
+        `values(recipient)` returned, when the caller needed them too (compose.py)."""
+        values = self.values(recipient) if values is None else values
         segments = self.segments if recipient.audio_links else self.segments_no_audio
         message = b"".join(seg if isinstance(seg, bytes) else values[seg] for seg in segments)
         if self._dkim is None:
