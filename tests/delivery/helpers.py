@@ -20,10 +20,11 @@ from worker.storage import get_storage
 DAY = date(2026, 11, 27)
 
 
-def stage_digest(session: Session, settings: Settings, day: date = DAY, kb: int = 8) -> int:
-    """A built digest whose compiled email (html/txt with the digest placeholders) is stored."""
+def digest_bodies(kb: float = 8) -> tuple[str, str]:
+    """The compiled email's html and text, with the digest placeholders; about `kb` KiB of
+    html (quoted-printable makes the message on the wire larger: bench/send.py sizes it)."""
     paragraph = "<p>Kyiv — the city council met on Thursday to discuss heating. " * 4 + "</p>\n"
-    body = paragraph * max(1, (kb * 1024) // len(paragraph))
+    body = paragraph * max(1, int(kb * 1024) // len(paragraph))
     html = (
         "<html><body><p>@@DC_GREETING@@</p>\n"
         f"<h1>Top stories</h1>\n{body}"
@@ -31,6 +32,12 @@ def stage_digest(session: Session, settings: Settings, day: date = DAY, kb: int 
         '<a href="@@DC_PREFERENCES_URL@@">Preferences</a></p></body></html>\n'
     )
     text = "@@DC_GREETING@@\n\nTop stories\n\nUnsubscribe: @@DC_UNSUBSCRIBE_URL@@\n"
+    return html, text
+
+
+def stage_digest(session: Session, settings: Settings, day: date = DAY, kb: float = 8) -> int:
+    """A built digest whose compiled email (html/txt with the digest placeholders) is stored."""
+    html, text = digest_bodies(kb)
     storage = get_storage(settings)
     prefix = f"digests/{day.isoformat()}"
     storage.write_bytes(f"{prefix}/email.html", html.encode())

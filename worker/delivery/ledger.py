@@ -18,9 +18,12 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     String,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     literal,
@@ -46,6 +49,7 @@ from worker.settings import Settings
 
 IN_FLIGHT = (DeliveryState.queued, DeliveryState.sending)
 _DT = Delivery.created_at.type
+PG_IDS = postgresql.ARRAY(Integer)
 # Core tables for the hot path (no ORM unit of work per message)
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 EVENTS: Table = DeliveryEvent.__table__  # type: ignore[assignment]
@@ -58,6 +62,14 @@ def _insert(bind: Any, table: Any) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+def id_in(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN (ids)`; on PostgreSQL `= ANY(array)`, one parameter instead of one per id
+    (rendering 500 placeholders per chunk measured ~5% of a worker's time)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, [int(i) for i in ids], type_=PG_IDS))
+    return column.in_([int(i) for i in ids])
 
 
 def message_domain(settings: Settings) -> str:
@@ -224,7 +236,7 @@ def claim(conn: Connection, ids: Sequence[int], lease_seconds: int) -> list[int]
     result = conn.execute(
         update(DELIVERIES)
         .where(
-            DELIVERIES.c.id.in_(list(ids)),
+            id_in(conn, DELIVERIES.c.id, ids),
             DELIVERIES.c.state == DeliveryState.queued,
         )
         .values(
@@ -246,7 +258,7 @@ def renew(conn: Connection, ids: Sequence[int], lease_seconds: int) -> None:
     d = DELIVERIES.c
     conn.execute(
         update(DELIVERIES)
-        .where(d.id.in_(list(ids)), d.state == DeliveryState.sending)
+        .where(id_in(conn, d.id, ids), d.state == DeliveryState.sending)
         .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
     )
     conn.commit()
@@ -286,7 +298,7 @@ def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
                 Suppression.__table__, p.email == s.email
             )
         )
-        .where(d.id.in_(list(ids)))
+        .where(id_in(conn, d.id, ids))
         .order_by(d.id)
     )
     rows = []

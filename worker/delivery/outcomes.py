@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from worker.delivery.ledger import DELIVERIES, EVENTS, _insert
+from worker.delivery.ledger import DELIVERIES, EVENTS, _insert, id_in
 from worker.models import DeliveryState, Suppression, utcnow
 
 
@@ -224,7 +224,7 @@ def release(conn: Connection, ids: Sequence[int], due: datetime) -> None:
     d = DELIVERIES.c
     conn.execute(
         update(DELIVERIES)
-        .where(d.id.in_(list(ids)), d.state == DeliveryState.sending)
+        .where(id_in(conn, d.id, ids), d.state == DeliveryState.sending)
         .values(
             state=DeliveryState.queued, lease_until=None, attempts=d.attempts - 1, dispatched_at=due
         )
