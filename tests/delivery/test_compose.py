@@ -1,9 +1,10 @@
-"""The composer's "clean for DATA" flag: when it lets the transport skip its scan, the wire
-bytes are exactly what the full scan makes; anything it cannot vouch for is scanned."""
+"""The "clean for DATA" flag (MessageTemplate.render through the Composer): when it lets the
+transport skip its scan, the wire bytes are exactly what the full scan makes; anything it
+cannot vouch for is scanned."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -74,20 +75,15 @@ def test_a_template_with_a_dotted_line_is_always_scanned(settings: Settings) -> 
     assert b"\r\n..dot" in wire_bytes(data, clean)
 
 
-def test_anything_but_the_template_join_is_scanned(settings: Settings) -> None:
+def test_a_template_without_render_is_scanned(settings: Settings) -> None:
     class Signed:
-        """A template that puts something in front of the joined segments (as DKIM does)."""
+        """Another builder: puts something in front of the template's message, no `render`."""
 
         def __init__(self, inner: MessageTemplate) -> None:
             self.inner = inner
-            self.segments = inner.segments
-            self.segments_no_audio = inner.segments_no_audio
-            self.values = inner.values
 
-        def personalize(
-            self, recipient: Recipient, values: Mapping[str, bytes] | None = None
-        ) -> bytes:
-            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient, values)
+        def personalize(self, recipient: Recipient) -> bytes:
+            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient)
 
     inner = _template(settings)
     assert isinstance(inner, MessageTemplate)
@@ -96,6 +92,14 @@ def test_anything_but_the_template_join_is_scanned(settings: Settings) -> None:
     assert wire_bytes(data, clean).startswith(b"..X-Signature")
     plain, plain_clean = Composer(_NoSegments()).build(_recipient(9))
     assert plain == b"x\r\n" and not plain_clean
+
+
+def test_render_and_personalize_agree(settings: Settings) -> None:
+    template = _template(settings)
+    assert isinstance(template, MessageTemplate)
+    for audio in (True, False):
+        recipient = dataclasses.replace(_recipient(12, "Olena Petrenko"), audio_links=audio)
+        assert template.render(recipient)[0] == template.personalize(recipient)
 
 
 def test_a_dkim_signed_message_stays_clean(settings: Settings, tmp_path: Path) -> None:

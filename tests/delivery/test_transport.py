@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import ssl
+import threading
 from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.delivery.smtp_server import Recorder, Rules, Server
-from worker.delivery.transport import MaildirTransport, SmtpConfig, SmtpTransport, wire_bytes
+from worker.delivery.transport import (
+    MaildirTransport,
+    SmtpConfig,
+    SmtpTransport,
+    send_parts,
+    wire_bytes,
+)
 
 MESSAGE = (
     b"From: daily@example.org\r\nTo: {to}\r\nSubject: hi\r\nMessage-ID: <m1@example.org>\r\n\r\n"
@@ -213,3 +221,25 @@ def test_next_envelope_rides_with_the_body() -> None:
 
 def _env(rcpt: str) -> tuple[str, str, int, bool]:
     return ("b@example.org", rcpt, 500, True)
+
+
+def test_send_parts_survives_partial_sends() -> None:
+    """sendmsg may take only part of the pieces (a small send buffer): the rest still goes,
+    in order, nothing twice."""
+    left, right = socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    left.settimeout(10)
+    parts = [bytes(range(256)) * 700, b"", b".\r\n", b"MAIL FROM:<b@example.org>\r\n" * 50]
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := right.recv(1000):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    send_parts(left, parts)
+    left.close()
+    reader.join(10)
+    right.close()
+    assert bytes(received) == b"".join(parts)

@@ -213,10 +213,7 @@ def send_batch(
                 stats["not_claimed"] += len(chunk) - len(owned)
                 rows = ledger.load_rows(conn, owned)
                 conn.commit()
-                ready = _Ahead(
-                    _prepared(conn, settings, rows, composer, make_recipient, stats),
-                    recorder.collect,
-                )
+                ready = _Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
                 unsent = {r.delivery_id for r in rows}
                 renewed = time.monotonic()
 
@@ -278,15 +275,12 @@ class _Ahead:
     """Messages built ahead of sending: the next one's envelope rides with the current body,
     and the one after is built while the relay processes that body."""
 
-    def __init__(self, items: Iterator[Built], collect: Callable[[], None]) -> None:
+    def __init__(self, items: Iterator[Built]) -> None:
         self.items = items
-        self.collect = collect
         self.built: deque[Built] = deque()
 
     def while_waiting(self) -> None:
-        """While the relay processes the current body: collect the previous sent mark's
-        result and build the message after next."""
-        self.collect()
+        """While the relay processes the current body: build the message after next."""
         self.fill(2)
 
     def fill(self, depth: int) -> Built | None:

@@ -21,6 +21,7 @@ import logging
 import mailbox
 import re
 import smtplib
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -145,8 +146,10 @@ class _Dropped(Exception):
     """The connection went away before the end of data: the message was not delivered."""
 
 
-def wire_bytes(data: bytes, clean: bool = False) -> bytes:
-    """CRLF line ends, dot-stuffing (RFC 5321 4.5.2) and the terminating <CRLF>.<CRLF>.
+def wire_parts(data: bytes, clean: bool = False) -> list[bytes]:
+    """The message as it goes on the wire after DATA, in pieces (sent with one `sendmsg`, so the
+    ~60 KB body is not copied to append the terminator): CRLF line ends, dot-stuffing
+    (RFC 5321 4.5.2) and the terminating <CRLF>.<CRLF>.
 
     `clean`: the caller has established what the fast path below checks (compose.py).
     """
@@ -158,9 +161,28 @@ def wire_bytes(data: bytes, clean: bool = False) -> bytes:
         body = data
     else:
         body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return body + b".\r\n"
+    return [body, b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"]
+
+
+def wire_bytes(data: bytes, clean: bool = False) -> bytes:
+    """`wire_parts` joined: exactly the bytes sent after DATA."""
+    return b"".join(wire_parts(data, clean))
+
+
+def send_parts(sock: socket.socket, parts: list[bytes]) -> None:
+    """`sendall` of the parts joined, without joining them (sendmsg may send part of it)."""
+    if isinstance(sock, ssl.SSLSocket):  # TLS has no scatter/gather send
+        sock.sendall(b"".join(parts))
+        return
+    views = [memoryview(part) for part in parts if part]
+    while views:
+        sent = sock.sendmsg(views)
+        while sent and views:
+            if sent >= views[0].nbytes:
+                sent -= views.pop(0).nbytes
+            else:
+                views[0] = views[0][sent:]
+                sent = 0
 
 
 def _text(reply: bytes | str) -> str:
@@ -272,7 +294,7 @@ class SmtpTransport:
             return SendResult("permanent", None, "address contains whitespace or <>", "rcpt")
         if next_envelope is not None and _UNSAFE_ADDRESS.search(next_envelope[1]):
             next_envelope = None
-        payload = wire_bytes(data, clean)
+        payload = wire_parts(data, clean)
         last = "connection dropped"
         for _ in range(self.reconnect_attempts):
             if self.conn is None:
@@ -317,7 +339,7 @@ class SmtpTransport:
         conn: smtplib.SMTP,
         sender: str,
         recipient: str,
-        payload: bytes,
+        payload: list[bytes],
         next_envelope: Envelope | None,
         while_waiting: Waiting | None = None,
     ) -> SendResult:
@@ -326,7 +348,8 @@ class SmtpTransport:
             if announced:  # sent with the previous body: only the replies are left to read
                 replies = [conn.getreply(), conn.getreply(), conn.getreply()]
             else:
-                envelope = self._envelope(conn, sender, recipient, len(payload), payload.isascii())
+                size = sum(len(part) for part in payload)
+                envelope = self._envelope(conn, sender, recipient, size, payload[0].isascii())
                 if envelope is None:
                     return SendResult("permanent", None, "relay lacks SMTPUTF8", "rcpt")
                 if self.pipelining:
@@ -355,10 +378,10 @@ class SmtpTransport:
             n_sender, n_recipient, n_size, n_ascii = next_envelope
             following = self._envelope(conn, n_sender, n_recipient, n_size, n_ascii)
             if following is not None:
-                payload += following
+                payload = [*payload, following]
                 lookahead = (n_sender, n_recipient)
         try:
-            conn.sock.sendall(payload)  # type: ignore[union-attr]
+            send_parts(conn.sock, payload)  # type: ignore[arg-type]
         except OSError as exc:
             raise _Dropped(f"connection lost while sending data: {exc}") from exc
         self._pending = lookahead

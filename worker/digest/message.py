@@ -2,7 +2,8 @@
 
 `build_message_template` turns the compiled email (email.html/.txt with placeholders) into a
 multipart/alternative message whose bytes are a list of literal segments and named slots.
-`MessageTemplate.personalize(recipient)` fills the slots (To, Message-ID, Date,
+`MessageTemplate.personalize(recipient)` (or `render`, which also says whether the bytes are
+safe for SMTP DATA as they are) fills the slots (To, Message-ID, Date,
 List-Unsubscribe, the unsubscribe/preferences links and the greeting in both parts) and joins:
 one copy of the body per message, no MIME or MJML work per recipient.
 
@@ -23,7 +24,6 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -137,6 +137,21 @@ def qp_segment(text: str) -> bytes:
     return bytes(out)
 
 
+# ---------------------------------------------------------------- SMTP DATA transparency
+def clean_piece(piece: bytes) -> bool:
+    """CRLF line ends only, no line starting with a dot, not starting with a dot itself: bytes
+    that go into SMTP DATA unchanged (RFC 5321 4.5.2: nothing to normalise or dot-stuff).
+
+    A message made only of clean pieces is clean as a whole: a bare LF or a line-leading dot
+    across a boundary would make the piece after it unclean.
+    """
+    return (
+        piece[:1] != b"."
+        and b"\n." not in piece
+        and piece.count(b"\n") == piece.count(b"\r\n")  # so no LF leads the piece either
+    )
+
+
 # ---------------------------------------------------------------- headers
 def _no_crlf(value: str, what: str) -> str:
     if any(ch in value for ch in "\r\n\x00"):
@@ -228,6 +243,9 @@ class MessageTemplate:
         if html_no_audio is not None and text_no_audio is not None:
             self.segments_no_audio = self._build(settings, html_no_audio, text_no_audio)
         self._neutral_greeting = qp_segment("Good morning.")
+        # the literal segments are the same for every recipient: checked once here
+        self._clean = _literals_clean(self.segments)
+        self._clean_no_audio = _literals_clean(self.segments_no_audio)
         self._date_second = -1
         self._date = b""
 
@@ -313,17 +331,30 @@ class MessageTemplate:
             "html:greeting": html_greeting,
         }
 
-    def personalize(
-        self, recipient: Recipient, values: Mapping[str, bytes] | None = None
-    ) -> bytes:
-        """The complete RFC 5322 message (CRLF line ends) for one recipient. `values`: what
-        `values(recipient)` returned, when the caller needed them too (compose.py)."""
-        values = self.values(recipient) if values is None else values
-        segments = self.segments if recipient.audio_links else self.segments_no_audio
-        message = b"".join(seg if isinstance(seg, bytes) else values[seg] for seg in segments)
+    def personalize(self, recipient: Recipient) -> bytes:
+        """The complete RFC 5322 message (CRLF line ends) for one recipient."""
+        return self.render(recipient)[0]
+
+    def render(self, recipient: Recipient) -> tuple[bytes, bool]:
+        """The recipient's message, and True when its bytes need no line-end fix or
+        dot-stuffing for SMTP DATA (`clean_piece` holds for every piece), so the transport can
+        skip scanning ~60 KB (measured 135 us a message). Only the per-recipient values, a few
+        hundred bytes, are checked per message."""
+        values = self.values(recipient)
+        if recipient.audio_links:
+            segments, clean = self.segments, self._clean
+        else:
+            segments, clean = self.segments_no_audio, self._clean_no_audio
+        message = b"".join([seg if isinstance(seg, bytes) else values[seg] for seg in segments])
+        clean = clean and all(clean_piece(value) for value in values.values())
         if self._dkim is None:
-            return message
-        return self._dkim.sign(message) + message
+            return message, clean
+        header = self._dkim.sign(message)
+        return header + message, clean and header.endswith(CRLF) and clean_piece(header)
+
+
+def _literals_clean(segments: list[Segment]) -> bool:
+    return all(clean_piece(seg) for seg in segments if isinstance(seg, bytes))
 
 
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
