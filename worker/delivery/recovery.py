@@ -124,6 +124,17 @@ def counts(session: Session, digest_id: int) -> dict[str, int]:
     return {DeliveryState(state).value: int(n) for state, n in rows}
 
 
+def in_flight_count(session: Session, digest_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Delivery.digest_id == digest_id, Delivery.state.in_(IN_FLIGHT)
+            )
+        )
+        or 0
+    )
+
+
 def finish_if_drained(session: Session, digest_id: int) -> bool:
     """Mark the digest sent once its fan-out is complete and nothing is queued or sending."""
     digest = session.get(Digest, digest_id)
@@ -131,10 +142,7 @@ def finish_if_drained(session: Session, digest_id: int) -> bool:
         return False
     if digest.state == DigestState.sent:
         return True
-    in_flight = session.scalar(
-        select(func.count()).where(Delivery.digest_id == digest_id, Delivery.state.in_(IN_FLIGHT))
-    )
-    if in_flight:
+    if in_flight_count(session, digest_id):
         return False
     session.execute(
         update(Digest)
@@ -208,24 +216,39 @@ def wait_for_drain(
     tally: dict[str, int] = {}
     while True:
         now = time.monotonic()
+        recount = False
         if settings.embedded or now - last_reconcile >= reconcile_every:
             reconcile(settings)
             last_reconcile = now
+            recount = True
         with db.session_scope(settings) as session:
-            tally = counts(session, digest_id)
             digest = session.get(Digest, digest_id)
             state = digest.state if digest is not None else None
+            # every row by state is a scan of the whole digest (17 ms of PostgreSQL at 20,000
+            # rows): while the fan-out adds rows, now and then, and for the final figures;
+            # in between only what is left is counted, which shrinks as the send goes
+            fresh = recount or not tally or state == DigestState.built
+            if fresh:
+                tally = counts(session, digest_id)
+                in_flight = sum(tally.get(s.value, 0) for s in IN_FLIGHT)
+            else:
+                in_flight = in_flight_count(session, digest_id)
+            elapsed = time.monotonic() - started
+            finished = state is None or (state != DigestState.built and in_flight == 0)
+            timed_out = timeout is not None and elapsed > timeout
+            if (finished or timed_out) and not fresh:
+                tally = counts(session, digest_id)
+                in_flight = sum(tally.get(s.value, 0) for s in IN_FLIGHT)
+                finished = state is None or (state != DigestState.built and in_flight == 0)
             due = next_due(session, digest_id) if settings.embedded else None
         total = sum(tally.values())
-        in_flight = sum(tally.get(s.value, 0) for s in IN_FLIGHT)
         done = total - in_flight
         first_done = done if first_done is None else first_done
-        elapsed = time.monotonic() - started
         rate = (done - first_done) / elapsed if elapsed > 0 else 0.0
         if progress is not None:
             eta = f", ETA {in_flight / rate:.0f} s" if rate > 0 and in_flight else ""
             progress(done, total, f"{rate:.0f} msg/s{eta}")
-        if state is None or (state != DigestState.built and in_flight == 0):
+        if finished:
             return {
                 "digest_id": digest_id,
                 "drained": True,
@@ -233,7 +256,7 @@ def wait_for_drain(
                 "seconds": round(elapsed, 3),
                 "rate": round(rate, 1),
             }
-        if timeout is not None and elapsed > timeout:
+        if timed_out:
             return {"digest_id": digest_id, "drained": False, "counts": tally, "seconds": elapsed}
         pause = poll_seconds
         if settings.embedded and due is not None:
