@@ -46,6 +46,7 @@ def test_clean_piece() -> None:
     assert not clean_piece(b"a\r\n.b")
     assert not clean_piece(b"a\nb")
     assert not clean_piece(b"\nb")
+    assert not clean_piece("Київ\r\n".encode())  # 8-bit: the envelope must say BODY=8BITMIME
 
 
 def test_digest_messages_are_clean_and_identical_on_the_wire(settings: Settings) -> None:

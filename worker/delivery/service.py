@@ -229,8 +229,9 @@ def send_batch(
                     following = ready.fill(1)
                     lookahead = None
                     if following is not None:
-                        nxt, nxt_data, _ = following
-                        lookahead = (sender, nxt.email, len(nxt_data), nxt_data.isascii())
+                        nxt, nxt_data, nxt_clean = following  # clean implies 7-bit
+                        ascii_body = nxt_clean or nxt_data.isascii()
+                        lookahead = (sender, nxt.email, len(nxt_data), ascii_body)
                     limiter.acquire()
                     try:
                         result = transport.send(

@@ -70,10 +70,10 @@ class Transport(Protocol):
     ) -> SendResult:
         """Send one message. `next_envelope`: the message the caller sends right after this
         one; a pipelining transport may put its MAIL/RCPT/DATA on the wire with this body.
-        `clean`: the caller checked that `data` needs no line-end fix or dot-stuffing (see
-        worker/delivery/compose.py). `while_waiting`: work for the caller (building the next
-        message) run while the relay processes this one, before its reply is read; it must
-        not raise."""
+        `clean`: the caller checked that `data` is 7-bit and needs no line-end fix or
+        dot-stuffing (see worker/delivery/compose.py). `while_waiting`: work for the caller
+        (building the next message) run while the relay processes this one, before its reply
+        is read; it must not raise."""
         ...
 
     def close(self) -> None: ...
@@ -295,6 +295,7 @@ class SmtpTransport:
         if next_envelope is not None and _UNSAFE_ADDRESS.search(next_envelope[1]):
             next_envelope = None
         payload = wire_parts(data, clean)
+        ascii_body = clean or data.isascii()
         last = "connection dropped"
         for _ in range(self.reconnect_attempts):
             if self.conn is None:
@@ -307,7 +308,7 @@ class SmtpTransport:
                 continue
             try:
                 result = self._transaction(
-                    self.conn, sender, recipient, payload, next_envelope, while_waiting
+                    self.conn, sender, recipient, payload, ascii_body, next_envelope, while_waiting
                 )
             except _Dropped as exc:
                 last = str(exc)
@@ -340,6 +341,7 @@ class SmtpTransport:
         sender: str,
         recipient: str,
         payload: list[bytes],
+        ascii_body: bool,
         next_envelope: Envelope | None,
         while_waiting: Waiting | None = None,
     ) -> SendResult:
@@ -349,7 +351,7 @@ class SmtpTransport:
                 replies = [conn.getreply(), conn.getreply(), conn.getreply()]
             else:
                 size = sum(len(part) for part in payload)
-                envelope = self._envelope(conn, sender, recipient, size, payload[0].isascii())
+                envelope = self._envelope(conn, sender, recipient, size, ascii_body)
                 if envelope is None:
                     return SendResult("permanent", None, "relay lacks SMTPUTF8", "rcpt")
                 if self.pipelining:

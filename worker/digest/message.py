@@ -139,14 +139,16 @@ def qp_segment(text: str) -> bytes:
 
 # ---------------------------------------------------------------- SMTP DATA transparency
 def clean_piece(piece: bytes) -> bool:
-    """CRLF line ends only, no line starting with a dot, not starting with a dot itself: bytes
-    that go into SMTP DATA unchanged (RFC 5321 4.5.2: nothing to normalise or dot-stuff).
+    """7-bit, CRLF line ends only, no line starting with a dot, not starting with a dot itself:
+    bytes that go into SMTP DATA unchanged (RFC 5321 4.5.2: nothing to normalise or dot-stuff,
+    no BODY=8BITMIME needed).
 
     A message made only of clean pieces is clean as a whole: a bare LF or a line-leading dot
     across a boundary would make the piece after it unclean.
     """
     return (
-        piece[:1] != b"."
+        piece.isascii()
+        and piece[:1] != b"."
         and b"\n." not in piece
         and piece.count(b"\n") == piece.count(b"\r\n")  # so no LF leads the piece either
     )
