@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     # --- delivery
     smtp_url: str | None = None
     outbox_dir: Path = Path("var/outbox")
-    send_batch_size: int = 500
+    # ledger rows per digest.send_batch task: large enough that claiming ahead (below) and the
+    # task's own start-up are spread thin, small enough to spread a list over many workers
+    send_batch_size: int = 2000
     # envelope sender (MAIL FROM, where bounces go); unset: the address in from_address
     bounce_address: str | None = None
     # messages per second across all workers (Redis token bucket with a Redis broker); 0: no limit
@@ -120,7 +122,7 @@ class Settings(BaseSettings):
     # a row claimed for sending longer than this is presumed lost and queued again
     send_lease_seconds: int = 300
     # rows claimed at once inside a batch (each claim renews the lease for that many rows only);
-    # a claim and its commit are a wait between messages, so one per default batch
+    # on PostgreSQL the next chunk is claimed on a helper thread while one is being sent
     send_claim_chunk: int = 500
     # queued rows whose batch task has not run for this long are dispatched again
     send_redispatch_seconds: int = 900

@@ -14,11 +14,13 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from worker import db
@@ -200,19 +202,13 @@ def send_batch(
     stats: Counter[str] = Counter()
     retries: dict[float, list[int]] = {}
     relay_down = False
-    remaining = list(delivery_ids)
     with db.get_engine(settings.database_url).connect() as conn:
         recorder = outcomes.SentRecorder(conn, settings.send_async_commit)
+        claims = _Claims(settings, delivery_ids)
         try:
-            while remaining and not relay_down:
-                chunk, remaining = (
-                    remaining[: settings.send_claim_chunk],
-                    remaining[settings.send_claim_chunk :],
-                )
-                owned = ledger.claim(conn, chunk, settings.send_lease_seconds)
+            while not relay_down and (taken := claims.take(conn)) is not None:
+                chunk, owned, rows = taken
                 stats["not_claimed"] += len(chunk) - len(owned)
-                rows = ledger.load_rows(conn, owned)
-                conn.commit()
                 ready = _Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
                 unsent = {r.delivery_id for r in rows}
                 renewed = time.monotonic()
@@ -257,19 +253,85 @@ def send_batch(
                         delay = backoff_seconds(settings, row.attempts)
                         due = utcnow() + timedelta(seconds=delay)
                         outcomes.release(conn, rest, due)
-                        outcomes.postpone(conn, remaining, due)
-                        retries.setdefault(delay, []).extend(rest + remaining)
-                        stats["released"] += len(rest)
+                        released, postponed = claims.give_back(conn, due)
+                        retries.setdefault(delay, []).extend(rest + released + postponed)
+                        stats["released"] += len(rest) + len(released)
                         relay_down = True
                         break
         finally:
-            recorder.close()
+            try:
+                claims.close(conn)
+            finally:
+                recorder.close()
     for delay, ids in sorted(retries.items()):
         _schedule_retry(settings, digest_id, ids, delay)
     return {"digest_id": digest_id, **stats}
 
 
 Built = tuple[ledger.Row, bytes, bool]
+Claimed = tuple[list[int], list[int], list[ledger.Row]]  # the chunk, the ids owned, their rows
+
+
+class _Claims:
+    """A batch's rows, claimed and loaded a chunk at a time.
+
+    On PostgreSQL the next chunk is claimed on a helper thread, with its own connection, while
+    this one is being sent: claiming and loading 500 rows measured 55 ms of waiting between two
+    messages (an idle relay connection) every 500 messages. Rows claimed ahead and not sent
+    (the relay went down, an error) are given back at once rather than left to their lease.
+    """
+
+    def __init__(self, settings: Settings, delivery_ids: Sequence[int]) -> None:
+        self.lease = settings.send_lease_seconds
+        self.chunks = deque(_chunks(delivery_ids, settings.send_claim_chunk))
+        self.engine = db.get_engine(settings.database_url)
+        ahead = self.engine.dialect.name == "postgresql" and len(self.chunks) > 1
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="claim-ahead") if ahead else None
+        self.ahead: Future[Claimed] | None = None
+
+    def _claim(self, conn: Connection, chunk: list[int]) -> Claimed:
+        owned = ledger.claim(conn, chunk, self.lease)
+        rows = ledger.load_rows(conn, owned)
+        conn.commit()
+        return chunk, owned, rows
+
+    def _claim_apart(self, chunk: list[int]) -> Claimed:
+        with self.engine.connect() as conn:
+            return self._claim(conn, chunk)
+
+    def take(self, conn: Connection) -> Claimed | None:
+        if self.ahead is not None:
+            taken, self.ahead = self.ahead.result(), None
+        elif self.chunks:
+            taken = self._claim(conn, self.chunks.popleft())
+        else:
+            return None
+        if self.pool is not None and self.chunks:
+            self.ahead = self.pool.submit(self._claim_apart, self.chunks.popleft())
+        return taken
+
+    def give_back(self, conn: Connection, due: datetime) -> tuple[list[int], list[int]]:
+        """The relay is down: rows claimed ahead go back to the queue (their attempt not
+        counted), unclaimed ones wait; both due at `due`. Returns (released, postponed)."""
+        released: list[int] = []
+        if self.ahead is not None:
+            _, released, _ = self.ahead.result()
+            self.ahead = None
+            outcomes.release(conn, released, due)
+        postponed = [i for chunk in self.chunks for i in chunk]
+        self.chunks.clear()
+        outcomes.postpone(conn, postponed, due)
+        return released, postponed
+
+    def close(self, conn: Connection) -> None:
+        try:
+            if self.ahead is not None:  # left early (an error): give its rows back now
+                _, owned, _ = self.ahead.result()
+                self.ahead = None
+                outcomes.release(conn, owned, utcnow())
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
 
 
 class _Ahead:
