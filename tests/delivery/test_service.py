@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from tests.delivery.helpers import DAY, add_subscribers, read_maildir, stage_digest
 from worker import db
 from worker.delivery import ledger, recovery, service, subscribers
+from worker.delivery.transport import SendResult
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -268,3 +269,40 @@ def test_duplicate_batch_tasks_running_at_once_send_each_row_once(
         {str(m["Message-ID"]) for m in messages}
     )
     assert len(messages) == 40
+
+
+class _RelayDown:
+    """A relay that cannot be reached: every send fails at connect."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, *args: object, **kwargs: object) -> SendResult:
+        self.calls += 1
+        return SendResult("transient", None, "connect: refused", "connect")
+
+    def close(self) -> None:
+        return None
+
+
+def test_relay_down_gives_back_every_row_including_those_claimed_ahead(
+    any_db_settings: Settings,
+) -> None:
+    """Chunks of 3 (PostgreSQL claims the next one ahead): nothing is left `sending` for its
+    lease to find, and only the row actually tried has an attempt counted."""
+    settings = any_db_settings.model_copy(update={"send_claim_chunk": 3})
+    digest_id = _setup(settings, count=10)
+    with db.session_scope(settings) as session:
+        assert ledger.claim_send(session, digest_id, 60)
+        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+    relay = _RelayDown()
+    result = service.send_batch(settings, digest_id, ids, transport=relay)
+    assert relay.calls == 1
+    with db.session_scope(settings) as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.state, Delivery.attempts).where(Delivery.id.in_(ids))
+        ).all()
+    assert {state for _, state, _ in rows} == {DeliveryState.queued}
+    assert sorted(attempts for _, _, attempts in rows) == [0] * 9 + [1]
+    claimed_ahead = 3 if settings.database_url.startswith("postgresql") else 0
+    assert result["deferred"] == 1 and result["released"] == 2 + claimed_ahead
