@@ -1,9 +1,11 @@
 """Delivery: fan-out, sending a batch, reconciliation, waiting for the ledger to drain.
 
 The plain functions the Celery tasks (worker/delivery/tasks.py) and the CLI call. A batch
-claims its rows a chunk at a time, builds each message by filling the recipient's fields into
-the digest's prebuilt bytes (the template is built once per digest per process), sends it over
-the process's one reused connection, and records the outcome right away.
+claims its rows a chunk at a time (the next chunk ahead, on PostgreSQL: batch.py), builds each
+message by filling the recipient's fields into the digest's prebuilt bytes (the template is
+built once per digest per process), sends it over the process's one reused connection, and
+records the outcome right away (one message in flight per process: a crash can duplicate at
+most that one).
 """
 
 from __future__ import annotations
@@ -12,19 +14,18 @@ import importlib
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from worker import db
 from worker.delivery import ledger, outcomes, recovery
+from worker.delivery.batch import Ahead, Built, Claims, chunks
 from worker.delivery.compose import Composer
 from worker.delivery.recovery import reconcile, wait_for_drain
 from worker.delivery.resend import delivery_status, resend
@@ -108,11 +109,6 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
     return float(
         min(MAX_BACKOFF_SECONDS, settings.send_retry_base_seconds * 2 ** max(0, attempts - 1))
     )
-
-
-def _chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(ids), max(1, size)):
-        yield list(ids[start : start + size])
 
 
 # ---------------------------------------------------------------- dispatch
@@ -204,12 +200,12 @@ def send_batch(
     relay_down = False
     with db.get_engine(settings.database_url).connect() as conn:
         recorder = outcomes.SentRecorder(conn, settings.send_async_commit)
-        claims = _Claims(settings, delivery_ids)
+        claims = Claims(settings, delivery_ids)
         try:
             while not relay_down and (taken := claims.take(conn)) is not None:
                 chunk, owned, rows = taken
                 stats["not_claimed"] += len(chunk) - len(owned)
-                ready = _Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
+                ready = Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
                 unsent = {r.delivery_id for r in rows}
                 renewed = time.monotonic()
 
@@ -266,101 +262,6 @@ def send_batch(
     for delay, ids in sorted(retries.items()):
         _schedule_retry(settings, digest_id, ids, delay)
     return {"digest_id": digest_id, **stats}
-
-
-Built = tuple[ledger.Row, bytes, bool]
-Claimed = tuple[list[int], list[int], list[ledger.Row]]  # the chunk, the ids owned, their rows
-
-
-class _Claims:
-    """A batch's rows, claimed and loaded a chunk at a time.
-
-    On PostgreSQL the next chunk is claimed on a helper thread, with its own connection, while
-    this one is being sent: claiming and loading 500 rows measured 55 ms of waiting between two
-    messages (an idle relay connection) every 500 messages. Rows claimed ahead and not sent
-    (the relay went down, an error) are given back at once rather than left to their lease.
-    """
-
-    def __init__(self, settings: Settings, delivery_ids: Sequence[int]) -> None:
-        self.lease = settings.send_lease_seconds
-        self.chunks = deque(_chunks(delivery_ids, settings.send_claim_chunk))
-        self.engine = db.get_engine(settings.database_url)
-        ahead = self.engine.dialect.name == "postgresql" and len(self.chunks) > 1
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="claim-ahead") if ahead else None
-        self.ahead: Future[Claimed] | None = None
-
-    def _claim(self, conn: Connection, chunk: list[int]) -> Claimed:
-        owned = ledger.claim(conn, chunk, self.lease)
-        rows = ledger.load_rows(conn, owned)
-        conn.commit()
-        return chunk, owned, rows
-
-    def _claim_apart(self, chunk: list[int]) -> Claimed:
-        with self.engine.connect() as conn:
-            return self._claim(conn, chunk)
-
-    def take(self, conn: Connection) -> Claimed | None:
-        if self.ahead is not None:
-            taken, self.ahead = self.ahead.result(), None
-        elif self.chunks:
-            taken = self._claim(conn, self.chunks.popleft())
-        else:
-            return None
-        if self.pool is not None and self.chunks:
-            self.ahead = self.pool.submit(self._claim_apart, self.chunks.popleft())
-        return taken
-
-    def give_back(self, conn: Connection, due: datetime) -> tuple[list[int], list[int]]:
-        """The relay is down: rows claimed ahead go back to the queue (their attempt not
-        counted), unclaimed ones wait; both due at `due`. Returns (released, postponed)."""
-        released: list[int] = []
-        if self.ahead is not None:
-            _, released, _ = self.ahead.result()
-            self.ahead = None
-            outcomes.release(conn, released, due)
-        postponed = [i for chunk in self.chunks for i in chunk]
-        self.chunks.clear()
-        outcomes.postpone(conn, postponed, due)
-        return released, postponed
-
-    def close(self, conn: Connection) -> None:
-        try:
-            if self.ahead is not None:  # left early (an error): give its rows back now
-                _, owned, _ = self.ahead.result()
-                self.ahead = None
-                outcomes.release(conn, owned, utcnow())
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True)
-
-
-class _Ahead:
-    """Messages built ahead of sending: the next one's envelope rides with the current body,
-    and the one after is built while the relay processes that body."""
-
-    def __init__(self, items: Iterator[Built]) -> None:
-        self.items = items
-        self.built: deque[Built] = deque()
-
-    def while_waiting(self) -> None:
-        """While the relay processes the current body: build the message after next."""
-        self.fill(2)
-
-    def fill(self, depth: int) -> Built | None:
-        """Build until `depth` messages wait (fewer at the end); returns the first waiting."""
-        while len(self.built) < depth and (item := next(self.items, None)) is not None:
-            self.built.append(item)
-        return self.built[0] if self.built else None
-
-    def pop(self) -> Built | None:
-        self.fill(1)
-        return self.built.popleft() if self.built else None
-
-    def rest(self) -> list[Built]:
-        """Everything not sent yet, built or not (the relay is down: give it all back)."""
-        rest = list(self.built) + list(self.items)
-        self.built.clear()
-        return rest
 
 
 def _prepared(
@@ -420,7 +321,7 @@ def _schedule_retry(settings: Settings, digest_id: int, ids: list[int], delay: f
     in-process, the rows wait queued with their due time and wait_for_drain sends them."""
     if not ids or settings.embedded:
         return
-    for chunk in _chunks(ids, settings.send_batch_size):
+    for chunk in chunks(ids, settings.send_batch_size):
         dispatch_batch(settings, digest_id, chunk, countdown=delay)
 
 
