@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,9 @@ from worker.cli_common import load_settings as _settings
 
 subscribers_app = typer.Typer(help="The subscriber list.", no_args_is_help=True)
 sources_app = typer.Typer(help="Feed sources and their health.", no_args_is_help=True)
+bounces_app = typer.Typer(
+    help="Bounce reports (delivery status notifications).", no_args_is_help=True
+)
 
 
 @subscribers_app.command("add")
@@ -150,3 +154,45 @@ def sources_resume(name: str) -> None:
     with db.session_scope(settings) as session:
         resumed = resume_source(session, name)
     console.print(f"{name}: {'resumed' if resumed else 'was not paused'}")
+
+
+@bounces_app.command("import")
+def bounces_import(
+    path: Annotated[
+        Path, typer.Argument(help="A Maildir (the bounce mailbox) or one message file.")
+    ],
+) -> None:
+    """Read bounce reports: hard bounces mark their ledger row bounced and suppress the address,
+    delays are noted; reading the same reports again changes nothing."""
+    import mailbox
+    from collections import Counter
+
+    from worker.delivery import bounces
+
+    settings = _settings()
+    messages: Iterator[tuple[str, bytes]]
+    if path.is_dir():
+        box = mailbox.Maildir(str(path), create=False)
+        messages = ((key, box.get_bytes(key)) for key in box.iterkeys())
+    elif path.is_file():
+        messages = iter([(path.name, path.read_bytes())])
+    else:
+        err.print(f"{path}: no such Maildir or file")
+        raise typer.Exit(2)
+    tally: Counter[str] = Counter()
+    skipped: list[str] = []
+    for key, raw in messages:
+        with db.session_scope(settings) as session:  # one transaction per report
+            outcomes = bounces.process(session, raw)
+        tally.update(outcomes)
+        if {"unreadable", "not_ours"} & set(outcomes):
+            skipped.append(f"{key}: {', '.join(sorted(set(outcomes)))}")
+    console.print(
+        f"bounces from {path}: {tally['bounced']} bounced (suppressed), {tally['delayed']} "
+        f"delayed, {tally['already']} already recorded, {tally['not_ours']} not about our "
+        f"messages, {tally['unreadable']} not delivery reports"
+    )
+    for line in skipped[:20]:
+        err.print(f"  {line}")
+    if len(skipped) > 20:
+        err.print(f"  ... and {len(skipped) - 20} more")
