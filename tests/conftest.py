@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -28,15 +28,20 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip for a missing service or tool; fail instead in CI (REQUIRE_SERVICES=1), which
+    installs and starts everything the tests need."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def require_service(name: str, host: str, port: int) -> None:
     try:
         with socket.create_connection((host, port), timeout=1):
             return
     except OSError as exc:
-        reason = f"{name} not reachable at {host}:{port}: {exc}"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"{name} not reachable at {host}:{port}: {exc}")
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

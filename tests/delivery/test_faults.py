@@ -6,7 +6,6 @@ message (one extra per worker kill at most: the message in flight when it died),
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, unavailable
 from tests.delivery.cluster import Cluster
 from tests.delivery.helpers import add_subscribers, stage_digest
 from worker import db
@@ -41,10 +40,7 @@ FAST = {
 @pytest.fixture
 def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
     if shutil.which("redis-server") is None:  # we start our own, to restart it at will
-        reason = "redis-server binary not installed"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable("redis-server binary not installed")
     clusters: list[Cluster] = []
 
     def start(rules: dict[str, Any] | None = None, workers: int = 2) -> tuple[Cluster, Settings]:

@@ -6,7 +6,6 @@ installs it) a missing browser fails instead.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from tests.conftest import unavailable
 from tests.digest.conftest import DAY, Factory, sample_day
 from worker.digest.preview import preview
 from worker.settings import Settings
@@ -26,10 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_briefing")]
 @pytest.fixture
 def chromium() -> str:
     if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} not installed (apt-get install chromium); browser checks skipped"
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"{CHROMIUM} not installed (apt-get install chromium); browser checks skipped")
     return CHROMIUM
 
 

@@ -4,9 +4,11 @@ on PostgreSQL) and built a message or two ahead of sending."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from itertools import islice
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
@@ -15,10 +17,13 @@ from worker.delivery import ledger, outcomes
 from worker.models import utcnow
 from worker.settings import Settings
 
+T = TypeVar("T")
 
-def chunks(ids: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(ids), max(1, size)):
-        yield list(ids[start : start + size])
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    rest = iter(items)
+    while chunk := list(islice(rest, max(1, size))):
+        yield chunk
 
 
 Built = tuple[ledger.Row, bytes, bool]

@@ -251,17 +251,27 @@ def claim(conn: Connection, ids: Sequence[int], lease_seconds: int) -> list[int]
     return owned
 
 
-def renew(conn: Connection, ids: Sequence[int], lease_seconds: int) -> None:
-    """Extend the lease of rows still being sent (a throttled or slow batch is not lost)."""
+def update_rows(
+    conn: Connection, ids: Sequence[int], still_in: DeliveryState, **values: Any
+) -> None:
+    """Set `values` on the rows of `ids` that are still in state `still_in`, and commit (500
+    ids per statement: SQLite's IN list)."""
     if not ids:
         return
     d = DELIVERIES.c
-    conn.execute(
-        update(DELIVERIES)
-        .where(id_in(conn, d.id, ids), d.state == DeliveryState.sending)
-        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
-    )
+    for start in range(0, len(ids), 500):
+        conn.execute(
+            update(DELIVERIES)
+            .where(id_in(conn, d.id, ids[start : start + 500]), d.state == still_in)
+            .values(**values)
+        )
     conn.commit()
+
+
+def renew(conn: Connection, ids: Sequence[int], lease_seconds: int) -> None:
+    """Extend the lease of rows still being sent (a throttled or slow batch is not lost)."""
+    lease_until = utcnow() + timedelta(seconds=lease_seconds)
+    update_rows(conn, ids, DeliveryState.sending, lease_until=lease_until)
 
 
 @dataclass(frozen=True)

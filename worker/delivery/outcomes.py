@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from worker.delivery.ledger import DELIVERIES, EVENTS, _insert, id_in
+from worker.delivery.ledger import DELIVERIES, EVENTS, _insert, update_rows
 from worker.models import DeliveryState, Suppression, utcnow
 
 
@@ -222,28 +222,18 @@ def mark_unknown(conn: Connection, delivery_id: int, reply: str) -> None:
 
 def release(conn: Connection, ids: Sequence[int], due: datetime) -> None:
     """Give back claimed rows that were never attempted (attempt not counted), due at `due`."""
-    if not ids:
-        return
     d = DELIVERIES.c
-    conn.execute(
-        update(DELIVERIES)
-        .where(id_in(conn, d.id, ids), d.state == DeliveryState.sending)
-        .values(
-            state=DeliveryState.queued, lease_until=None, attempts=d.attempts - 1, dispatched_at=due
-        )
+    update_rows(
+        conn,
+        ids,
+        DeliveryState.sending,
+        state=DeliveryState.queued,
+        lease_until=None,
+        attempts=d.attempts - 1,
+        dispatched_at=due,
     )
-    conn.commit()
 
 
 def postpone(conn: Connection, ids: Sequence[int], due: datetime) -> None:
     """Queued rows not to be picked up again before `due` (the relay is down)."""
-    if not ids:
-        return
-    d = DELIVERIES.c
-    for start in range(0, len(ids), 500):
-        conn.execute(
-            update(DELIVERIES)
-            .where(d.id.in_(list(ids[start : start + 500])), d.state == DeliveryState.queued)
-            .values(dispatched_at=due)
-        )
-    conn.commit()
+    update_rows(conn, ids, DeliveryState.queued, dispatched_at=due)

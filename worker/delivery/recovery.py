@@ -227,19 +227,14 @@ def wait_for_drain(
             # every row by state is a scan of the whole digest (17 ms of PostgreSQL at 20,000
             # rows): while the fan-out adds rows, now and then, and for the final figures;
             # in between only what is left is counted, which shrinks as the send goes
-            fresh = recount or not tally or state == DigestState.built
-            if fresh:
-                tally = counts(session, digest_id)
-                in_flight = sum(tally.get(s.value, 0) for s in IN_FLIGHT)
-            else:
-                in_flight = in_flight_count(session, digest_id)
             elapsed = time.monotonic() - started
-            finished = state is None or (state != DigestState.built and in_flight == 0)
             timed_out = timeout is not None and elapsed > timeout
-            if (finished or timed_out) and not fresh:
+            fresh = recount or not tally or state in (None, DigestState.built) or timed_out
+            in_flight = None if fresh else in_flight_count(session, digest_id)
+            if in_flight in (None, 0):
                 tally = counts(session, digest_id)
                 in_flight = sum(tally.get(s.value, 0) for s in IN_FLIGHT)
-                finished = state is None or (state != DigestState.built and in_flight == 0)
+            finished = state is None or (state != DigestState.built and in_flight == 0)
             due = next_due(session, digest_id) if settings.embedded else None
         total = sum(tally.values())
         done = total - in_flight

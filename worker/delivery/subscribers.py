@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from worker.delivery.batch import chunks
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -221,17 +222,6 @@ def parse_csv(stream: TextIO, report: ImportReport) -> Iterator[ParsedRow]:
         yield ParsedRow(line=line, address=address, name=clean_name(name))
 
 
-def _chunks(rows: Iterable[ParsedRow], size: int) -> Iterator[list[ParsedRow]]:
-    chunk: list[ParsedRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def import_csv(session: Session, stream: TextIO) -> ImportReport:
     """Import `email[,name]` rows: good rows in, bad rows reported, duplicates merged.
 
@@ -240,7 +230,7 @@ def import_csv(session: Session, stream: TextIO) -> ImportReport:
     """
     report = ImportReport()
     seen: set[str] = set()  # addresses of this file: 500k x ~30 bytes, acceptable
-    for chunk in _chunks(parse_csv(stream, report), IMPORT_CHUNK):
+    for chunk in chunks(parse_csv(stream, report), IMPORT_CHUNK):
         emails = [r.address.email for r in chunk]
         existing = {
             s.email: s
