@@ -110,7 +110,10 @@ def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis database number of its own, flushed before and after."""
-    require_service("Redis", "127.0.0.1", 6379)
+    from urllib.parse import urlsplit
+
+    where = urlsplit(REDIS_URL)
+    require_service("Redis", where.hostname or "127.0.0.1", where.port or 6379)
     import redis
 
     number = 1 + (uuid.uuid4().int % 14)

@@ -15,6 +15,7 @@ from worker.cli_common import DateOption, console, err
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
 from worker.cli_common import progress_bars as _progress
+from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
 from worker.settings import Settings
 
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")
+app.add_typer(inbox_app, name="inbox")
 
 
 # ---------------------------------------------------------------- the daily job

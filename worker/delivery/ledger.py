@@ -19,14 +19,10 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
-    String,
     Table,
     and_,
     any_,
     bindparam,
-    case,
-    cast,
-    literal,
     or_,
     select,
     update,
@@ -34,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from worker.delivery import rowtag
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -48,7 +45,6 @@ from worker.models import (
 from worker.settings import Settings
 
 IN_FLIGHT = (DeliveryState.queued, DeliveryState.sending)
-_DT = Delivery.created_at.type
 PG_IDS = postgresql.ARRAY(Integer)
 # Core tables for the hot path (no ORM unit of work per message)
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
@@ -82,10 +78,27 @@ def envelope_sender(settings: Settings) -> str:
     return parseaddr(settings.bounce_address or settings.from_address)[1]
 
 
-def message_id(digest_id: int, subscriber_id: int, domain: str, resend: int = 0) -> str:
-    """Stable per row, so a copy re-sent after a crash is recognisable as the same message."""
-    suffix = f".r{resend}" if resend else ""
-    return f"<digest-{digest_id}.sub-{subscriber_id}{suffix}@{domain}>"
+def message_id(settings: Settings, digest_id: int, subscriber_id: int, resend: int = 0) -> str:
+    """Stable per row (a copy re-sent after a crash is recognisable as the same message) and
+    signed (rowtag.py): a bounce or complaint quoting it proves which row it is about."""
+    secret = settings.secret_key.get_secret_value()
+    return rowtag.message_id(secret, message_domain(settings), digest_id, subscriber_id, resend)
+
+
+class Senders:
+    """The envelope sender (MAIL FROM) of each row: BOUNCE_ADDRESS, or with BOUNCE_VERP its
+    `+tag` form naming the row (`bounces+digest-4.sub-9.<mac>@example.org`), so a bounce that
+    carries no standard report still says which row it is about by where it was sent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.plain = envelope_sender(settings)
+        self.verp = settings.bounce_verp and "@" in self.plain
+
+    def of(self, message_id_value: str) -> str:
+        if not self.verp:
+            return self.plain
+        row_tag = message_id_value.strip("<>").partition("@")[0]
+        return rowtag.verp_address(self.plain, row_tag)
 
 
 # ---------------------------------------------------------------- the digest's send claim
@@ -141,62 +154,24 @@ def fan_out(
     interrupted fan-out), committed and marked dispatched. Subscribers are walked by id
     (keyset pagination), so memory stays flat however long the list is.
     """
-    domain = message_domain(settings)
-    prefix = f"<digest-{digest_id}.sub-"
     after = 0
     while True:
         now = utcnow()
-        ids = list(
-            session.scalars(
-                select(Subscriber.id)
-                .where(
-                    Subscriber.id > after,
-                    Subscriber.state == SubscriberState.active,
-                    Subscriber.wants_daily.is_(True),
-                )
-                .order_by(Subscriber.id)
-                .limit(batch_size)
-            )
-        )
-        if not ids:
-            return
-        upper = ids[-1]
-        state = case(
-            (Suppression.id.is_not(None), literal(DeliveryState.suppressed.value)),
-            else_=literal(DeliveryState.queued.value),
-        )
-        rows = (
-            select(
-                literal(digest_id).label("digest_id"),
-                Subscriber.id.label("subscriber_id"),
-                state.label("state"),
-                (literal(prefix) + cast(Subscriber.id, String) + literal(f"@{domain}>")).label(
-                    "message_id"
-                ),
-                literal(0).label("attempts"),
-                literal(0).label("resend_count"),
-                literal(now, _DT).label("created_at"),
-                literal(now, _DT).label("dispatched_at"),
-            )
-            .select_from(Subscriber)
+        # each subscriber with whether the address is suppressed: the row starts `suppressed`
+        found = session.execute(
+            select(Subscriber.id, Suppression.id.is_not(None))
             .outerjoin(Suppression, Suppression.email == Subscriber.email)
             .where(
                 Subscriber.id > after,
-                Subscriber.id <= upper,
                 Subscriber.state == SubscriberState.active,
                 Subscriber.wants_daily.is_(True),
             )
-        )
-        columns = [
-            "digest_id",
-            "subscriber_id",
-            "state",
-            "message_id",
-            "attempts",
-            "resend_count",
-            "created_at",
-            "dispatched_at",
-        ]
+            .order_by(Subscriber.id)
+            .limit(batch_size)
+        ).all()
+        if not found:
+            return
+        upper = found[-1][0]
         # rows left queued by an interrupted fan-out are dispatched again; fresh rows come
         # back from the insert itself (updating them too cost a second write per subscriber)
         queued = list(
@@ -213,13 +188,27 @@ def fan_out(
                 .execution_options(synchronize_session=False)
             ).scalars()
         )
+        # the Message-ID is signed (rowtag.py), so it is made here rather than in SQL
+        rows = [
+            {
+                "digest_id": digest_id,
+                "subscriber_id": subscriber_id,
+                "state": DeliveryState.suppressed if suppressed else DeliveryState.queued,
+                "message_id": message_id(settings, digest_id, subscriber_id),
+                "attempts": 0,
+                "resend_count": 0,
+                "created_at": now,
+                "dispatched_at": now,
+            }
+            for subscriber_id, suppressed in found
+        ]
         stmt = (
             _insert(session.get_bind(), Delivery)
-            .from_select(columns, rows)
             .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
             .returning(Delivery.id, Delivery.state)
         )
-        queued += [i for i, state in session.execute(stmt) if state == DeliveryState.queued]
+        inserted = session.execute(stmt, rows).all()
+        queued += [i for i, state in inserted if state == DeliveryState.queued]
         renew_send_claim(session, digest_id)
         session.commit()
         after = upper

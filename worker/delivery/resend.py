@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, insert, literal, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from worker import db
@@ -142,9 +142,7 @@ def resend(
                     digest_id=digest.id,
                     subscriber_id=subscriber.id,
                     state=DeliveryState.sent,
-                    message_id=ledger.message_id(
-                        digest.id, subscriber.id, ledger.message_domain(settings)
-                    ),
+                    message_id=ledger.message_id(settings, digest.id, subscriber.id),
                 )
                 session.add(row)
                 session.flush()
@@ -185,11 +183,10 @@ def resend(
         if dry_run or not selected:
             return result
         now = utcnow()
-        domain = ledger.message_domain(settings)
         detail = json.dumps({"resend_id": record.id, "by": who, "reason": reason, "mode": mode})
-        ids = [
-            i
-            for (i,) in session.execute(
+        requeued = [
+            (i, sid, n)
+            for (i, sid, n) in session.execute(
                 update(Delivery)
                 .where(where)
                 .values(
@@ -200,16 +197,21 @@ def resend(
                     last_error=None,
                     lease_until=None,
                     dispatched_at=now,
-                    message_id=literal(f"<digest-{digest.id}.sub-")
-                    + cast(Delivery.subscriber_id, String)
-                    + literal(".r")
-                    + cast(Delivery.resend_count + 1, String)
-                    + literal(f"@{domain}>"),
                 )
-                .returning(Delivery.id)
+                .returning(Delivery.id, Delivery.subscriber_id, Delivery.resend_count)
                 .execution_options(synchronize_session=False)
             )
         ]
+        # a fresh signed Message-ID per copy (`.rN`, rowtag.py): made here, not in SQL
+        ids = [i for i, _, _ in requeued]
+        for start in range(0, len(requeued), 1000):
+            session.execute(  # ORM bulk UPDATE by primary key
+                update(Delivery),
+                [
+                    {"id": i, "message_id": ledger.message_id(settings, digest.id, sid, n)}
+                    for i, sid, n in requeued[start : start + 1000]
+                ],
+            )
         for start in range(0, len(ids), 1000):
             session.execute(
                 insert(DeliveryEvent),
