@@ -23,6 +23,7 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import HeaderParser
 from typing import Literal
 
 from sqlalchemy import select
@@ -38,6 +39,8 @@ Outcome = Literal[
     "bounced", "delayed", "already", "ignored", "not_ours", "wrong_recipient", "unreadable"
 ]
 _STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
+_BLANK = re.compile(r"\n[ \t]*\n")
+DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
 # a DSN's actions that report a delivery problem; delivered/relayed/expanded are fine news
 _PROBLEMS = ("failed", "delayed")
 
@@ -64,20 +67,25 @@ class Bounce:
         return email.lower() in (self.recipient, self.original_recipient)
 
 
+def _blocks(part: Message) -> list[Message]:
+    """The field blocks of a delivery-status part, the first describing the report itself."""
+    payload = part.get_payload()
+    if part.get_content_type() == "message/delivery-status" and isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    # message/global-delivery-status (RFC 6533, what Postfix writes about SMTPUTF8 mail) is
+    # parsed like an embedded message: read its bytes again as blocks of fields
+    raw = part.as_bytes().replace(b"\r\n", b"\n").split(b"\n\n", 1)[-1]
+    text = raw.decode("utf-8", "replace")
+    return [HeaderParser().parsestr(block) for block in _BLANK.split(text) if block.strip()]
+
+
 def _dsn(message: Message) -> list[Bounce] | None:
     """The per-recipient blocks of an RFC 3464 report; None if `message` has none."""
-    part = next(
-        (p for p in message.walk() if p.get_content_type() == "message/delivery-status"), None
-    )
+    part = next((p for p in message.walk() if p.get_content_type() in DSN_TYPES), None)
     if part is None:
         return None
-    blocks = part.get_payload()
-    if not isinstance(blocks, list):
-        return None
     found = []
-    for block in blocks[1:]:  # the first block describes the report itself
-        if not isinstance(block, Message):
-            continue
+    for block in _blocks(part)[1:]:  # the first block describes the report itself
         action = str(block.get("Action", "")).strip().lower()
         status = _STATUS.search(str(block.get("Status", "")))
         if not action or status is None:

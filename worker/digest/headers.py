@@ -39,15 +39,26 @@ def domain_of(address: str) -> str:
 
 
 def encoded_words(text: str) -> list[str]:
-    """`text` as B-encoded words of at most 72 characters, never splitting a character."""
+    """`text` as B-encoded words of at most 72 characters. Words break after a space where one
+    fits (the space stays inside the encoded word: decoders drop the folding whitespace between
+    encoded words, RFC 2047 6.2, and some display it), else between characters, never inside
+    one."""
     chunks: list[bytes] = []
     current = b""
-    for char in text:
-        data = char.encode("utf-8")
-        if len(current) + len(data) > _WORD_BYTES:
+    for token in re.findall(r"\S+\s*|\s+", text):
+        data = token.encode("utf-8")
+        if current and len(current) + len(data) > _WORD_BYTES:
             chunks.append(current)
             current = b""
-        current += data
+        if len(data) <= _WORD_BYTES - len(current):
+            current += data
+            continue
+        for char in token:  # a word longer than one encoded word
+            piece = char.encode("utf-8")
+            if len(current) + len(piece) > _WORD_BYTES:
+                chunks.append(current)
+                current = b""
+            current += piece
     if current:
         chunks.append(current)
     return [f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks]
