@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import DEVNULL
 
 from tests.conftest import free_port, unavailable
 
@@ -57,6 +58,15 @@ def _private_root(prefix: str) -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _start(command: list[str], root: Path) -> str | None:
+    """Run a server's start command; None when it worked, else what it said. Its output goes
+    to a file, not a pipe: a daemon keeping the pipe open would make us wait forever."""
+    with (root / "start.log").open("w+") as out:
+        done = subprocess.run(command, stdout=out, stderr=out, timeout=60, check=False)
+        out.seek(0)
+        return None if done.returncode == 0 else out.read()
 
 
 def _need(binary: str, package: str) -> str:
@@ -179,15 +189,15 @@ biff = no
     )
     (conf / "master.cf").write_text(_MASTER_CF.format(port=port))
     command = [binary, "-c", str(conf)]
-    started = subprocess.run([*command, "start"], capture_output=True, text=True, check=False)
     instance = Postfix(root, port)
     try:
-        if started.returncode != 0:
-            raise RuntimeError(f"postfix did not start: {started.stderr}\n{instance.log()}")
+        started = _start([*command, "start"], root)
+        if started is not None:
+            raise RuntimeError(f"postfix did not start: {started}\n{instance.log()}")
         _wait_for_port(port)
         yield instance
     finally:
-        subprocess.run([*command, "stop"], capture_output=True, check=False)
+        subprocess.run([*command, "stop"], stdout=DEVNULL, stderr=DEVNULL, check=False)
         pid_file = queue / "pid" / "master.pid"
         deadline = time.monotonic() + 10
         while pid_file.exists() and time.monotonic() < deadline:
@@ -259,14 +269,12 @@ userdb {{
 }}
 """
     )
-    started = subprocess.run(
-        [binary, "-c", str(config)], capture_output=True, text=True, check=False
-    )
     instance = Dovecot(root, port, user, password)
     pid_file = base / "master.pid"
     try:
-        if started.returncode != 0:
-            raise RuntimeError(f"dovecot did not start: {started.stderr}\n{instance.log()}")
+        started = _start([binary, "-c", str(config)], root)
+        if started is not None:
+            raise RuntimeError(f"dovecot did not start: {started}\n{instance.log()}")
         _wait_for_port(port)
         yield instance
     finally:
