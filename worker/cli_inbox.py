@@ -48,6 +48,8 @@ def inbox_import(
 def inbox_fetch() -> None:
     """Fetch the IMAP mailbox of INBOX_IMAP_URL, act on each new message and flag it handled
     (the beat runs this every INBOX_FETCH_EVERY_MINUTES when INBOX_IMAP_URL is set)."""
+    import imaplib
+
     from worker.inbox.imap import ImapError
     from worker.inbox.service import fetch
 
@@ -57,7 +59,7 @@ def inbox_fetch() -> None:
         raise typer.Exit(2)
     try:
         summary = fetch(settings)
-    except (ImapError, OSError) as exc:
+    except (ImapError, imaplib.IMAP4.error, OSError) as exc:
         err.print(f"[red]inbox fetch failed: {exc}[/red]")
         raise typer.Exit(1) from None
     console.print(summary.line(), highlight=False, markup=False)

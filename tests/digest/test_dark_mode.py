@@ -118,7 +118,7 @@ def email_html(
             subscriber_id=3,
             email="olena@example.org",
             name="Olena",
-            message_id="<digest-1.sub-3.aaaaaaaaaaaaaaaa@example.org>",
+            message_id="<digest-1.sub-3.0123456789abcdef0123@example.org>",
             unsubscribe_url=unsubscribe_url(settings, 3),
         )
     )

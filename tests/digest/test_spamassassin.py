@@ -64,7 +64,7 @@ def test_the_sample_digest_scores_at_most_zero(
             subscriber_id=3,
             email="olena.reader@example.org",
             name="Olena Kovalenko",
-            message_id="<digest-1.sub-3.aaaaaaaaaaaaaaaa@example.org>",
+            message_id="<digest-1.sub-3.0123456789abcdef0123@example.org>",
             unsubscribe_url=unsubscribe_url(settings, 3),
         )
     )

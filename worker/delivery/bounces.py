@@ -35,6 +35,8 @@ from worker.models import DeliveryEvent, DeliveryState
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+# flufl.bounce logs every detector it tries at INFO: one line per detector per message
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 Outcome = Literal[
     "bounced", "delayed", "already", "ignored", "not_ours", "wrong_recipient", "unreadable"
 ]

@@ -10,6 +10,7 @@ most the one message in flight (sent but not yet recorded), which the lease brin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,9 +21,14 @@ from sqlalchemy import (
     Connection,
     Integer,
     Table,
+    Text,
     and_,
     any_,
     bindparam,
+    case,
+    cast,
+    func,
+    literal,
     or_,
     select,
     update,
@@ -45,6 +51,7 @@ from worker.models import (
 from worker.settings import Settings
 
 IN_FLIGHT = (DeliveryState.queued, DeliveryState.sending)
+_DT = Delivery.created_at.type
 PG_IDS = postgresql.ARRAY(Integer)
 # Core tables for the hot path (no ORM unit of work per message)
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
@@ -145,6 +152,17 @@ def finish_fan_out(session: Session, digest_id: int) -> None:
     session.commit()
 
 
+def _json_pairs(session: Session, pairs: dict[int, str]) -> Any:
+    """`pairs` as a table (key, value) from one JSON parameter: json_each on SQLite,
+    json_each_text on PostgreSQL."""
+    document = json.dumps({str(k): v for k, v in pairs.items()})
+    if session.get_bind().dialect.name == "postgresql":
+        source = func.json_each_text(cast(bindparam(None, document, type_=Text), postgresql.JSON))
+    else:
+        source = func.json_each(bindparam(None, document, type_=Text))
+    return source.table_valued("key", "value").alias("mids")
+
+
 def fan_out(
     session: Session, settings: Settings, digest_id: int, batch_size: int
 ) -> Iterator[list[int]]:
@@ -154,24 +172,65 @@ def fan_out(
     interrupted fan-out), committed and marked dispatched. Subscribers are walked by id
     (keyset pagination), so memory stays flat however long the list is.
     """
+    secret, domain = settings.secret_key.get_secret_value(), message_domain(settings)
     after = 0
     while True:
         now = utcnow()
-        # each subscriber with whether the address is suppressed: the row starts `suppressed`
-        found = session.execute(
-            select(Subscriber.id, Suppression.id.is_not(None))
+        ids = list(
+            session.scalars(
+                select(Subscriber.id)
+                .where(
+                    Subscriber.id > after,
+                    Subscriber.state == SubscriberState.active,
+                    Subscriber.wants_daily.is_(True),
+                )
+                .order_by(Subscriber.id)
+                .limit(batch_size)
+            )
+        )
+        if not ids:
+            return
+        upper = ids[-1]
+        # the Message-ID is signed (rowtag.py): made here, and joined in as one JSON parameter
+        # (a multi-row VALUES of 2,000 rows measured 3x slower for the whole fan-out)
+        mids = _json_pairs(
+            session, {i: rowtag.message_id(secret, domain, digest_id, i) for i in ids}
+        )
+        state = case(
+            (Suppression.id.is_not(None), literal(DeliveryState.suppressed.value)),
+            else_=literal(DeliveryState.queued.value),
+        )
+        rows = (
+            select(
+                literal(digest_id).label("digest_id"),
+                Subscriber.id.label("subscriber_id"),
+                state.label("state"),
+                mids.c.value.label("message_id"),
+                literal(0).label("attempts"),
+                literal(0).label("resend_count"),
+                literal(now, _DT).label("created_at"),
+                literal(now, _DT).label("dispatched_at"),
+            )
+            .select_from(Subscriber)
+            .join(mids, cast(mids.c.key, Integer) == Subscriber.id)
             .outerjoin(Suppression, Suppression.email == Subscriber.email)
             .where(
                 Subscriber.id > after,
+                Subscriber.id <= upper,
                 Subscriber.state == SubscriberState.active,
                 Subscriber.wants_daily.is_(True),
             )
-            .order_by(Subscriber.id)
-            .limit(batch_size)
-        ).all()
-        if not found:
-            return
-        upper = found[-1][0]
+        )
+        columns = [
+            "digest_id",
+            "subscriber_id",
+            "state",
+            "message_id",
+            "attempts",
+            "resend_count",
+            "created_at",
+            "dispatched_at",
+        ]
         # rows left queued by an interrupted fan-out are dispatched again; fresh rows come
         # back from the insert itself (updating them too cost a second write per subscriber)
         queued = list(
@@ -188,27 +247,13 @@ def fan_out(
                 .execution_options(synchronize_session=False)
             ).scalars()
         )
-        # the Message-ID is signed (rowtag.py), so it is made here rather than in SQL
-        rows = [
-            {
-                "digest_id": digest_id,
-                "subscriber_id": subscriber_id,
-                "state": DeliveryState.suppressed if suppressed else DeliveryState.queued,
-                "message_id": message_id(settings, digest_id, subscriber_id),
-                "attempts": 0,
-                "resend_count": 0,
-                "created_at": now,
-                "dispatched_at": now,
-            }
-            for subscriber_id, suppressed in found
-        ]
         stmt = (
             _insert(session.get_bind(), Delivery)
+            .from_select(columns, rows)
             .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
             .returning(Delivery.id, Delivery.state)
         )
-        inserted = session.execute(stmt, rows).all()
-        queued += [i for i, state in inserted if state == DeliveryState.queued]
+        queued += [i for i, state in session.execute(stmt) if state == DeliveryState.queued]
         renew_send_claim(session, digest_id)
         session.commit()
         after = upper
