@@ -109,9 +109,11 @@ def _move(
     reason: str = "",
     detail: dict[str, Any] | None = None,
     state_reason: str | None = None,
+    before: State | None = None,
 ) -> Outcome:
-    """Change the state and write the audit row (the caller holds the lock and commits)."""
-    before = _state(digest)
+    """Change the state and write the audit row (the caller holds the lock and commits);
+    `before`: the state before a build that ran in this transaction (else the row's)."""
+    before = before if before is not None else _state(digest)
     digest.state = to
     digest.skip_reason = state_reason
     session.add(
@@ -121,7 +123,7 @@ def _move(
             from_state=str(before) if before else None,
             to_state=str(to),
             by=by,
-            reason=reason,
+            reason=reason or state_reason or "",
             detail=detail or {},
         )
     )
@@ -178,9 +180,11 @@ def build(settings: Settings, day: date, *, builder: Builder, by: str | None = N
             return Outcome("build", True, day, digest.id, "skipped", "skipped", core.EMPTY_DAY)
         if core.needs_approval(settings.send_approval, digest.approved_at is not None):
             mail = state != State.held
-            outcome = _move(session, digest, Action.hold, State.held, who, "built", detail, _HELD)
+            outcome = _move(session, digest, Action.hold, State.held, who, "", detail, _HELD, state)
         else:
-            outcome = _move(session, digest, Action.build, State.built, who, "", detail)
+            outcome = _move(
+                session, digest, Action.build, State.built, who, "", detail, None, state
+            )
         digest_id = digest.id
     if mail:
         outcome.detail["editors_mailed"] = _mail_editors(settings, digest_id)
