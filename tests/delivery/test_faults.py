@@ -20,8 +20,9 @@ from tests.delivery.cluster import Cluster
 from tests.delivery.helpers import add_subscribers, stage_digest
 from worker import db
 from worker.celery_app import app, configure
-from worker.delivery import service
-from worker.delivery.tasks import send_task
+from worker.edition import lifecycle
+from worker.edition.progress import wait_for_drain
+from worker.edition.tasks import send_task
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Suppression
 from worker.settings import Settings
 
@@ -120,9 +121,7 @@ def _wait_until_sent(settings: Settings, digest_id: int, count: int, timeout: fl
 
 
 def _drain(settings: Settings, digest_id: int) -> dict[str, Any]:
-    result = service.wait_for_drain(
-        settings, digest_id, timeout=120, poll_seconds=0.2, reconcile_every=1.0
-    )
+    result = wait_for_drain(settings, digest_id, timeout=120, poll_seconds=0.2, reconcile_every=1.0)
     assert result["drained"], result
     return result
 
@@ -164,7 +163,7 @@ def test_relay_refusals_4xx_retried_5xx_suppressed(make_cluster: Any) -> None:
     assert len(suppressed) == 100 and all(a.endswith("1@example.net") for a in suppressed)
     assert deferred == 100
     # 550s are final: a reconcile pass later sends nothing more
-    service.reconcile(settings)
+    lifecycle.reconcile(settings)
     time.sleep(0.5)
     assert sum(cluster.received().values()) == 900
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -109,11 +109,11 @@ def _move(
     reason: str = "",
     detail: dict[str, Any] | None = None,
     state_reason: str | None = None,
-    before: State | None = None,
+    before: State | Literal["row"] | None = "row",
 ) -> Outcome:
     """Change the state and write the audit row (the caller holds the lock and commits);
     `before`: the state before a build that ran in this transaction (else the row's)."""
-    before = before if before is not None else _state(digest)
+    before = _state(digest) if before == "row" else before
     digest.state = to
     digest.skip_reason = state_reason
     session.add(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,15 @@ def lock(session: Session, key: EditionKey, *, create: bool = False) -> Digest |
     """The edition's row, locked until the transaction ends (SELECT ... FOR UPDATE; SQLite
     serializes writers anyway); created `built` first when asked and the key is a date."""
     query = edition_select(key).with_for_update()
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: a write first takes the database's write lock (other
+        # writers wait on busy_timeout), and the read after it sees the latest commit
+        session.execute(
+            update(Digest)
+            .where(query.whereclause)  # type: ignore[arg-type]
+            .values(state=Digest.state)
+            .execution_options(synchronize_session=False)
+        )
     digest = session.scalars(query).first()
     if digest is not None or not create or not isinstance(key, date):
         return digest

@@ -17,8 +17,9 @@ from worker.edition.lookup import find
 
 @app.task(name="digest.send", acks_late=True)  # type: ignore[untyped-decorator]
 def send_task(digest_id: int, by: str = "digest.send", force: bool = False) -> dict[str, Any]:
+    """Start the send of the edition as it is built (the beat's `schedule.send_digest`
+    rebuilds first; `digestcast send` builds through `digest.build`, then starts)."""
     from worker import db
-    from worker.digest.tasks import builder
 
     settings = current_settings()
     with db.session_scope(settings) as session:
@@ -26,7 +27,7 @@ def send_task(digest_id: int, by: str = "digest.send", force: bool = False) -> d
         if digest is None:
             return {"ok": False, "reason": f"digest {digest_id} does not exist"}
         day = digest.date
-    return lifecycle.start(settings, day, by=by, force=force, builder=builder()).as_dict()
+    return lifecycle.start(settings, day, by=by, force=force).as_dict()
 
 
 @app.task(name="digest.fan_out", acks_late=True)  # type: ignore[untyped-decorator]
