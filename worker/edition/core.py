@@ -72,7 +72,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[State | None], State]] = {
     Action.build: (frozenset({None, State.built, State.held, State.skipped}), State.built),
     Action.hold: (frozenset({None, State.built, State.held, State.skipped}), State.held),
     Action.approve: (frozenset({State.held}), State.built),
-    Action.start: (frozenset({State.built, State.skipped, State.missed}), State.sending),
+    Action.start: (frozenset({None, State.built, State.skipped, State.missed}), State.sending),
     Action.pause: (frozenset({State.sending}), State.paused),
     Action.resume: (frozenset({State.paused}), State.sending),
     Action.cancel: (
@@ -114,7 +114,7 @@ def refusal(action: Action, state: State | None, reason: str | None = None) -> s
     sources, target = TRANSITIONS[action]
     if state in sources and _closed_for(action, state, reason) is None:
         return None
-    if state == target and action not in (Action.build, Action.hold):
+    if state == target and action not in (Action.build, Action.hold, Action.approve):
         return f"already {describe(state, reason)}"
     return _closed_for(action, state, reason) or f"it is {describe(state, reason)}"
 

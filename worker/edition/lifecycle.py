@@ -148,8 +148,9 @@ def _rebuild(session: Session, settings: Settings, digest: Digest, builder: Buil
     state = _state(digest)
     claimed = digest.send_claimed_at is not None
     approved = digest.approved_at is not None
+    never_built = digest.window_end is None  # e.g. a day catch-up recorded missed
     if builder is not None and (
-        state is None or core.may_rebuild(state, digest.skip_reason, claimed, approved)
+        never_built or core.may_rebuild(state, digest.skip_reason, claimed, approved)
     ):
         builder(session, settings, get_storage(settings), digest.date)
         session.flush()
