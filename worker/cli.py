@@ -133,6 +133,7 @@ def send(
         typer.Option("--force", help="Send a quiet or closed day against the policy (recorded)."),
     ] = False,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (recorded).")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
 ) -> None:
     """Build (if still allowed) and deliver the day's edition through its lifecycle."""
     from worker.pipeline import build_digest, deliver, delivery_lines
@@ -141,7 +142,7 @@ def send(
     day = _day(settings, date_)
     build_digest(settings, day)
     with _progress() as progress:
-        result = deliver(settings, day, progress("send"), force=force, by=by)
+        result = deliver(settings, day, progress("send"), force=force, by=by, reason=reason)
     for line in delivery_lines(result):
         console.print(line)
     if not result["lifecycle"]["ok"]:

@@ -205,6 +205,7 @@ def deliver(
     *,
     force: bool = False,
     by: str | None = None,
+    reason: str = "",
 ) -> dict[str, Any]:
     """Start the edition's send through the lifecycle and wait until it has drained (or was
     paused or cancelled). The lifecycle decides: an empty day, a quiet day under the policy,
@@ -218,7 +219,7 @@ def deliver(
         digest = find(session, day)
         digest_id = digest.id if digest is not None else None
     sent_before = count_sent(settings, digest_id) if digest_id is not None else 0
-    outcome = lifecycle.start(settings, day, by=by, force=force)
+    outcome = lifecycle.start(settings, day, by=by, reason=reason, force=force)
     result: dict[str, Any] = {"lifecycle": outcome.as_dict(), "sent_now": 0}
     digest_id = outcome.digest_id or digest_id
     if digest_id is None:
