@@ -44,15 +44,18 @@ def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
         unavailable("redis-server binary not installed")
     clusters: list[Cluster] = []
 
-    def start(rules: dict[str, Any] | None = None, workers: int = 2) -> tuple[Cluster, Settings]:
+    def start(
+        rules: dict[str, Any] | None = None, workers: int = 2, **overrides: Any
+    ) -> tuple[Cluster, Settings]:
         workdir = tmp_path / f"cluster{len(clusters)}"
         workdir.mkdir()
+        fast = {**FAST, **overrides}
         env = {
             "DIGESTCAST_DATABASE_URL": pg_url,
             "DIGESTCAST_DATA_DIR": str(tmp_path / "data"),
             "DIGESTCAST_SECRET_KEY": "test-secret",
             "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
-            **{f"DIGESTCAST_{k.upper()}": str(v) for k, v in FAST.items()},
+            **{f"DIGESTCAST_{k.upper()}": str(v) for k, v in fast.items()},
         }
         cluster = Cluster(workdir, env, rules or {})
         clusters.append(cluster)
@@ -63,7 +66,7 @@ def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
             database_url=pg_url,
             broker_url=cluster.broker_url,
             smtp_url=cluster.smtp_url,
-            **FAST,
+            **fast,
         )
         db.upgrade(settings)
         _point_app_at(settings)  # this process dispatches through the cluster's Redis
