@@ -92,6 +92,10 @@ def wait_for_drain(
             stopped = snap.state in STOPPED
             due = next_due(session, digest_id) if settings.embedded else None
             final = counts(session, digest_id) if finished or stopped else None
+        if finished and snap.state == DigestState.sending:
+            from worker.edition.lifecycle import finish_if_drained
+
+            finish_if_drained(settings, digest_id)  # the state says so at once, not next minute
         elapsed = time.monotonic() - started
         shown = max(shown, min(snap.done, snap.total))
         first_done = shown if first_done is None else first_done
