@@ -10,7 +10,7 @@ most the one message in flight (sent but not yet recorded), which the lease brin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
@@ -19,20 +19,13 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
-    String,
     Table,
-    and_,
     any_,
     bindparam,
-    case,
-    cast,
-    literal,
-    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from worker.models import (
     Delivery,
@@ -88,156 +81,28 @@ def message_id(digest_id: int, subscriber_id: int, domain: str, resend: int = 0)
     return f"<digest-{digest_id}.sub-{subscriber_id}{suffix}@{domain}>"
 
 
-# ---------------------------------------------------------------- the digest's send claim
-def claim_send(session: Session, digest_id: int, lease_seconds: int) -> bool:
-    """Claim the digest's fan-out; True for exactly one of any number of concurrent callers.
-
-    The digest stays `built` during fan-out and becomes `sending` once every row exists, so a
-    fan-out that died half-way (claim older than the lease, still `built`) can be claimed again.
-    """
-    now = utcnow()
-    stale = now - timedelta(seconds=lease_seconds)
-    result = session.execute(
-        update(Digest)
-        .where(
-            Digest.id == digest_id,
-            or_(
-                Digest.send_claimed_at.is_(None),
-                and_(Digest.state == DigestState.built, Digest.send_claimed_at < stale),
-            ),
-        )
-        .values(send_claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def renew_send_claim(session: Session, digest_id: int) -> None:
-    session.execute(
-        update(Digest)
-        .where(Digest.id == digest_id)
-        .values(send_claimed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def finish_fan_out(session: Session, digest_id: int) -> None:
-    session.execute(
-        update(Digest)
-        .where(Digest.id == digest_id, Digest.state == DigestState.built)
-        .values(state=DigestState.sending)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-
-
-def fan_out(
-    session: Session, settings: Settings, digest_id: int, batch_size: int
-) -> Iterator[list[int]]:
-    """Create the rows for every active subscriber, `batch_size` subscribers at a time.
-
-    Yields the ids of queued rows of each batch (including rows left queued by an earlier,
-    interrupted fan-out), committed and marked dispatched. Subscribers are walked by id
-    (keyset pagination), so memory stays flat however long the list is.
-    """
-    domain = message_domain(settings)
-    prefix = f"<digest-{digest_id}.sub-"
-    after = 0
-    while True:
-        now = utcnow()
-        ids = list(
-            session.scalars(
-                select(Subscriber.id)
-                .where(
-                    Subscriber.id > after,
-                    Subscriber.state == SubscriberState.active,
-                    Subscriber.wants_daily.is_(True),
-                )
-                .order_by(Subscriber.id)
-                .limit(batch_size)
-            )
-        )
-        if not ids:
-            return
-        upper = ids[-1]
-        state = case(
-            (Suppression.id.is_not(None), literal(DeliveryState.suppressed.value)),
-            else_=literal(DeliveryState.queued.value),
-        )
-        rows = (
-            select(
-                literal(digest_id).label("digest_id"),
-                Subscriber.id.label("subscriber_id"),
-                state.label("state"),
-                (literal(prefix) + cast(Subscriber.id, String) + literal(f"@{domain}>")).label(
-                    "message_id"
-                ),
-                literal(0).label("attempts"),
-                literal(0).label("resend_count"),
-                literal(now, _DT).label("created_at"),
-                literal(now, _DT).label("dispatched_at"),
-            )
-            .select_from(Subscriber)
-            .outerjoin(Suppression, Suppression.email == Subscriber.email)
-            .where(
-                Subscriber.id > after,
-                Subscriber.id <= upper,
-                Subscriber.state == SubscriberState.active,
-                Subscriber.wants_daily.is_(True),
-            )
-        )
-        columns = [
-            "digest_id",
-            "subscriber_id",
-            "state",
-            "message_id",
-            "attempts",
-            "resend_count",
-            "created_at",
-            "dispatched_at",
-        ]
-        # rows left queued by an interrupted fan-out are dispatched again; fresh rows come
-        # back from the insert itself (updating them too cost a second write per subscriber)
-        queued = list(
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.digest_id == digest_id,
-                    Delivery.subscriber_id > after,
-                    Delivery.subscriber_id <= upper,
-                    Delivery.state == DeliveryState.queued,
-                )
-                .values(dispatched_at=now)
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
-        )
-        stmt = (
-            _insert(session.get_bind(), Delivery)
-            .from_select(columns, rows)
-            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
-            .returning(Delivery.id, Delivery.state)
-        )
-        queued += [i for i, state in session.execute(stmt) if state == DeliveryState.queued]
-        renew_send_claim(session, digest_id)
-        session.commit()
-        after = upper
-        if queued:
-            yield sorted(queued)
-
-
 # ---------------------------------------------------------------- claiming and outcomes
-def claim(conn: Connection, ids: Sequence[int], lease_seconds: int) -> list[int]:
-    """Atomically move queued rows to sending; returns the ids this caller now owns."""
+def claim(conn: Connection, digest_id: int, ids: Sequence[int], lease_seconds: int) -> list[int]:
+    """Atomically move queued rows to sending; returns the ids this caller now owns.
+
+    Only while the edition is `sending`: a paused or cancelled edition's rows cannot be claimed,
+    whatever batch task still holds their ids (the lifecycle's pause is felt here at once)."""
     if not ids:
         return []
     now = utcnow()
+    digests = Digest.__table__.c
+    sending = (
+        select(digests.id)
+        .where(digests.id == digest_id, digests.state == DigestState.sending.value)
+        .exists()
+    )
     result = conn.execute(
         update(DELIVERIES)
         .where(
             id_in(conn, DELIVERIES.c.id, ids),
+            DELIVERIES.c.digest_id == digest_id,
             DELIVERIES.c.state == DeliveryState.queued,
+            sending,
         )
         .values(
             state=DeliveryState.sending,
