@@ -114,13 +114,23 @@ def preview(
     ),
 ) -> None:
     """Write the day's email (HTML, text) and screenshots at 375 and 680 px for editors."""
+    from worker.digest.preview import PreviewError
     from worker.digest.preview import preview as make_preview
+    from worker.digest.tasks import builder
+    from worker.edition import lifecycle
     from worker.storage import get_storage
 
     settings = _settings()
     day = _day(settings, date_)
-    with db.session_scope(settings) as session:
-        result = make_preview(session, settings, get_storage(settings), day, out.resolve())
+    # (re)built with its briefing while the lifecycle allows it; a sent edition is shown as sent
+    built = lifecycle.build(settings, day, builder=builder(), by="preview")
+    console.print(built.line())
+    try:
+        with db.session_scope(settings) as session:
+            result = make_preview(session, settings, get_storage(settings), day, out.resolve())
+    except PreviewError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
     for key, value in result.items():
         console.print(f"{key}: {value}")
 

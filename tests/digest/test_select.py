@@ -14,8 +14,6 @@ from worker.models import Article, DigestState, FeedItem
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
-pytestmark = pytest.mark.usefixtures("no_briefing")
-
 
 def test_selects_the_window_and_orders_the_lead_first(
     session: Session, settings: Settings, storage: LocalStorage, factory: Factory

@@ -55,7 +55,7 @@ def test_a_failing_briefing_never_costs_the_email(
 
 
 def test_task_returns_a_json_safe_summary(
-    settings: Settings, factory: Factory, session: Session, no_briefing: None
+    settings: Settings, factory: Factory, session: Session
 ) -> None:
     from worker.digest.tasks import build
 
