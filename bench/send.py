@@ -133,7 +133,8 @@ def send_once(
     """Send one digest to every subscriber; returns (messages/s, peak RSS KiB of a pool
     process, bytes of a message)."""
     from worker.delivery import service
-    from worker.delivery.tasks import send_task
+    from worker.edition.progress import wait_for_drain
+    from worker.edition.tasks import send_task
 
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, day=day, kb=html_kb_for_wire_size(settings))
@@ -146,9 +147,7 @@ def send_once(
         def show(done: int, total: int, label: str) -> None:
             print(f"\r  {done:>7}/{total} {label:<24}", end="", flush=True)
 
-        result = service.wait_for_drain(
-            settings, digest_id, progress=show, timeout=900, poll_seconds=0.25
-        )
+        result = wait_for_drain(settings, digest_id, progress=show, timeout=900, poll_seconds=0.25)
         elapsed = time.perf_counter() - started
         print()
         sent = result["counts"].get("sent", 0)

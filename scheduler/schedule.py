@@ -31,6 +31,7 @@ CATCH_UP = "catch-up"
 RECONCILE = "delivery-reconcile"
 HEARTBEAT = "beat-heartbeat"
 INBOX_FETCH = "inbox-fetch"
+APPROVAL_DEADLINE = "approval-deadline"
 
 
 def fire_on(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -72,6 +73,12 @@ def build_time(settings: Settings) -> time:
     """SEND_TIME minus BUILD_LEAD_MINUTES, as a wall-clock time (may fall on the previous day)."""
     start = datetime.combine(date(2000, 1, 2), settings.send_time.replace(tzinfo=None))
     return (start - timedelta(minutes=settings.build_lead_minutes)).time()
+
+
+def deadline_time(settings: Settings) -> time:
+    """SEND_TIME plus APPROVAL_GRACE_MINUTES, as a wall-clock time (may fall on the next day)."""
+    start = datetime.combine(date(2000, 1, 2), settings.send_time.replace(tzinfo=None))
+    return (start + timedelta(minutes=settings.approval_grace_minutes)).time()
 
 
 def send_day(settings: Settings, now: datetime) -> date:
@@ -156,6 +163,14 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "inbox.fetch",
             "schedule": _every(settings.inbox_fetch_every_minutes, offset=3),
             "options": {"expires": settings.inbox_fetch_every_minutes * 60},
+        }
+    if settings.send_approval == "required":
+        # an edition still held then is sent or skipped (APPROVAL_DEADLINE_ACTION); catch-up
+        # applies it too when this run was missed
+        entries[APPROVAL_DEADLINE] = {
+            "task": "schedule.approval_deadline",
+            "schedule": _daily(deadline_time(settings)),
+            "options": {"expires": max(60, grace_seconds)},
         }
     if settings.beat_heartbeat_seconds > 0:
         entries[HEARTBEAT] = {

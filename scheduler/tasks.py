@@ -1,4 +1,4 @@
-"""Celery tasks the beat schedule runs (thin wrappers around scheduler.daily).
+"""Celery tasks the beat schedule runs: thin wrappers around the edition lifecycle.
 
 The day is computed when the task runs, from the Kyiv clock, unless given (`day_iso`), so a
 message that waited in the queue never sends the wrong day; entries also expire (schedule.py).
@@ -12,6 +12,8 @@ from typing import Any
 from scheduler import daily, guards
 from scheduler.schedule import build_day, send_day
 from worker.celery_app import app, current_settings
+from worker.digest.tasks import builder
+from worker.edition import lifecycle
 from worker.logging import bind_digest_date
 
 # every process that loads the task modules (workers, beat, the CLI) publishes through the guard
@@ -27,7 +29,7 @@ def build_digest_task(day_iso: str | None = None) -> dict[str, Any]:
     settings = current_settings()
     day = _day(day_iso, build_day(settings, datetime.now(UTC)))
     bind_digest_date(day)
-    return daily.build_for_day(settings, day)
+    return lifecycle.build(settings, day, builder=builder(), by="beat").as_dict()
 
 
 @app.task(name="schedule.send_digest", acks_late=True)  # type: ignore[untyped-decorator]
@@ -35,12 +37,21 @@ def send_digest_task(day_iso: str | None = None) -> dict[str, Any]:
     settings = current_settings()
     day = _day(day_iso, send_day(settings, datetime.now(UTC)))
     bind_digest_date(day)
-    return daily.send_for_day(settings, day)
+    return lifecycle.start(settings, day, by="beat", builder=builder()).as_dict()
+
+
+@app.task(name="schedule.approval_deadline", acks_late=True)  # type: ignore[untyped-decorator]
+def approval_deadline_task(day_iso: str | None = None) -> dict[str, Any]:
+    settings = current_settings()
+    day = _day(day_iso, send_day(settings, datetime.now(UTC)))
+    bind_digest_date(day)
+    outcome = lifecycle.apply_deadline(settings, day, builder=builder())
+    return outcome.as_dict() if outcome is not None else {"day": day.isoformat(), "due": False}
 
 
 @app.task(name="schedule.catch_up", acks_late=True)  # type: ignore[untyped-decorator]
 def catch_up_task() -> dict[str, Any]:
-    return daily.catch_up_now(current_settings())
+    return lifecycle.catch_up(current_settings(), builder=builder())
 
 
 @app.task(name="schedule.heartbeat", ignore_result=True)  # type: ignore[untyped-decorator]

@@ -118,10 +118,24 @@ class ResendRecord(BaseModel):
     selected: int
 
 
+class EditionEventOut(BaseModel):
+    at: str
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    by: str
+    reason: str
+    detail: dict[str, Any]
+
+
 class DeliveryStatusOut(BaseModel):
     date: date
     digest_id: int
     digest_state: str
+    state_reason: str | None = Field(default=None, description="Why it is in that state")
+    history: list[EditionEventOut] = Field(
+        default_factory=list, description="The edition's lifecycle transitions, oldest first"
+    )
     subject: str
     total: int
     counts: dict[str, int]
@@ -168,10 +182,10 @@ class AudioStatusOut(BaseModel):
 )
 def resend(request: Request, body: ResendIn) -> ResendOut:
     """Resend a day's digest (same options as `digestcast resend`)."""
-    from worker.delivery.service import resend as delivery_resend
+    from worker.edition.lifecycle import resend as lifecycle_resend
 
     settings = get_settings_from(request)
-    result = delivery_resend(
+    result = lifecycle_resend(
         settings,
         body.date,
         to=body.to if isinstance(body, ResendTo) else None,
@@ -225,10 +239,14 @@ def digest_status(request: Request, day: date, session: SessionDep) -> DeliveryS
 
     details = delivery_status(session, day)
     complaints = rate(session, get_settings_from(request), digest.id)
+    from worker.edition.lifecycle import history
+
     return DeliveryStatusOut(
         date=day,
         digest_id=digest.id,
         digest_state=digest.state.value,
+        state_reason=digest.skip_reason,
+        history=[EditionEventOut.model_validate(e) for e in history(session, digest.id)],
         subject=digest.subject,
         total=sum(counts.values()),
         counts=counts,
@@ -240,6 +258,87 @@ def digest_status(request: Request, day: date, session: SessionDep) -> DeliveryS
         complaint_rate=complaints["complaint_rate"],
         complaint_warning=complaints["complaint_warning"],
     )
+
+
+# ---------------------------------------------------------------- the edition's lifecycle
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500, description="Why (recorded)")
+    by: str = Field(default="admin-api", max_length=200, description="Who asks (recorded)")
+
+
+class SendIn(TransitionIn):
+    force: bool = Field(
+        default=False, description="Send a quiet or closed day against the policy (never empty)"
+    )
+
+
+class OutcomeOut(BaseModel):
+    action: str
+    ok: bool
+    day: date | None
+    digest_id: int | None
+    from_state: str | None
+    to_state: str | None
+    reason: str
+    detail: dict[str, Any]
+    line: str
+
+
+TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "Refused: the one-line reason (e.g. already paused)"}
+}
+
+
+def _outcome(outcome: Any) -> OutcomeOut:
+    if not outcome.ok:
+        raise HTTPException(409, outcome.line())
+    return OutcomeOut(**outcome.as_dict())
+
+
+@router.post(
+    "/digests/{day}/send",
+    response_model=OutcomeOut,
+    dependencies=[Depends(require_admin)],
+    responses=TRANSITION_RESPONSES,
+)
+def send_edition(request: Request, day: date, body: SendIn) -> OutcomeOut:
+    """Start the day's send through the lifecycle (as `digestcast send`); a skipped day
+    answers 200 with `to_state` `skipped` and the reason."""
+    from worker.digest.tasks import builder
+    from worker.edition import lifecycle
+
+    settings = get_settings_from(request)
+    outcome = lifecycle.start(
+        settings, day, by=body.by, reason=body.reason, force=body.force, builder=builder()
+    )
+    return _outcome(outcome)
+
+
+@router.post(
+    "/digests/{day}/{action}",
+    response_model=OutcomeOut,
+    dependencies=[Depends(require_admin)],
+    responses=TRANSITION_RESPONSES,
+)
+def transition(
+    request: Request,
+    day: date,
+    action: Literal["pause", "resume", "cancel", "approve"],
+    body: TransitionIn,
+) -> OutcomeOut:
+    """Pause, resume, cancel or approve the day's edition (as the CLI commands of those names)."""
+    from worker.digest.tasks import builder
+    from worker.edition import lifecycle
+
+    settings = get_settings_from(request)
+    if action == "approve":
+        return _outcome(
+            lifecycle.approve(settings, day, by=body.by, reason=body.reason, builder=builder())
+        )
+    move = {"pause": lifecycle.pause, "resume": lifecycle.resume, "cancel": lifecycle.cancel}
+    return _outcome(move[action](settings, day, by=body.by, reason=body.reason))
 
 
 @router.get("/sources", response_model=list[SourceHealthOut], dependencies=[Depends(require_admin)])

@@ -20,6 +20,7 @@ TASK_MODULES = [
     "worker.digest.tasks",
     "worker.delivery.tasks",
     "worker.inbox.tasks",
+    "worker.edition.tasks",
     "scheduler.tasks",
 ]
 

@@ -15,6 +15,7 @@ from worker.cli_common import DateOption, console, err
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
 from worker.cli_common import progress_bars as _progress
+from worker.cli_edition import register as register_edition_commands
 from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
 from worker.settings import Settings
@@ -26,6 +27,7 @@ app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(inbox_app, name="inbox")
+register_edition_commands(app)  # pause, resume, cancel, approve
 
 
 # ---------------------------------------------------------------- the daily job
@@ -114,31 +116,49 @@ def preview(
     ),
 ) -> None:
     """Write the day's email (HTML, text) and screenshots at 375 and 680 px for editors."""
+    from worker.digest.preview import PreviewError
     from worker.digest.preview import preview as make_preview
+    from worker.digest.tasks import builder
+    from worker.edition import lifecycle
     from worker.storage import get_storage
 
     settings = _settings()
     day = _day(settings, date_)
-    with db.session_scope(settings) as session:
-        result = make_preview(session, settings, get_storage(settings), day, out.resolve())
+    # (re)built with its briefing while the lifecycle allows it; a sent edition is shown as sent
+    built = lifecycle.build(settings, day, builder=builder(), by="preview")
+    console.print(built.line())
+    try:
+        with db.session_scope(settings) as session:
+            result = make_preview(session, settings, get_storage(settings), day, out.resolve())
+    except PreviewError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
     for key, value in result.items():
         console.print(f"{key}: {value}")
 
 
 @app.command()
-def send(date_: DateOption = None) -> None:
-    """Build (if needed) and deliver the day's digest to every active subscriber."""
-    from scheduler.daily import reopen_day
-    from worker.pipeline import build_digest, delivery_line, send_digest
+def send(
+    date_: DateOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Send a quiet or closed day against the policy (recorded)."),
+    ] = False,
+    by: Annotated[str | None, typer.Option("--by", help="Who asks (recorded).")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+) -> None:
+    """Build (if still allowed) and deliver the day's edition through its lifecycle."""
+    from worker.pipeline import build_digest, deliver, delivery_lines
 
     settings = _settings()
     day = _day(settings, date_)
-    # an explicit send overrides a quiet-day skip or a missed morning recorded by the schedule
-    reopen_day(settings, day)
-    digest = build_digest(settings, day)
+    build_digest(settings, day)
     with _progress() as progress:
-        result = send_digest(settings, int(digest["digest_id"]), progress("send"))
-    console.print(delivery_line(result))
+        result = deliver(settings, day, progress("send"), force=force, by=by, reason=reason)
+    for line in delivery_lines(result):
+        console.print(line)
+    if not result["lifecycle"]["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -153,7 +173,8 @@ def resend(
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
 ) -> None:
     """Ops: resend a digest to one address, to the failed ones, or to everybody (recorded)."""
-    from worker.delivery.service import resend as do_resend
+    from worker.edition.lifecycle import resend as do_resend
+    from worker.pipeline import load_tasks
 
     if sum([to is not None, failed, everyone]) != 1:
         err.print("[red]choose exactly one of --to EMAIL, --failed, --all[/red]")
@@ -162,6 +183,7 @@ def resend(
     day = _day(settings, date_)
     if everyone and not dry_run and not yes:
         typer.confirm(f"Send the {day} digest again to EVERY subscriber?", abort=True)
+    load_tasks(settings)
     result = do_resend(
         settings,
         day,

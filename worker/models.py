@@ -235,10 +235,16 @@ class Suppression(Base):
 
 # ---------------------------------------------------------------- digest
 class DigestState(enum.StrEnum):
+    """An edition's lifecycle state; worker/edition/core.py says which transitions are allowed."""
+
     built = "built"
+    held = "held"  # built, waiting for an editor's approval (SEND_APPROVAL=required)
     sending = "sending"
+    paused = "paused"
     sent = "sent"
-    skipped = "skipped"
+    skipped = "skipped"  # not sent by a decision: empty day, quiet-day policy, approval deadline
+    missed = "missed"  # the send time passed beyond the catch-up grace without a send
+    cancelled = "cancelled"  # stopped by ops: what was sent stays sent, the rest never goes
 
 
 class Digest(Base):
@@ -259,10 +265,33 @@ class Digest(Base):
     html_bytes: Mapped[int] = mapped_column(Integer, default=0)
     degradations: Mapped[list[str]] = mapped_column(default=list)
     built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pick_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     send_claimed_at: Mapped[datetime | None]
+    # the fan-out created every ledger row (until then the edition cannot be finished)
+    fanned_out_at: Mapped[datetime | None]
+    # ledger rows created so far, committed with them: the progress total, never a recount
+    ledger_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    approved_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
-    # why the day had no send (quiet-day policy, missed send time); ops read it in status
+    # why the edition is in its state when that is not the plain road (skipped, missed, held,
+    # paused, cancelled); ops read it in status, the history is in edition_events
     skip_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EditionEvent(Base):
+    """The audit trail of an edition's lifecycle: every transition, who asked, why, when."""
+
+    __tablename__ = "edition_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class DeliveryState(enum.StrEnum):
@@ -272,6 +301,7 @@ class DeliveryState(enum.StrEnum):
     failed = "failed"
     bounced = "bounced"
     suppressed = "suppressed"
+    cancelled = "cancelled"  # the edition was cancelled before this row was sent
 
 
 class Delivery(Base):

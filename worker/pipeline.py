@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 
 from worker.celery_app import TASK_MODULES, app, configure
 from worker.db import session_scope
-from worker.models import Article, Audio, AudioState, Delivery, DeliveryState
+from worker.models import Article, Audio, AudioState, Delivery, DeliveryState, DigestState
 from worker.settings import Settings
 
 # (done, total, label) -> None; the CLI turns it into a progress bar.
@@ -193,28 +193,53 @@ def publish_podcasts(settings: Settings) -> dict[str, Any]:
 
 
 def build_digest(settings: Settings, day: date) -> dict[str, Any]:
+    """The `digest.build` task: the edition's content, (re)built through the lifecycle."""
     load_tasks(settings)
     return run_tasks(settings, [task("digest.build", day.isoformat())])[0]
 
 
-def send_digest(
-    settings: Settings, digest_id: int, progress: Progress = _no_progress
+def deliver(
+    settings: Settings,
+    day: date,
+    progress: Progress = _no_progress,
+    *,
+    force: bool = False,
+    by: str | None = None,
+    reason: str = "",
 ) -> dict[str, Any]:
-    """Fan out the digest's deliveries and wait until the ledger has drained."""
-    from worker.delivery.service import wait_for_drain
+    """Start the edition's send through the lifecycle and wait until it has drained (or was
+    paused or cancelled). The lifecycle decides: an empty day, a quiet day under the policy,
+    a held or closed edition send nothing, and its outcome says why."""
+    from worker.edition import lifecycle
+    from worker.edition.lookup import find
+    from worker.edition.progress import wait_for_drain
 
     load_tasks(settings)
-    sent_before = count_sent(settings, digest_id)
-    started = run_tasks(settings, [task("digest.send", digest_id)])[0]
-    drained = wait_for_drain(settings, digest_id, progress=progress)
-    return {
-        "started": started,
-        "drained": drained,
-        "sent_now": count_sent(settings, digest_id) - sent_before,
-    }
+    with session_scope(settings) as session:
+        digest = find(session, day)
+        digest_id = digest.id if digest is not None else None
+    sent_before = count_sent(settings, digest_id) if digest_id is not None else 0
+    outcome = lifecycle.start(settings, day, by=by, reason=reason, force=force)
+    result: dict[str, Any] = {"lifecycle": outcome.as_dict(), "sent_now": 0}
+    digest_id = outcome.digest_id or digest_id
+    if digest_id is None:
+        return result
+    with session_scope(settings) as session:
+        digest = find(session, digest_id)
+        sending = digest is not None and digest.state == DigestState.sending
+    if sending or (outcome.ok and outcome.to_state == "sending"):
+        result["drained"] = wait_for_drain(settings, digest_id, progress=progress)
+    else:
+        from worker.delivery.recovery import counts
+
+        with session_scope(settings) as session:
+            result["counts"] = counts(session, digest_id)
+    result["sent_now"] = count_sent(settings, digest_id) - sent_before
+    return result
 
 
 def count_sent(settings: Settings, digest_id: int) -> int:
+    """Rows of the edition in `sent` now."""
     with session_scope(settings) as session:
         stmt = select(func.count(Delivery.id)).where(
             Delivery.digest_id == digest_id, Delivery.state == DeliveryState.sent
@@ -241,7 +266,7 @@ class DailySummary:
         if self.delivery is None:
             lines.append("delivery: skipped (--no-send)")
         else:
-            lines.append(delivery_line(self.delivery))
+            lines.extend(delivery_lines(self.delivery))
         return lines
 
     @property
@@ -261,7 +286,20 @@ def delivery_line(result: dict[str, Any]) -> str:
     text = f"delivery: {result.get('sent_now', 0)} sent now"
     if counts:
         text += " (ledger: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
+    if drained.get("state") in ("paused", "cancelled"):
+        text += f"; {drained['state']}: {drained.get('reason') or ''}".rstrip(": ")
     return text
+
+
+def delivery_lines(result: dict[str, Any]) -> list[str]:
+    """What the lifecycle decided (unless it simply started the send), then the delivery."""
+    outcome = result.get("lifecycle") or {}
+    lines = []
+    if not (outcome.get("ok") and outcome.get("to_state") == "sending"):
+        lines.append(str(outcome.get("line")))
+    if outcome.get("to_state") in ("sending", "sent", "paused", "cancelled"):
+        lines.append(delivery_line(result))
+    return lines
 
 
 def run_daily(
@@ -283,5 +321,5 @@ def run_daily(
     digest = build_digest(settings, day)
     delivery = None
     if send:
-        delivery = send_digest(settings, int(digest["digest_id"]), stage("send"))
+        delivery = deliver(settings, day, stage("send"))
     return DailySummary(day=day, collect=collected, audio=audio, digest=digest, delivery=delivery)

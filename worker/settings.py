@@ -163,6 +163,16 @@ class Settings(BaseSettings):
     beat_lock_timeout_seconds: int = 150  # redbeat lock; a standby beat takes over after it
     log_level: str = "INFO"
 
+    # --- edition lifecycle (worker/edition/): approval, auto-pause
+    send_approval: Literal["none", "required"] = "none"  # required: held until an editor approves
+    editor_emails: str = ""  # comma-separated; mailed a preview link when an edition is held
+    approval_deadline_action: Literal["send", "skip"] = "skip"  # unapproved at SEND_TIME + grace
+    approval_grace_minutes: int = 60
+    # pause an edition when more than this share of its last AUTO_PAUSE_WINDOW attempts failed
+    # (5xx, 4xx, dropped connections); 0 turns auto-pause off
+    auto_pause_window: int = 200
+    auto_pause_error_rate: float = 0.5
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -171,6 +181,10 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
+
+    @property
+    def editors(self) -> list[str]:
+        return [e.strip() for e in self.editor_emails.split(",") if e.strip()]
 
     @property
     def tz(self) -> ZoneInfo:

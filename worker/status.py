@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,15 +12,18 @@ from scheduler.daily import scheduler_status
 from worker.audio.service import audio_status
 from worker.delivery.complaints import rate as complaint_rate
 from worker.delivery.resend import delivery_status
-from worker.models import Delivery, Digest, Source
+from worker.edition.lifecycle import history
+from worker.edition.lookup import find
+from worker.models import Delivery, Source
 from worker.settings import Settings
 
 
 def gather_status(
     session: Session, settings: Settings, day: date
 ) -> dict[str, list[dict[str, Any]]]:
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest = find(session, day)
     digest_rows: list[dict[str, Any]] = []
+    history_rows: list[dict[str, Any]] = []
     delivery_rows: list[dict[str, Any]] = []
     failing: list[dict[str, Any]] = []
     resends: list[dict[str, Any]] = []
@@ -32,6 +35,7 @@ def gather_status(
             {
                 "date": day.isoformat(),
                 "state": str(digest.state),
+                "why": digest.skip_reason or "",
                 "stories": digest.article_count,
                 "news items": digest.feed_item_count,
                 "html KB": round(digest.html_bytes / 1024, 1),
@@ -47,6 +51,18 @@ def gather_status(
             .group_by(Delivery.state)
         ).all()
         delivery_rows = [{"state": str(state), "deliveries": n} for state, n in sorted(counts)]
+        history_rows = [
+            {
+                "at": datetime.fromisoformat(e["at"])
+                .astimezone(settings.tz)
+                .strftime("%m-%d %H:%M:%S"),
+                "action": e["action"],
+                "from -> to": f"{e['from'] or '-'} -> {e['to']}",
+                "by": e["by"],
+                "why": e["reason"],
+            }
+            for e in history(session, digest.id)
+        ]
         details = delivery_status(session, day)
         found = complaint_rate(session, settings, digest.id)
         complaint_rows = [
@@ -85,6 +101,7 @@ def gather_status(
     ]
     report = {
         f"Digest {day.isoformat()}": digest_rows,
+        "History": history_rows,
         "Deliveries": delivery_rows,
         "Failing domains": failing,
         "Resends": resends,

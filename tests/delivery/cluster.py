@@ -113,6 +113,13 @@ class Cluster:
         lines = self.record.read_text().splitlines()
         return Counter(line.split("\t", 1)[0] for line in lines if line)
 
+    def accepted_times(self) -> list[float]:
+        """When the server accepted each message (unix time), in order."""
+        if not self.record.exists():
+            return []
+        lines = self.record.read_text().splitlines()
+        return [float(line.split("\t")[2]) for line in lines if line.count("\t") >= 2]
+
     # -- workers
     def start_worker(self, name: str, concurrency: int = 1, pool: str = "solo") -> None:
         log = self.workdir / f"worker-{name}.log"

@@ -6,14 +6,15 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from worker.models import Digest, DigestState, Subscriber, SubscriberState
+from worker.models import Digest, DigestState, Subscriber, SubscriberState, utcnow
 from worker.settings import Settings
 from worker.storage import get_storage
 
@@ -43,10 +44,38 @@ def stage_digest(session: Session, settings: Settings, day: date = DAY, kb: floa
     storage.write_bytes(f"{prefix}/email.html", html.encode())
     storage.write_bytes(f"{prefix}/email.txt", text.encode())
     storage.write_bytes(f"{prefix}/email.json", json.dumps({"subject": "Ukraine Daily"}).encode())
-    digest = Digest(date=day, subject="Ukraine Daily", state=DigestState.built)
+    window_end = datetime.combine(day, time(7), tzinfo=ZoneInfo("Europe/Kyiv"))
+    digest = Digest(
+        date=day,
+        subject="Ukraine Daily",
+        state=DigestState.built,
+        window_start=window_end - timedelta(days=1),
+        window_end=window_end,
+        article_count=5,  # a normal day: the lifecycle sends it under every quiet-day policy
+        feed_item_count=3,
+    )
     session.add(digest)
     session.commit()
     return digest.id
+
+
+def queue_rows(
+    session: Session, settings: Settings, digest_id: int, batch_size: int = 100
+) -> list[list[int]]:
+    """What the lifecycle's start leaves for the batches, without dispatching them: the
+    edition `sending`, every row created and queued. Returns the batches of row ids."""
+    from worker.edition import _fanout
+
+    session.execute(
+        update(Digest)
+        .where(Digest.id == digest_id)
+        .values(state=DigestState.sending, send_claimed_at=utcnow())
+    )
+    session.commit()
+    batches = list(_fanout.create_rows(session, settings, digest_id, batch_size))
+    session.execute(update(Digest).where(Digest.id == digest_id).values(fanned_out_at=utcnow()))
+    session.commit()
+    return batches
 
 
 def add_subscribers(session: Session, count: int, domain: str = "example.net") -> list[str]:

@@ -6,11 +6,14 @@ Rules (by recipient address, regular expressions):
 - `drop_before_data`: close the connection when RCPT arrives (once per address);
 - `drop_after_data`: store the message, then close the connection without replying (once);
 - `pipelining`: advertise PIPELINING in the EHLO reply (aiosmtpd reads commands line by line,
-  so pipelined commands are answered in order either way).
+  so pipelined commands are answered in order either way);
+- `refuse_while`: a file path; while that file exists every RCPT gets 451 (a relay that starts
+  refusing everything mid-send, and recovers when the file is removed).
 
 Every accepted message is recorded: in memory (`handler.messages`) and, when `record` is set,
-as one line "recipient<TAB>message-id" appended to that file (for the fault tests, where the
-server runs in its own process: `python -m tests.delivery.smtp_server PORT RULES.json RECORD`).
+as one line "recipient<TAB>message-id<TAB>unix time" appended to that file (for the fault
+tests, where the server runs in its own process:
+`python -m tests.delivery.smtp_server PORT RULES.json RECORD`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +44,7 @@ class Rules:
     reject: str | None = None
     drop_before_data: str | None = None
     drop_after_data: str | None = None
+    refuse_while: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rules:
@@ -80,6 +85,8 @@ class Recorder:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         rules = self.rules
+        if rules.refuse_while is not None and Path(rules.refuse_while).exists():
+            return "451 4.3.2 System not accepting network messages, try again later"
         if self._match(rules.reject, address):
             self.rejected[address] += 1
             return f"550 5.1.1 <{address}>: Recipient address rejected: no such user"
@@ -110,7 +117,7 @@ class Recorder:
                 found = _MESSAGE_ID.search(content)
                 mid = found.group(1).decode() if found else "-"
                 with self.record.open("a") as out:
-                    out.write(f"{rcpt}\t{mid}\n")
+                    out.write(f"{rcpt}\t{mid}\t{time.time():.6f}\n")
 
 
 def free_port() -> int:

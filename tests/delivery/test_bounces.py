@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.delivery.helpers import add_subscribers, stage_digest
+from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
 from worker import db
 from worker.delivery import bounces, ledger, rowtag, service
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Subscriber, Suppression
@@ -96,8 +96,7 @@ def _sent_digest(settings: Settings, count: int = 3) -> tuple[int, list[Delivery
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings)
         add_subscribers(session, count)
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     assert service.send_batch(settings, digest_id, ids)["sent"] == count
     with db.session_scope(settings) as session:
         rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
@@ -239,8 +238,7 @@ def test_bounced_address_is_not_mailed_next_time(settings: Settings) -> None:
     assert _process(settings, report(rows[0].message_id, address)) == ["bounced"]
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, day=date(2026, 11, 28))
-        assert ledger.claim_send(session, digest_id, 60)
-        list(ledger.fan_out(session, settings, digest_id, 100))
+        list(queue_rows(session, settings, digest_id, 100))
         query = select(Delivery.subscriber_id, Delivery.state).where(
             Delivery.digest_id == digest_id
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.delivery.helpers import add_subscribers, stage_digest
+from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
 from worker import db
 from worker.delivery import complaints, ledger, returned, rowtag, service
 from worker.models import (
@@ -64,8 +64,7 @@ def _sent(settings: Settings, count: int = 3) -> tuple[int, list[Delivery]]:
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings)
         add_subscribers(session, count)
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     assert service.send_batch(settings, digest_id, ids)["sent"] == count
     with db.session_scope(settings) as session:
         rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))

@@ -20,8 +20,9 @@ from tests.delivery.cluster import Cluster
 from tests.delivery.helpers import add_subscribers, stage_digest
 from worker import db
 from worker.celery_app import app, configure
-from worker.delivery import service
-from worker.delivery.tasks import send_task
+from worker.edition import lifecycle
+from worker.edition.progress import wait_for_drain
+from worker.edition.tasks import send_task
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Suppression
 from worker.settings import Settings
 
@@ -43,15 +44,18 @@ def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
         unavailable("redis-server binary not installed")
     clusters: list[Cluster] = []
 
-    def start(rules: dict[str, Any] | None = None, workers: int = 2) -> tuple[Cluster, Settings]:
+    def start(
+        rules: dict[str, Any] | None = None, workers: int = 2, **overrides: Any
+    ) -> tuple[Cluster, Settings]:
         workdir = tmp_path / f"cluster{len(clusters)}"
         workdir.mkdir()
+        fast = {**FAST, **overrides}
         env = {
             "DIGESTCAST_DATABASE_URL": pg_url,
             "DIGESTCAST_DATA_DIR": str(tmp_path / "data"),
             "DIGESTCAST_SECRET_KEY": "test-secret",
             "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
-            **{f"DIGESTCAST_{k.upper()}": str(v) for k, v in FAST.items()},
+            **{f"DIGESTCAST_{k.upper()}": str(v) for k, v in fast.items()},
         }
         cluster = Cluster(workdir, env, rules or {})
         clusters.append(cluster)
@@ -62,7 +66,7 @@ def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
             database_url=pg_url,
             broker_url=cluster.broker_url,
             smtp_url=cluster.smtp_url,
-            **FAST,
+            **fast,
         )
         db.upgrade(settings)
         _point_app_at(settings)  # this process dispatches through the cluster's Redis
@@ -120,9 +124,7 @@ def _wait_until_sent(settings: Settings, digest_id: int, count: int, timeout: fl
 
 
 def _drain(settings: Settings, digest_id: int) -> dict[str, Any]:
-    result = service.wait_for_drain(
-        settings, digest_id, timeout=120, poll_seconds=0.2, reconcile_every=1.0
-    )
+    result = wait_for_drain(settings, digest_id, timeout=120, poll_seconds=0.2, reconcile_every=1.0)
     assert result["drained"], result
     return result
 
@@ -164,7 +166,7 @@ def test_relay_refusals_4xx_retried_5xx_suppressed(make_cluster: Any) -> None:
     assert len(suppressed) == 100 and all(a.endswith("1@example.net") for a in suppressed)
     assert deferred == 100
     # 550s are final: a reconcile pass later sends nothing more
-    service.reconcile(settings)
+    lifecycle.reconcile(settings)
     time.sleep(0.5)
     assert sum(cluster.received().values()) == 900
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from tests.conftest import make_settings
-from tests.delivery.helpers import add_subscribers, stage_digest
+from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
 from worker import db
 from worker.delivery import ledger, outcomes
 from worker.models import Delivery, DeliveryState
@@ -20,9 +20,9 @@ def _claimed(settings: Settings, count: int) -> list[int]:
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings)
         add_subscribers(session, count)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     with db.get_engine(settings.database_url).connect() as conn:
-        return ledger.claim(conn, ids, 300)
+        return ledger.claim(conn, digest_id, ids, 300)
 
 
 def test_every_mark_lands(any_db_settings: Settings) -> None:

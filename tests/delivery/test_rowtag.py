@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.delivery.helpers import DAY, add_subscribers, stage_digest
+from tests.delivery.helpers import DAY, add_subscribers, queue_rows, stage_digest
 from worker import db
 from worker.delivery import ledger, rowtag, service
+from worker.edition import lifecycle
 from worker.models import Delivery
 from worker.settings import Settings
 
@@ -51,8 +52,7 @@ def test_fan_out_and_resend_write_signed_ids_and_verp_senders(settings: Settings
     with db.session_scope(s) as session:
         digest_id = stage_digest(session, s)
         add_subscribers(session, 3)
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, s, digest_id, 2) for i in batch]
+        ids = [i for batch in queue_rows(session, s, digest_id, 2) for i in batch]
     assert service.send_batch(s, digest_id, ids)["sent"] == 3
     secret = s.secret_key.get_secret_value()
     with db.session_scope(s) as session:
@@ -64,7 +64,7 @@ def test_fan_out_and_resend_write_signed_ids_and_verp_senders(settings: Settings
             assert row.message_id.endswith("@example.org>")
         sender = ledger.Senders(s).of(rows[0].message_id)
         assert sender == f"bounces+{rows[0].message_id[1:].split('@')[0]}@example.org"
-    result = service.resend(s, DAY, everyone=True)
+    result = lifecycle.resend(s, DAY, everyone=True)
     assert result["queued"] == 3
     with db.session_scope(s) as session:
         for row in session.scalars(select(Delivery)):

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from tests.delivery.helpers import DAY, add_subscribers, read_maildir, stage_digest
+from tests.delivery.helpers import DAY, add_subscribers, queue_rows, read_maildir, stage_digest
 from worker import db
 from worker.delivery import ledger, recovery, service, subscribers
 from worker.delivery.transport import SendResult
+from worker.edition import lifecycle
+from worker.edition.progress import wait_for_drain
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -37,8 +39,9 @@ def _setup(settings: Settings, count: int = 5) -> int:
 
 
 def _start(settings: Settings, digest_id: int) -> dict[str, object]:
-    with db.session_scope(settings) as session:
-        return service.start_send(session, settings, digest_id)
+    outcome = lifecycle.start(settings, DAY, by="test")
+    assert outcome.digest_id == digest_id
+    return {"claimed": outcome.ok, **outcome.detail}
 
 
 def test_send_once_to_each_active_subscriber(any_db_settings: Settings) -> None:
@@ -46,7 +49,7 @@ def test_send_once_to_each_active_subscriber(any_db_settings: Settings) -> None:
     digest_id = _setup(settings)
     first = _start(settings, digest_id)
     assert first["claimed"] is True and first["batches"] == 3
-    drained = service.wait_for_drain(settings, digest_id, timeout=30)
+    drained = wait_for_drain(settings, digest_id, timeout=30)
     assert drained["drained"] is True
     assert drained["counts"] == {"sent": 5, "suppressed": 1}
     messages = read_maildir(settings.outbox_dir)
@@ -63,7 +66,7 @@ def test_send_once_to_each_active_subscriber(any_db_settings: Settings) -> None:
     # a second trigger sends nothing
     second = _start(settings, digest_id)
     assert second["claimed"] is False
-    service.wait_for_drain(settings, digest_id, timeout=30)
+    wait_for_drain(settings, digest_id, timeout=30)
     assert len(read_maildir(settings.outbox_dir)) == 5
     with db.session_scope(settings) as session:
         digest = session.get(Digest, digest_id)
@@ -83,21 +86,18 @@ def test_concurrent_triggers_fan_out_once(any_db_settings: Settings) -> None:
     for t in threads:
         t.join()
     assert sorted(bool(r["claimed"]) for r in results) == [False, False, True]
-    service.wait_for_drain(any_db_settings, digest_id, timeout=30)
+    wait_for_drain(any_db_settings, digest_id, timeout=30)
     assert len(read_maildir(any_db_settings.outbox_dir)) == 20
 
 
 def test_claim_is_atomic(any_db_settings: Settings) -> None:
     digest_id = _setup(any_db_settings, count=4)
     with db.session_scope(any_db_settings) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [
-            i for batch in ledger.fan_out(session, any_db_settings, digest_id, 10) for i in batch
-        ]
+        ids = [i for batch in queue_rows(session, any_db_settings, digest_id, 10) for i in batch]
     engine = db.get_engine(any_db_settings.database_url)
     with engine.connect() as a, engine.connect() as b:
-        first = ledger.claim(a, ids, 60)
-        second = ledger.claim(b, ids, 60)
+        first = ledger.claim(a, digest_id, ids, 60)
+        second = ledger.claim(b, digest_id, ids, 60)
     assert first == sorted(ids) and second == []
 
 
@@ -105,14 +105,12 @@ def test_expired_lease_is_requeued_and_sent(any_db_settings: Settings) -> None:
     settings = any_db_settings
     digest_id = _setup(settings, count=3)
     with db.session_scope(settings) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 10) for i in batch]
-        ledger.finish_fan_out(session, digest_id)
+        ids = [i for batch in queue_rows(session, settings, digest_id, 10) for i in batch]
     with db.get_engine(settings.database_url).connect() as conn:
-        assert ledger.claim(conn, ids, 60) == sorted(ids)  # a worker claims, then dies
+        assert ledger.claim(conn, digest_id, ids, 60) == sorted(ids)  # a worker claims, then dies
     with db.session_scope(settings) as session:
         session.execute(update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1)))
-    drained = service.wait_for_drain(settings, digest_id, timeout=30)
+    drained = wait_for_drain(settings, digest_id, timeout=30)
     assert drained["counts"] == {"sent": 3, "suppressed": 1}
     with db.session_scope(settings) as session:
         kinds = list(session.scalars(select(DeliveryEvent.kind)))
@@ -124,10 +122,10 @@ def test_resend_to_one_address_records_and_sends_fresh_copy(any_db_settings: Set
     settings = any_db_settings
     digest_id = _setup(settings, count=3)
     _start(settings, digest_id)
-    service.wait_for_drain(settings, digest_id, timeout=30)
-    dry = service.resend(settings, DAY, to="reader000001@example.net", dry_run=True)
+    wait_for_drain(settings, digest_id, timeout=30)
+    dry = lifecycle.resend(settings, DAY, to="reader000001@example.net", dry_run=True)
     assert dry["selected"] == 1 and len(read_maildir(settings.outbox_dir)) == 3
-    result = service.resend(
+    result = lifecycle.resend(
         settings, DAY, to="Reader000001@example.net", requested_by="ops-anna", reason="lost it"
     )
     assert result["queued"] == 1
@@ -157,9 +155,8 @@ def test_resend_refused_while_rows_in_flight(any_db_settings: Settings) -> None:
     settings = any_db_settings
     digest_id = _setup(settings, count=3)
     with db.session_scope(settings) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        list(ledger.fan_out(session, settings, digest_id, 10))
-    refused = service.resend(settings, DAY, everyone=True)
+        list(queue_rows(session, settings, digest_id, 10))
+    refused = lifecycle.resend(settings, DAY, everyone=True)
     assert "still queued or sending" in str(refused["refused"])
     assert read_maildir(settings.outbox_dir) == [] if settings.outbox_dir.exists() else True
 
@@ -168,15 +165,15 @@ def test_resend_failed_only_and_all(any_db_settings: Settings) -> None:
     settings = any_db_settings
     digest_id = _setup(settings, count=4)
     _start(settings, digest_id)
-    service.wait_for_drain(settings, digest_id, timeout=30)
+    wait_for_drain(settings, digest_id, timeout=30)
     with db.session_scope(settings) as session:
         first = session.scalar(select(Delivery.id).order_by(Delivery.id))
         session.execute(
             update(Delivery).where(Delivery.id == first).values(state=DeliveryState.failed)
         )
-    assert service.resend(settings, DAY, failed=True)["queued"] == 1
+    assert lifecycle.resend(settings, DAY, failed=True)["queued"] == 1
     assert len(read_maildir(settings.outbox_dir)) == 5
-    result = service.resend(settings, DAY, everyone=True, reason="broken link")
+    result = lifecycle.resend(settings, DAY, everyone=True, reason="broken link")
     assert result["queued"] == 4  # never the suppressed address
     assert len(read_maildir(settings.outbox_dir)) == 9
     # each resend is recorded with who, why and its outcome (rows by their state now)
@@ -191,15 +188,13 @@ def test_resend_failed_only_and_all(any_db_settings: Settings) -> None:
 def test_unsubscribed_after_fan_out_is_not_mailed(settings: Settings) -> None:
     digest_id = _setup(settings, count=3)
     with db.session_scope(settings) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        batches = list(ledger.fan_out(session, settings, digest_id, 10))
-        ledger.finish_fan_out(session, digest_id)
+        batches = list(queue_rows(session, settings, digest_id, 10))
         subscribers.remove(session, "reader000000@example.net")  # clicks unsubscribe now
     result = service.send_batch(settings, digest_id, batches[0])
     assert (result["sent"], result["skipped"]) == (2, 1)
     assert service.send_batch(settings, digest_id, batches[0])["not_claimed"] == 3  # idempotent
     assert len(read_maildir(settings.outbox_dir)) == 2
-    status = service.wait_for_drain(settings, digest_id, timeout=10)
+    status = wait_for_drain(settings, digest_id, timeout=10)
     assert status["counts"] == {"sent": 2, "suppressed": 2}
 
 
@@ -220,8 +215,7 @@ def test_throttled_batch_renews_its_lease(settings: Settings) -> None:
     )
     digest_id = _setup(s, count=6)
     with db.session_scope(s) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        (ids,) = list(ledger.fan_out(session, s, digest_id, 10))
+        (ids,) = list(queue_rows(session, s, digest_id, 10))
     done = threading.Event()
     expired: list[int] = []
 
@@ -251,8 +245,7 @@ def test_duplicate_batch_tasks_running_at_once_send_each_row_once(
     settings = any_db_settings.model_copy(update={"send_claim_chunk": 5})
     digest_id = _setup(settings, count=40)
     with db.session_scope(settings) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     results: list[dict[str, object]] = []
 
     def worker() -> None:  # the same task delivered to three workers
@@ -293,8 +286,7 @@ def test_relay_down_gives_back_every_row_including_those_claimed_ahead(
     settings = any_db_settings.model_copy(update={"send_claim_chunk": 3})
     digest_id = _setup(settings, count=10)
     with db.session_scope(settings) as session:
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     relay = _RelayDown()
     result = service.send_batch(settings, digest_id, ids, transport=relay)
     assert relay.calls == 1

@@ -11,6 +11,8 @@ from tests.delivery.helpers import DAY, add_subscribers, stage_digest
 from tests.delivery.smtp_server import Recorder, Rules, Server
 from worker import db
 from worker.delivery import service
+from worker.edition import lifecycle
+from worker.edition.progress import wait_for_drain
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Suppression
 from worker.settings import Settings
 
@@ -30,10 +32,10 @@ def test_smtp_send_retries_4xx_suppresses_5xx_and_delivers_once(settings: Settin
         with db.session_scope(s) as session:
             digest_id = stage_digest(session, s, kb=60)
             add_subscribers(session, 6)
-            started = service.start_send(session, s, digest_id)
-        drained = service.wait_for_drain(s, digest_id, timeout=60)
-        refused = service.resend(s, DAY, failed=True)
-    assert started["claimed"] is True
+        started = lifecycle.start(s, DAY, by="test")
+        drained = wait_for_drain(s, digest_id, timeout=60)
+        refused = lifecycle.resend(s, DAY, failed=True)
+    assert started.ok and started.to_state == "sending"
     assert drained["drained"] is True
     assert drained["counts"] == {"sent": 5, "failed": 1}
     received = sorted(rcpt for rcpt, _ in recorder.messages)

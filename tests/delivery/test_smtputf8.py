@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.delivery.helpers import stage_digest
+from tests.delivery.helpers import queue_rows, stage_digest
 from tests.delivery.smtp_server import Recorder, Server
 from worker import db
-from worker.delivery import ledger, service, subscribers
+from worker.delivery import service, subscribers
 from worker.models import Delivery, DeliveryState, Subscriber, Suppression
 from worker.settings import Settings
 
@@ -37,8 +37,7 @@ def _send(settings: Settings) -> dict[str, tuple[DeliveryState, str | None]]:
         digest_id = stage_digest(session, settings)
         for address in PEOPLE:
             subscribers.add(session, address, name="Олена Шевчук" if "олена" in address else None)
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, settings, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     service.send_batch(settings, digest_id, ids)
     with db.session_scope(settings) as session:
         rows = session.execute(

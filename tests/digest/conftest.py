@@ -131,22 +131,12 @@ def storage(settings: Settings) -> LocalStorage:
     return LocalStorage(settings.data_dir)
 
 
-@pytest.fixture
-def no_briefing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Digest tests do not speak: the briefing is the audio stage's (tested there)."""
-    import worker.digest.service as service
-
-    monkeypatch.setattr(service, "_build_briefing", lambda *a, **k: None)
-
-
-@pytest.fixture
-def fixed_briefing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import worker.digest.service as service
-
-    def fake(*_a: Any, **_k: Any) -> dict[str, Any]:
-        return {"duration_seconds": 372.0, "bytes": 1, "key": "digests/x/briefing.mp3"}
-
-    monkeypatch.setattr(service, "_build_briefing", fake)
+def fixed_briefing(
+    _session: Session, _settings: Settings, _storage: object, _digest_id: int
+) -> dict[str, Any]:
+    """A briefing of known length, passed to build_digest(briefing=...) as the task wires
+    the audio stage's (digest tests do not speak; the briefing is tested in tests/audio)."""
+    return {"duration_seconds": 372.0, "bytes": 1, "key": "digests/x/briefing.mp3"}
 
 
 def sample_day(f: Factory, day: date = DAY) -> dict[str, Any]:

@@ -27,8 +27,6 @@ from worker.settings import Settings
 from worker.storage import LocalStorage
 from worker.tokens import read_unsubscribe_token, unsubscribe_url
 
-pytestmark = pytest.mark.usefixtures("no_briefing")
-
 
 def recipient(settings: Settings, sid: int, name: str | None, addr: str) -> Recipient:
     return Recipient(

@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import unavailable
 from tests.digest.conftest import DAY, Factory, sample_day
-from worker.digest.preview import preview
+from worker.digest.preview import PreviewError, preview
+from worker.digest.service import build_digest
+from worker.edition import lifecycle
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_briefing")]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
@@ -47,6 +49,13 @@ def png_stats(data: bytes) -> tuple[int, int, int]:
     return width, height, len(set(raw))
 
 
+def test_preview_of_an_edition_never_built_says_so(
+    session: Session, settings: Settings, storage: LocalStorage, tmp_path: Path
+) -> None:
+    with pytest.raises(PreviewError, match="no edition of 2026-11-27 has been built"):
+        preview(session, settings, storage, DAY, tmp_path / "preview")
+
+
 def test_preview_writes_files_and_screenshots(
     session: Session,
     settings: Settings,
@@ -56,6 +65,9 @@ def test_preview_writes_files_and_screenshots(
     chromium: str,
 ) -> None:
     sample_day(factory)
+    session.commit()
+    # the CLI builds through the lifecycle first; preview shows what was built
+    assert lifecycle.build(settings, DAY, builder=build_digest).ok
     out = tmp_path / "preview"
     result = preview(session, settings, storage, DAY, out)
     html = Path(result["html"]).read_text()
@@ -79,7 +91,6 @@ def test_layout_in_the_browser(
     chromium: str,
 ) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    from worker.digest.service import build_digest
 
     sample_day(factory)
     # unbreakable words must wrap, not widen the page

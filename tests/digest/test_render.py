@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.digest.conftest import DAY, Factory, kyiv, sample_day
+from tests.digest.conftest import DAY, Factory, fixed_briefing, kyiv, sample_day
 from tests.digest.helpers import is_absolute_http, parse_html
 from worker.digest.content import PLACEHOLDERS
 from worker.digest.service import build_digest
@@ -24,10 +24,9 @@ def built(
     settings: Settings,
     storage: LocalStorage,
     factory: Factory,
-    fixed_briefing: None,
 ) -> dict[str, object]:
     data = sample_day(factory)
-    digest = build_digest(session, settings, storage, DAY)
+    digest = build_digest(session, settings, storage, DAY, briefing=fixed_briefing)
     return {
         "digest": digest,
         "data": data,
@@ -165,7 +164,6 @@ def test_heavy_day_stays_under_budget_and_records_degradations(
     settings: Settings,
     storage: LocalStorage,
     factory: Factory,
-    fixed_briefing: None,
 ) -> None:
     prev = DAY - timedelta(days=1)
     long_dek = "A long dek that goes on and on about the day's events in great detail. " * 5
@@ -178,7 +176,7 @@ def test_heavy_day_stays_under_budget_and_records_degradations(
                      summary=brief)  # fmt: skip
     for n in range(3):
         factory.article(f"Heavy pick {n}", kyiv(prev, 9 + n), pick=True, summary=long_dek)
-    digest = build_digest(session, settings, storage, DAY)
+    digest = build_digest(session, settings, storage, DAY, briefing=fixed_briefing)
     html = storage.read_bytes(f"{PREFIX}/email.html")
     assert len(html) <= 90_000 == settings.digest_html_budget_bytes
     assert digest.html_bytes == len(html)
@@ -203,7 +201,6 @@ def test_content_cannot_smuggle_a_placeholder(
     settings: Settings,
     storage: LocalStorage,
     factory: Factory,
-    no_briefing: None,
 ) -> None:
     from worker.digest.service import build_digest as build
 

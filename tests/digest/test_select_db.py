@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from tests.digest.conftest import DAY, Factory, kyiv, sample_day
@@ -13,8 +12,6 @@ from worker.digest.service import build_digest
 from worker.models import Article, Digest, FeedItem
 from worker.settings import Settings
 from worker.storage import LocalStorage
-
-pytestmark = pytest.mark.usefixtures("no_briefing")
 
 
 def test_two_days_on_every_database(any_db_settings: Settings) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session
 
 from tests.digest.conftest import DAY, Factory, sample_day
@@ -20,10 +19,7 @@ def test_briefing_is_built_for_the_claimed_items_and_shown(
     settings: Settings,
     storage: LocalStorage,
     factory: Factory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import worker.audio.briefing as briefing
-
     seen: list[int] = []
 
     def fake(s: Session, _settings: Settings, _storage: Any, digest_id: int) -> dict[str, Any]:
@@ -31,9 +27,8 @@ def test_briefing_is_built_for_the_claimed_items_and_shown(
         seen.extend(a.id for a in s.query(Article).filter_by(digest_id=digest_id))
         return {"duration_seconds": 250.0, "bytes": 10, "key": "digests/2026-11-27/briefing.mp3"}
 
-    monkeypatch.setattr(briefing, "build_briefing", fake)
     data = sample_day(factory)
-    build_digest(session, settings, storage, DAY)
+    build_digest(session, settings, storage, DAY, briefing=fake)
     assert set(seen) == {a.id for a in data["stories"] + data["picks"]}
     html = storage.read_bytes("digests/2026-11-27/email.html").decode()
     assert "Listen to today's briefing, 4 min" in html
@@ -48,23 +43,19 @@ def test_a_failing_briefing_never_costs_the_email(
     settings: Settings,
     storage: LocalStorage,
     factory: Factory,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import worker.audio.briefing as briefing
-
     def broken(*_a: Any) -> None:
         raise RuntimeError("TTS exploded")
 
-    monkeypatch.setattr(briefing, "build_briefing", broken)
     sample_day(factory)
-    digest = build_digest(session, settings, storage, DAY)
+    digest = build_digest(session, settings, storage, DAY, briefing=broken)
     assert digest.article_count == 6
     html = storage.read_bytes("digests/2026-11-27/email.html").decode()
     assert "briefing" not in html.lower().replace("briefing/", "")
 
 
 def test_task_returns_a_json_safe_summary(
-    settings: Settings, factory: Factory, session: Session, no_briefing: None
+    settings: Settings, factory: Factory, session: Session
 ) -> None:
     from worker.digest.tasks import build
 
@@ -74,6 +65,7 @@ def test_task_returns_a_json_safe_summary(
     assert json.loads(json.dumps(result)) == result
     assert result["articles"] == 6 and result["feed_items"] == 10 and result["picks"] == 2
     assert result["state"] == "built" and result["date"] == "2026-11-27"
+    assert result["lifecycle"]["action"] == "build" and result["lifecycle"]["from_state"] is None
     session.expire_all()
     digest = session.get(Digest, result["digest_id"])
     assert digest is not None and digest.html_bytes == result["html_bytes"] > 0

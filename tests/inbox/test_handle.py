@@ -14,11 +14,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from tests.delivery.helpers import add_subscribers, stage_digest
+from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
 from tests.delivery.test_bounces import cli_env, qmail_bounce, report
 from tests.delivery.test_complaints import B1, about
 from worker import db
-from worker.delivery import ledger, returned, service
+from worker.delivery import returned, service
 from worker.digest.message import template_from_storage
 from worker.inbox import handle, mailboxes
 from worker.inbox import service as inbox
@@ -46,8 +46,7 @@ def sent(settings: Settings) -> tuple[Settings, list[Delivery]]:
     with db.session_scope(s) as session:
         digest_id = stage_digest(session, s)
         add_subscribers(session, 4)
-        assert ledger.claim_send(session, digest_id, 60)
-        ids = [i for batch in ledger.fan_out(session, s, digest_id, 100) for i in batch]
+        ids = [i for batch in queue_rows(session, s, digest_id, 100) for i in batch]
     assert service.send_batch(s, digest_id, ids)["sent"] == 4
     with db.session_scope(s) as session:
         rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))

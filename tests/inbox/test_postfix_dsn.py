@@ -21,8 +21,10 @@ from tests.delivery.test_bounces import cli_env
 from tests.digest.conftest import Factory, sample_day
 from tests.inbox.mailservers import postfix, wait_for_files
 from worker import db
-from worker.delivery import service, subscribers
+from worker.delivery import subscribers
 from worker.digest.service import build_digest
+from worker.edition import lifecycle
+from worker.edition.progress import wait_for_drain
 from worker.inbox.service import import_path
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Subscriber, Suppression
 from worker.settings import Settings
@@ -49,9 +51,9 @@ def _send(settings: Settings, people: list[tuple[str, str | None]], real: bool) 
             digest_id = build_digest(session, settings, get_storage(settings), DAY).id
         else:
             digest_id = stage_digest(session, settings)
-        started = service.start_send(session, settings, digest_id)
-    assert started["claimed"]
-    drained = service.wait_for_drain(settings, digest_id, timeout=60)
+    started = lifecycle.start(settings, DAY, by="test")
+    assert started.ok, started
+    drained = wait_for_drain(settings, digest_id, timeout=60)
     assert drained["counts"] == {"sent": len(people)}, drained
     return digest_id
 

@@ -98,7 +98,15 @@ def first_and_second_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     first = digestcast(env, "run", "--date", SAMPLE_DATE)
     messages_after_first = outbox_messages(tmp_path / "outbox")
     second = digestcast(env, "run", "--date", SAMPLE_DATE)
+    # days with nothing to send, on the roads a newcomer and the systemd timer take
+    empty_run = digestcast(env, "run", "--date", "2026-10-01")
+    empty_send = digestcast(env, "send", "--date", "2026-10-01")
+    quiet = {"DIGESTCAST_QUIET_DAY_POLICY": "skip", "DIGESTCAST_QUIET_DAY_MIN_ITEMS": "3"}
+    quiet_run = digestcast({**env, **quiet}, "run", "--date", "2026-11-28")
     return {
+        "empty": empty_run.stdout + empty_send.stdout,
+        "quiet": quiet_run.stdout,
+        "messages_after_empty_days": outbox_messages(tmp_path / "outbox"),
         "env": env,
         "tmp": tmp_path,
         "first": first.stdout,
@@ -199,6 +207,17 @@ def test_second_run_sends_and_synthesizes_nothing(first_and_second_run: dict[str
     assert "nothing new" in second
     first = str(first_and_second_run["first"])
     assert f"delivery: {len(sample_subscribers())} sent now" in first
+
+
+def test_days_with_nothing_to_send_send_nothing_and_say_why(
+    first_and_second_run: dict[str, object],
+) -> None:
+    empty = str(first_and_second_run["empty"])
+    assert empty.count("digest 2026-10-01: skipped, nothing was published in the day's window") == 2
+    quiet = str(first_and_second_run["quiet"])
+    assert "digest 2026-11-28: skipped, " in quiet and "sent now" not in quiet
+    after = first_and_second_run["messages_after_empty_days"]
+    assert len(after) == len(sample_subscribers())  # type: ignore[arg-type]
 
 
 def test_audio_upgrades_offline_files_once_google_answers(

@@ -1,4 +1,5 @@
-"""The scheduled day on a real database: send once, quiet days, catch-up in and out of grace."""
+"""The scheduled day through the lifecycle on a real database: send once, quiet days, catch-up in
+and out of grace (what the beat's tasks call)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from tests.scheduler.conftest import (
 )
 from worker import db
 from worker.celery_app import configure
+from worker.digest.tasks import builder
+from worker.edition import lifecycle
+from worker.edition.core import EMPTY_DAY
 from worker.models import Digest, DigestState
 from worker.settings import Settings
 
@@ -33,18 +37,25 @@ def digest_row(settings: Settings) -> Digest | None:
 
 def finish(settings: Settings) -> None:
     """What the beat's `digest.reconcile` entry does every minute: mark drained digests sent."""
-    from worker.delivery.service import reconcile
+    lifecycle.reconcile(settings)
 
-    reconcile(settings)
+
+def send_for_day(settings: Settings) -> lifecycle.Outcome:
+    """The beat's `schedule.send_digest`."""
+    return lifecycle.start(settings, SAMPLE_DAY, by="beat", builder=builder())
+
+
+def catch_up_now(settings: Settings, now: str) -> dict[str, Any]:
+    return lifecycle.catch_up(settings, now=kyiv(now), builder=builder())
 
 
 def test_send_for_day_sends_once_and_a_second_trigger_does_nothing(day_settings: Settings) -> None:
-    first = daily.send_for_day(day_settings, SAMPLE_DAY)
-    assert first["action"] == "sending"
+    first = send_for_day(day_settings)
+    assert first.ok and first.to_state == "sending"
     recipients = outbox_recipients(day_settings)
     assert len(recipients) == 3
-    again = daily.send_for_day(day_settings, SAMPLE_DAY)
-    assert again["action"] == "none"
+    again = send_for_day(day_settings)
+    assert not again.ok and again.reason == "it is sent"
     assert outbox_recipients(day_settings) == recipients
     finish(day_settings)
     digest = digest_row(day_settings)
@@ -52,11 +63,11 @@ def test_send_for_day_sends_once_and_a_second_trigger_does_nothing(day_settings:
 
 
 def test_build_ahead_then_send(day_settings: Settings) -> None:
-    built = daily.build_for_day(day_settings, SAMPLE_DAY)
-    assert built["action"] == "built" and built["articles"] > 0
+    built = lifecycle.build(day_settings, SAMPLE_DAY, builder=builder())
+    assert built.ok and built.to_state == "built" and built.detail["stories"] > 0
     assert outbox_recipients(day_settings) == []
-    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "sending"
-    assert daily.build_for_day(day_settings, SAMPLE_DAY)["action"] == "none"
+    assert send_for_day(day_settings).to_state == "sending"
+    assert not lifecycle.build(day_settings, SAMPLE_DAY, builder=builder()).ok
 
 
 def test_quiet_day_skip_policy_records_the_reason(tmp_path: Path) -> None:
@@ -70,45 +81,45 @@ def test_quiet_day_skip_policy_records_the_reason(tmp_path: Path) -> None:
     db.upgrade(s)
     configure(s)
     load_sample_day(s)
-    result = daily.send_for_day(s, SAMPLE_DAY)
-    assert result["action"] == "skipped"
-    assert "QUIET_DAY_POLICY=skip" in result["reason"]
+    result = send_for_day(s)
+    assert result.ok and result.to_state == "skipped"
+    assert "QUIET_DAY_POLICY=skip" in result.reason
     digest = digest_row(s)
     assert digest is not None
     assert digest.state == DigestState.skipped and digest.send_claimed_at is None
     assert outbox_recipients(s) == []
     # the schedule does not revisit a skipped day
-    assert daily.send_for_day(s, SAMPLE_DAY)["action"] == "none"
-    assert daily.catch_up_now(s, now=kyiv("2026-11-27T08:00"))["action"] == "none"
+    assert not send_for_day(s).ok
+    assert catch_up_now(s, "2026-11-27T08:00")["action"] == "none"
 
 
 def test_catch_up_inside_grace_sends_the_missed_digest(day_settings: Settings) -> None:
-    result = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T09:30"))
+    result = catch_up_now(day_settings, "2026-11-27T09:30")
     assert result["action"] == "send"
     assert result["late_minutes"] == 150
-    assert result["send"]["action"] == "sending"
+    assert result["send"]["to_state"] == "sending"
     assert len(outbox_recipients(day_settings)) == 3
     # the periodic check afterwards finds it handled
-    later = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T09:45"))
+    later = catch_up_now(day_settings, "2026-11-27T09:45")
     assert later["action"] == "none"
     assert len(outbox_recipients(day_settings)) == 3
 
 
 def test_catch_up_outside_grace_records_the_missed_day(day_settings: Settings) -> None:
-    result = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T10:30"))
+    result = catch_up_now(day_settings, "2026-11-27T10:30")
     assert result["action"] == "missed"
     assert result["recorded"] is True
     assert outbox_recipients(day_settings) == []
     digest = digest_row(day_settings)
-    assert digest is not None and digest.state == DigestState.skipped
+    assert digest is not None and digest.state == DigestState.missed
     assert digest.skip_reason is not None and "3.5 h late" in digest.skip_reason
     # reported once, then left alone; the scheduled send for that day does not fire it either
-    assert daily.catch_up_now(day_settings, now=kyiv("2026-11-27T10:45"))["action"] == "none"
-    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "none"
+    assert catch_up_now(day_settings, "2026-11-27T10:45")["action"] == "none"
+    assert not send_for_day(day_settings).ok
     with db.session_scope(day_settings) as session:
         report = daily.scheduler_status(session, day_settings, now=kyiv("2026-11-27T11:00"))
     days = {row["date"]: row for row in report["Last 7 days"]}
-    assert days["2026-11-27"]["state"] == "skipped"
+    assert days["2026-11-27"]["state"] == "missed"
     assert "missed" in days["2026-11-27"]["reason"]
     assert days["2026-11-26"]["state"] == "NO DIGEST (missed?)"
     when = {row["what"]: row["when"] for row in report["Schedule"]}
@@ -117,8 +128,8 @@ def test_catch_up_outside_grace_records_the_missed_day(day_settings: Settings) -
 
 
 def test_a_claimed_day_is_never_recorded_missed(day_settings: Settings) -> None:
-    daily.send_for_day(day_settings, SAMPLE_DAY)
-    assert daily.record_missed(day_settings, SAMPLE_DAY, "test") is False
+    send_for_day(day_settings)
+    assert not lifecycle.miss(day_settings, SAMPLE_DAY, reason="test").ok
     digest = digest_row(day_settings)
     assert digest is not None and digest.state in (DigestState.sending, DigestState.sent)
 
@@ -147,12 +158,8 @@ def run_together(calls: list[Callable[[], Any]]) -> list[Any]:
 def test_beat_twice_and_ops_trigger_at_once_send_one_message_each(
     tmp_path: Path, pg_url: str
 ) -> None:
-    """Two beats' send tasks and an ops-style trigger (build + start_send, the path of
-    `digestcast send` and the ops API) at the same moment: one ledger row and one message each."""
-    from worker.delivery.service import start_send
-    from worker.digest.service import build_digest
-    from worker.storage import get_storage
-
+    """Two beats' send tasks and an ops trigger (`digestcast send`, the ops API: the same
+    lifecycle.start) at the same moment: one ledger row and one message each."""
     s = make_settings(
         tmp_path, database_url=pg_url, sources=EXAMPLES / "sources.toml", briefing_stories=0
     )
@@ -160,23 +167,14 @@ def test_beat_twice_and_ops_trigger_at_once_send_one_message_each(
     configure(s)
     subscribers = load_sample_day(s)
 
-    def ops_trigger() -> dict[str, Any]:
-        with db.session_scope(s) as session:
-            digest = build_digest(session, s, get_storage(s), SAMPLE_DAY)
-            session.commit()
-            return start_send(session, s, digest.id)
+    def ops_trigger() -> lifecycle.Outcome:
+        return lifecycle.start(s, SAMPLE_DAY, by="ops", builder=builder())
 
-    results = run_together(
-        [
-            lambda: daily.send_for_day(s, SAMPLE_DAY),
-            lambda: daily.send_for_day(s, SAMPLE_DAY),
-            ops_trigger,
-        ]
-    )
+    results = run_together([lambda: send_for_day(s), lambda: send_for_day(s), ops_trigger])
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
-    claims = [r["send"]["claimed"] for r in results[:2] if "send" in r] + [results[2]["claimed"]]
-    assert claims.count(True) == 1, results
+    assert [r.ok for r in results].count(True) == 1, results
+    assert {r.reason for r in results if not r.ok} == {"already sending"}
     rows = ledger_rows(s)
     assert len(rows) == subscribers and all(n == 1 for _, n in rows)
     recipients = outbox_recipients(s)
@@ -195,44 +193,46 @@ def test_an_empty_prebuild_does_not_close_the_day(tmp_path: Path) -> None:
     s = make_settings(tmp_path, sources=EXAMPLES / "sources.toml", briefing_stories=0)
     db.upgrade(s)
     configure(s)
-    built = daily.build_for_day(s, SAMPLE_DAY)  # nothing collected yet
-    assert built["state"] == "skipped"
+    built = lifecycle.build(s, SAMPLE_DAY, builder=builder())  # nothing collected yet
+    assert built.to_state == "built" and built.detail["stories"] == 0
     load_sample_day(s)  # the feeds arrive late
-    result = daily.catch_up_now(s, now=kyiv("2026-11-27T08:00"))
+    result = catch_up_now(s, "2026-11-27T08:00")
     assert result["action"] == "send", result
-    assert result["send"]["action"] == "sending"
+    assert result["send"]["to_state"] == "sending"
     assert len(outbox_recipients(s)) == 3
 
 
 def test_an_empty_prebuild_beyond_grace_is_recorded_missed(day_settings: Settings) -> None:
     with db.session_scope(day_settings) as session:
-        session.add(Digest(date=SAMPLE_DAY, state=DigestState.skipped))
-    result = daily.catch_up_now(day_settings, now=kyiv("2026-11-27T12:00"))
+        session.add(Digest(date=SAMPLE_DAY, state=DigestState.skipped, skip_reason=EMPTY_DAY))
+    result = catch_up_now(day_settings, "2026-11-27T12:00")
     assert result["action"] == "missed" and result["recorded"] is True
     digest = digest_row(day_settings)
-    assert digest is not None and digest.skip_reason and "missed" in digest.skip_reason
+    assert digest is not None and digest.state == DigestState.missed
+    assert (digest.skip_reason or "").startswith("not sent: nothing was published")
 
 
 def test_an_empty_day_beyond_grace_says_so(tmp_path: Path) -> None:
     s = make_settings(tmp_path, sources=EXAMPLES / "sources.toml", briefing_stories=0)
     db.upgrade(s)
     configure(s)
-    assert daily.send_for_day(s, SAMPLE_DAY)["action"] == "skipped"  # nothing collected
-    result = daily.catch_up_now(s, now=kyiv("2026-11-27T11:00"))
+    assert send_for_day(s).to_state == "skipped"  # nothing collected
+    result = catch_up_now(s, "2026-11-27T11:00")
     assert result["action"] == "missed"
     digest = digest_row(s)
-    assert digest is not None and digest.skip_reason is not None
+    assert digest is not None and digest.state == DigestState.missed
+    assert digest.skip_reason is not None
     assert digest.skip_reason.startswith("not sent: nothing was published")
 
 
-def test_ops_reopen_a_missed_day_and_send_it(day_settings: Settings) -> None:
-    daily.catch_up_now(day_settings, now=kyiv("2026-11-27T11:00"))
-    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "none"
-    assert daily.reopen_day(day_settings, SAMPLE_DAY) is True
-    assert daily.reopen_day(day_settings, SAMPLE_DAY) is False  # already open
-    assert daily.send_for_day(day_settings, SAMPLE_DAY)["action"] == "sending"
+def test_ops_force_a_missed_day_out(day_settings: Settings) -> None:
+    catch_up_now(day_settings, "2026-11-27T11:00")
+    refused = send_for_day(day_settings)
+    assert not refused.ok and "send --force sends it anyway" in refused.reason
+    forced = lifecycle.start(day_settings, SAMPLE_DAY, by="ops", force=True, builder=builder())
+    assert forced.ok and forced.from_state == "missed" and forced.to_state == "sending"
     assert len(outbox_recipients(day_settings)) == 3
-    assert daily.reopen_day(day_settings, SAMPLE_DAY) is False  # sent days stay sent
+    assert lifecycle.start(day_settings, SAMPLE_DAY, force=True).reason == "it is sent"
 
 
 @pytest.mark.integration

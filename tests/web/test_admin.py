@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import ADMIN_TOKEN, add_article_with_audio, add_digest, add_subscriber
 from web.app import create_app
 from worker import db
-from worker.models import Delivery, DeliveryState, Source, SourceKind
+from worker.models import Delivery, DeliveryState, DigestState, Source, SourceKind
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
@@ -118,6 +118,7 @@ def test_resend_through_delivery(
     ids = [add_subscriber(web_settings, f"f{i}@example.org") for i in range(3)]
     with db.session_scope(web_settings) as session:
         digest = add_digest(session, storage)
+        digest.state = DigestState.sent  # a resend is for an edition that went out
         for sid, state in zip(
             ids, [DeliveryState.sent, DeliveryState.failed, DeliveryState.failed], strict=True
         ):

@@ -43,6 +43,8 @@ OPERATIONS = [
     ("POST", "/admin/resend"),
     ("POST", "/admin/collect"),
     ("GET", "/admin/digests/{day}/status"),
+    ("POST", "/admin/digests/{day}/send"),
+    ("POST", "/admin/digests/{day}/{action}"),
     ("GET", "/admin/sources"),
     ("GET", "/admin/audio"),
 ]

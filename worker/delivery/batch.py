@@ -4,7 +4,7 @@ on PostgreSQL) and built a message or two ahead of sending."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from itertools import islice
@@ -39,7 +39,8 @@ class Claims:
     (the relay went down, an error) are given back at once rather than left to their lease.
     """
 
-    def __init__(self, settings: Settings, delivery_ids: Sequence[int]) -> None:
+    def __init__(self, settings: Settings, digest_id: int, delivery_ids: Sequence[int]) -> None:
+        self.digest_id = digest_id
         self.lease = settings.send_lease_seconds
         self.chunks = deque(chunks(delivery_ids, settings.send_claim_chunk))
         self.engine = db.get_engine(settings.database_url)
@@ -48,7 +49,7 @@ class Claims:
         self.ahead: Future[Claimed] | None = None
 
     def _claim(self, conn: Connection, chunk: list[int]) -> Claimed:
-        owned = ledger.claim(conn, chunk, self.lease)
+        owned = ledger.claim(conn, self.digest_id, chunk, self.lease)
         rows = ledger.load_rows(conn, owned)
         conn.commit()
         return chunk, owned, rows
@@ -80,6 +81,18 @@ class Claims:
         self.chunks.clear()
         outcomes.postpone(conn, postponed, due)
         return released, postponed
+
+    def stop(self, conn: Connection, settle: Callable[[Connection, list[int]], None]) -> int:
+        """The edition stopped (paused, cancelled): the chunk claimed ahead gets `settle`
+        (back to the queue, or cancelled), unclaimed chunks stay as they are. Returns how
+        many rows were settled."""
+        settled: list[int] = []
+        if self.ahead is not None:
+            _, settled, _ = self.ahead.result()
+            self.ahead = None
+            settle(conn, settled)
+        self.chunks.clear()
+        return len(settled)
 
     def close(self, conn: Connection) -> None:
         try:

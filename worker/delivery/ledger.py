@@ -11,7 +11,7 @@ most the one message in flight (sent but not yet recorded), which the lease brin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
@@ -22,19 +22,14 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
-    and_,
     any_,
     bindparam,
-    case,
     cast,
     func,
-    literal,
-    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from worker.delivery import rowtag
 from worker.models import (
@@ -92,6 +87,25 @@ def message_id(settings: Settings, digest_id: int, subscriber_id: int, resend: i
     return rowtag.message_id(secret, message_domain(settings), digest_id, subscriber_id, resend)
 
 
+def message_ids(settings: Settings, digest_id: int, rows: dict[int, int]) -> dict[int, str]:
+    """{subscriber id: resend number} -> {subscriber id: Message-ID}, the key derived once."""
+    secret, domain = settings.secret_key.get_secret_value(), message_domain(settings)
+    return {s: rowtag.message_id(secret, domain, digest_id, s, n) for s, n in rows.items()}
+
+
+def json_pairs(bind: Any, pairs: dict[int, str]) -> Any:
+    """`pairs` as a table (key, value) from one JSON parameter (json_each on SQLite,
+    json_each_text on PostgreSQL): per-row values made in Python, such as the signed
+    Message-IDs, joined into one INSERT ... SELECT or UPDATE (a multi-row VALUES of 2,000 rows
+    measured 3x slower for the whole fan-out)."""
+    document = json.dumps({str(k): v for k, v in pairs.items()})
+    if bind.dialect.name == "postgresql":
+        source = func.json_each_text(cast(bindparam(None, document, type_=Text), postgresql.JSON))
+    else:
+        source = func.json_each(bindparam(None, document, type_=Text))
+    return source.table_valued("key", "value").alias("mids")
+
+
 class Senders:
     """The envelope sender (MAIL FROM) of each row: BOUNCE_ADDRESS, or with BOUNCE_VERP its
     `+tag` form naming the row (`bounces+digest-4.sub-9.<mac>@example.org`), so a bounce that
@@ -108,170 +122,28 @@ class Senders:
         return rowtag.verp_address(self.plain, row_tag)
 
 
-# ---------------------------------------------------------------- the digest's send claim
-def claim_send(session: Session, digest_id: int, lease_seconds: int) -> bool:
-    """Claim the digest's fan-out; True for exactly one of any number of concurrent callers.
-
-    The digest stays `built` during fan-out and becomes `sending` once every row exists, so a
-    fan-out that died half-way (claim older than the lease, still `built`) can be claimed again.
-    """
-    now = utcnow()
-    stale = now - timedelta(seconds=lease_seconds)
-    result = session.execute(
-        update(Digest)
-        .where(
-            Digest.id == digest_id,
-            or_(
-                Digest.send_claimed_at.is_(None),
-                and_(Digest.state == DigestState.built, Digest.send_claimed_at < stale),
-            ),
-        )
-        .values(send_claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def renew_send_claim(session: Session, digest_id: int) -> None:
-    session.execute(
-        update(Digest)
-        .where(Digest.id == digest_id)
-        .values(send_claimed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def finish_fan_out(session: Session, digest_id: int) -> None:
-    session.execute(
-        update(Digest)
-        .where(Digest.id == digest_id, Digest.state == DigestState.built)
-        .values(state=DigestState.sending)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-
-
-def _json_pairs(session: Session, pairs: dict[int, str]) -> Any:
-    """`pairs` as a table (key, value) from one JSON parameter: json_each on SQLite,
-    json_each_text on PostgreSQL."""
-    document = json.dumps({str(k): v for k, v in pairs.items()})
-    if session.get_bind().dialect.name == "postgresql":
-        source = func.json_each_text(cast(bindparam(None, document, type_=Text), postgresql.JSON))
-    else:
-        source = func.json_each(bindparam(None, document, type_=Text))
-    return source.table_valued("key", "value").alias("mids")
-
-
-def fan_out(
-    session: Session, settings: Settings, digest_id: int, batch_size: int
-) -> Iterator[list[int]]:
-    """Create the rows for every active subscriber, `batch_size` subscribers at a time.
-
-    Yields the ids of queued rows of each batch (including rows left queued by an earlier,
-    interrupted fan-out), committed and marked dispatched. Subscribers are walked by id
-    (keyset pagination), so memory stays flat however long the list is.
-    """
-    secret, domain = settings.secret_key.get_secret_value(), message_domain(settings)
-    after = 0
-    while True:
-        now = utcnow()
-        ids = list(
-            session.scalars(
-                select(Subscriber.id)
-                .where(
-                    Subscriber.id > after,
-                    Subscriber.state == SubscriberState.active,
-                    Subscriber.wants_daily.is_(True),
-                )
-                .order_by(Subscriber.id)
-                .limit(batch_size)
-            )
-        )
-        if not ids:
-            return
-        upper = ids[-1]
-        # the Message-ID is signed (rowtag.py): made here, and joined in as one JSON parameter
-        # (a multi-row VALUES of 2,000 rows measured 3x slower for the whole fan-out)
-        mids = _json_pairs(
-            session, {i: rowtag.message_id(secret, domain, digest_id, i) for i in ids}
-        )
-        state = case(
-            (Suppression.id.is_not(None), literal(DeliveryState.suppressed.value)),
-            else_=literal(DeliveryState.queued.value),
-        )
-        rows = (
-            select(
-                literal(digest_id).label("digest_id"),
-                Subscriber.id.label("subscriber_id"),
-                state.label("state"),
-                mids.c.value.label("message_id"),
-                literal(0).label("attempts"),
-                literal(0).label("resend_count"),
-                literal(now, _DT).label("created_at"),
-                literal(now, _DT).label("dispatched_at"),
-            )
-            .select_from(Subscriber)
-            .join(mids, cast(mids.c.key, Integer) == Subscriber.id)
-            .outerjoin(Suppression, Suppression.email == Subscriber.email)
-            .where(
-                Subscriber.id > after,
-                Subscriber.id <= upper,
-                Subscriber.state == SubscriberState.active,
-                Subscriber.wants_daily.is_(True),
-            )
-        )
-        columns = [
-            "digest_id",
-            "subscriber_id",
-            "state",
-            "message_id",
-            "attempts",
-            "resend_count",
-            "created_at",
-            "dispatched_at",
-        ]
-        # rows left queued by an interrupted fan-out are dispatched again; fresh rows come
-        # back from the insert itself (updating them too cost a second write per subscriber)
-        queued = list(
-            session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.digest_id == digest_id,
-                    Delivery.subscriber_id > after,
-                    Delivery.subscriber_id <= upper,
-                    Delivery.state == DeliveryState.queued,
-                )
-                .values(dispatched_at=now)
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
-        )
-        stmt = (
-            _insert(session.get_bind(), Delivery)
-            .from_select(columns, rows)
-            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
-            .returning(Delivery.id, Delivery.state)
-        )
-        queued += [i for i, state in session.execute(stmt) if state == DeliveryState.queued]
-        renew_send_claim(session, digest_id)
-        session.commit()
-        after = upper
-        if queued:
-            yield sorted(queued)
-
-
 # ---------------------------------------------------------------- claiming and outcomes
-def claim(conn: Connection, ids: Sequence[int], lease_seconds: int) -> list[int]:
-    """Atomically move queued rows to sending; returns the ids this caller now owns."""
+def claim(conn: Connection, digest_id: int, ids: Sequence[int], lease_seconds: int) -> list[int]:
+    """Atomically move queued rows to sending; returns the ids this caller now owns.
+
+    Only while the edition is `sending`: a paused or cancelled edition's rows cannot be claimed,
+    whatever batch task still holds their ids (the lifecycle's pause is felt here at once)."""
     if not ids:
         return []
     now = utcnow()
+    digests = Digest.__table__.c
+    sending = (
+        select(digests.id)
+        .where(digests.id == digest_id, digests.state == DigestState.sending.value)
+        .exists()
+    )
     result = conn.execute(
         update(DELIVERIES)
         .where(
             id_in(conn, DELIVERIES.c.id, ids),
+            DELIVERIES.c.digest_id == digest_id,
             DELIVERIES.c.state == DeliveryState.queued,
+            sending,
         )
         .values(
             state=DeliveryState.sending,

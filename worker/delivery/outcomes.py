@@ -237,3 +237,17 @@ def release(conn: Connection, ids: Sequence[int], due: datetime) -> None:
 def postpone(conn: Connection, ids: Sequence[int], due: datetime) -> None:
     """Queued rows not to be picked up again before `due` (the relay is down)."""
     update_rows(conn, ids, DeliveryState.queued, dispatched_at=due)
+
+
+def cancel_claimed(conn: Connection, ids: Sequence[int]) -> None:
+    """Claimed rows of a cancelled edition that were never attempted: they never go out."""
+    d = DELIVERIES.c
+    update_rows(
+        conn,
+        ids,
+        DeliveryState.sending,
+        state=DeliveryState.cancelled,
+        lease_until=None,
+        attempts=d.attempts - 1,
+        last_error="edition cancelled",
+    )

@@ -1,4 +1,4 @@
-"""Ops resend and delivery status.
+"""Ops resend (the rows' side; the edition's side is lifecycle.resend) and delivery status.
 
 A resend is explicit and recorded: a `resends` row (who, when, why, mode, how many selected)
 and a `resend` event on every ledger row it puts back in the queue. Re-sent rows get a fresh
@@ -9,17 +9,13 @@ another resend), `--failed` and `--all` are refused: two resends can never overl
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Integer, and_, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from worker import db
 from worker.delivery import ledger, recovery
 from worker.delivery.subscribers import get as get_subscriber
 from worker.models import (
@@ -27,7 +23,6 @@ from worker.models import (
     DeliveryEvent,
     DeliveryState,
     Digest,
-    DigestState,
     Resend,
     Subscriber,
     SubscriberState,
@@ -37,13 +32,6 @@ from worker.models import (
 from worker.settings import Settings
 
 RESENDABLE = (DeliveryState.sent, DeliveryState.failed, DeliveryState.bounced)
-
-
-def _who() -> str:
-    try:
-        return os.environ.get("DIGESTCAST_OPERATOR") or getpass.getuser()
-    except Exception:
-        return "unknown"
 
 
 def _in_flight(session: Session, digest_id: int) -> int:
@@ -71,177 +59,138 @@ def _selection(digest_id: int, mode: str, delivery_id: int | None) -> Any:
     return and_(condition, Delivery.state.in_(RESENDABLE))
 
 
-def _queued_batches(session: Session, digest_id: int, size: int) -> Iterator[list[int]]:
-    after = 0
-    while True:
-        ids = list(
-            session.scalars(
-                select(Delivery.id)
-                .where(
-                    Delivery.digest_id == digest_id,
-                    Delivery.state == DeliveryState.queued,
-                    Delivery.id > after,
-                )
-                .order_by(Delivery.id)
-                .limit(size)
-            )
-        )
-        if not ids:
-            return
-        after = ids[-1]
-        yield ids
-
-
-def resend(
+def requeue(
+    session: Session,
     settings: Settings,
-    day: date,
+    digest: Digest,
     *,
-    to: str | None = None,
-    failed: bool = False,
-    everyone: bool = False,
-    dry_run: bool = False,
-    requested_by: str | None = None,
-    reason: str = "",
+    mode: str,
+    to: str | None,
+    dry_run: bool,
+    who: str,
+    reason: str,
 ) -> dict[str, Any]:
-    """Resend the digest of `day` to one address (`to`, even if already sent), to the failed
-    rows, or to everybody. Returns what was selected (and, in-process, sent); refusals are
-    returned as {"refused": reason} rather than raised, so the CLI can print them."""
-    from worker.delivery.service import dispatch_batch
-
-    modes = [m for m, on in (("to", to is not None), ("failed", failed), ("all", everyone)) if on]
-    if len(modes) != 1:
-        raise ValueError("choose exactly one of to=EMAIL, failed=True, everyone=True")
-    mode = modes[0]
-    who = requested_by or _who()
-    with db.session_scope(settings) as session:
-        digest = session.scalar(select(Digest).where(Digest.date == day))
-        if digest is None:
-            return {"refused": f"no digest for {day.isoformat()}", "mode": mode}
-        base = {"digest_id": digest.id, "date": day.isoformat(), "mode": mode, "dry_run": dry_run}
-        delivery_id = None
-        if mode == "to":
-            subscriber = get_subscriber(session, to or "")
-            if subscriber is None:
-                return {**base, "refused": f"{to} is not a subscriber"}
-            if subscriber.state != SubscriberState.active:
-                return {**base, "refused": f"{subscriber.email} is {subscriber.state.value}"}
-            suppressed = session.scalar(
-                select(Suppression.reason).where(Suppression.email == subscriber.email)
-            )
-            if suppressed is not None:
-                return {**base, "refused": f"{subscriber.email} is suppressed: {suppressed}"}
-            row = session.scalar(
-                select(Delivery).where(
-                    Delivery.digest_id == digest.id, Delivery.subscriber_id == subscriber.id
-                )
-            )
-            if row is None and dry_run:
-                return {**base, "selected": 1, "sample": [subscriber.email], "resend_id": None}
-            if row is None:  # subscribed after the send: create the row, requeued below
-                row = Delivery(
-                    digest_id=digest.id,
-                    subscriber_id=subscriber.id,
-                    state=DeliveryState.sent,
-                    message_id=ledger.message_id(settings, digest.id, subscriber.id),
-                )
-                session.add(row)
-                session.flush()
-            elif row.state in ledger.IN_FLIGHT:
-                return {**base, "refused": f"{subscriber.email} is {row.state.value} right now"}
-            delivery_id = row.id
-        else:
-            busy = _in_flight(session, digest.id)
-            if busy:
-                return {
-                    **base,
-                    "refused": f"{busy} deliveries of {day.isoformat()} are still queued or "
-                    "sending (a send or another resend is running); try again when it is done",
-                }
-        where = _selection(digest.id, mode, delivery_id)
-        selected = int(session.scalar(select(func.count()).where(where)) or 0)
-        sample = list(
-            session.scalars(
-                select(Subscriber.email)
-                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-                .where(where)
-                .order_by(Delivery.id)
-                .limit(10)
+    """Put the rows a resend selects back in the queue, recorded (the lifecycle holds the
+    edition's lock, moves its state and dispatches). Refusals come back as {"refused": ...}."""
+    day = digest.date
+    base = {"digest_id": digest.id, "date": day.isoformat(), "mode": mode, "dry_run": dry_run}
+    delivery_id = None
+    if mode == "to":
+        subscriber = get_subscriber(session, to or "")
+        if subscriber is None:
+            return {**base, "refused": f"{to} is not a subscriber"}
+        if subscriber.state != SubscriberState.active:
+            return {**base, "refused": f"{subscriber.email} is {subscriber.state.value}"}
+        suppressed = session.scalar(
+            select(Suppression.reason).where(Suppression.email == subscriber.email)
+        )
+        if suppressed is not None:
+            return {**base, "refused": f"{subscriber.email} is suppressed: {suppressed}"}
+        row = session.scalar(
+            select(Delivery).where(
+                Delivery.digest_id == digest.id, Delivery.subscriber_id == subscriber.id
             )
         )
-        record = Resend(
-            digest_id=digest.id,
-            mode=mode,
-            target=to,
-            requested_by=who[:200],
-            reason=reason,
-            dry_run=dry_run,
-            selected=selected,
+        if row is None and dry_run:
+            return {**base, "selected": 1, "sample": [subscriber.email], "resend_id": None}
+        if row is None:  # subscribed after the send: create the row, requeued below
+            row = Delivery(
+                digest_id=digest.id,
+                subscriber_id=subscriber.id,
+                state=DeliveryState.sent,
+                message_id=ledger.message_id(settings, digest.id, subscriber.id),
+            )
+            session.add(row)
+            digest.ledger_rows += 1
+            session.flush()
+        elif row.state in ledger.IN_FLIGHT:
+            return {**base, "refused": f"{subscriber.email} is {row.state.value} right now"}
+        delivery_id = row.id
+    else:
+        busy = _in_flight(session, digest.id)
+        if busy:
+            return {
+                **base,
+                "refused": f"{busy} deliveries of {day.isoformat()} are still queued or "
+                "sending (a send or another resend is running); try again when it is done",
+            }
+    where = _selection(digest.id, mode, delivery_id)
+    selected = int(session.scalar(select(func.count()).where(where)) or 0)
+    sample = list(
+        session.scalars(
+            select(Subscriber.email)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(where)
+            .order_by(Delivery.id)
+            .limit(10)
         )
-        session.add(record)
-        session.flush()
-        result = {**base, "resend_id": record.id, "selected": selected, "sample": sample}
-        if dry_run or not selected:
-            return result
-        now = utcnow()
-        detail = json.dumps({"resend_id": record.id, "by": who, "reason": reason, "mode": mode})
-        requeued = [
-            (i, sid, n)
-            for (i, sid, n) in session.execute(
-                update(Delivery)
-                .where(where)
-                .values(
-                    state=DeliveryState.queued,
-                    resend_count=Delivery.resend_count + 1,
-                    resend_id=record.id,
-                    attempts=0,
-                    last_error=None,
-                    lease_until=None,
-                    dispatched_at=now,
-                )
-                .returning(Delivery.id, Delivery.subscriber_id, Delivery.resend_count)
-                .execution_options(synchronize_session=False)
+    )
+    record = Resend(
+        digest_id=digest.id,
+        mode=mode,
+        target=to,
+        requested_by=who[:200],
+        reason=reason,
+        dry_run=dry_run,
+        selected=selected,
+    )
+    session.add(record)
+    session.flush()
+    result = {**base, "resend_id": record.id, "selected": selected, "sample": sample}
+    if dry_run or not selected:
+        return result
+    now = utcnow()
+    detail = json.dumps({"resend_id": record.id, "by": who, "reason": reason, "mode": mode})
+    requeued = [
+        (i, sid, n)
+        for (i, sid, n) in session.execute(
+            update(Delivery)
+            .where(where)
+            .values(
+                state=DeliveryState.queued,
+                resend_count=Delivery.resend_count + 1,
+                resend_id=record.id,
+                attempts=0,
+                last_error=None,
+                lease_until=None,
+                dispatched_at=now,
             )
-        ]
-        # a fresh signed Message-ID per copy (`.rN`, rowtag.py): made here, not in SQL
-        ids = [i for i, _, _ in requeued]
-        for start in range(0, len(requeued), 1000):
-            session.execute(  # ORM bulk UPDATE by primary key
-                update(Delivery),
-                [
-                    {"id": i, "message_id": ledger.message_id(settings, digest.id, sid, n)}
-                    for i, sid, n in requeued[start : start + 1000]
-                ],
-            )
-        for start in range(0, len(ids), 1000):
-            session.execute(
-                insert(DeliveryEvent),
-                [
-                    {"delivery_id": i, "at": now, "kind": "resend", "detail": detail}
-                    for i in ids[start : start + 1000]
-                ],
-            )
-        session.execute(
-            update(Digest)
-            .where(Digest.id == digest.id, Digest.state == DigestState.sent)
-            .values(state=DigestState.sending)
+            .returning(Delivery.id, Delivery.subscriber_id, Delivery.resend_count)
             .execution_options(synchronize_session=False)
         )
-        session.commit()
-        digest_id = digest.id
-        batches = list(_queued_batches(session, digest_id, settings.send_batch_size))
-    for batch in batches:
-        dispatch_batch(settings, digest_id, batch)
+    ]
+    ids = [i for i, _, _ in requeued]
+    # each copy gets a fresh signed Message-ID (`.rN`, worker/delivery/rowtag.py), made in
+    # Python and written with one UPDATE ... FROM per chunk
+    for start in range(0, len(requeued), 5000):
+        chunk = requeued[start : start + 5000]
+        mids = ledger.json_pairs(
+            session.get_bind(),
+            {i: ledger.message_id(settings, digest.id, sid, n) for i, sid, n in chunk},
+        )
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == cast(mids.c.key, Integer))
+            .values(message_id=mids.c.value)
+            .execution_options(synchronize_session=False)
+        )
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            insert(DeliveryEvent),
+            [
+                {"delivery_id": i, "at": now, "kind": "resend", "detail": detail}
+                for i in ids[start : start + 1000]
+            ],
+        )
     result["queued"] = len(ids)
-    if settings.embedded:
-        with db.session_scope(settings) as session:
-            recovery.finish_if_drained(session, digest_id)
-            result["counts"] = recovery.counts(session, digest_id)
     return result
 
 
 def delivery_status(session: Session, day: date) -> dict[str, Any]:
     """Counts per state, the slowest and failing domains, and the last resends of a day."""
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    from worker.edition.lookup import find
+
+    digest = find(session, day)
     if digest is None:
         return {"date": day.isoformat(), "digest_id": None, "counts": {}, "total": 0}
     counts = recovery.counts(session, digest.id)

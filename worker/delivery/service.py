@@ -1,11 +1,13 @@
-"""Delivery: fan-out, sending a batch, reconciliation, waiting for the ledger to drain.
+"""Delivery: sending a batch of an edition the lifecycle (worker/edition/) put in `sending`.
 
-The plain functions the Celery tasks (worker/delivery/tasks.py) and the CLI call. A batch
+The plain functions the Celery tasks (worker/delivery/tasks.py) call. A batch
 claims its rows a chunk at a time (the next chunk ahead, on PostgreSQL: batch.py), builds each
 message by filling the recipient's fields into the digest's prebuilt bytes (the template is
 built once per digest per process), sends it over the process's one reused connection, and
 records the outcome right away (one message in flight per process: a crash can duplicate at
-most that one).
+most that one). About once a second between messages the batch looks at the edition's state
+(one query) and feeds the auto-pause window: a paused or cancelled edition stops the batch
+after the message on the wire, and its claimed rows go back (or are cancelled) at once.
 """
 
 from __future__ import annotations
@@ -21,30 +23,26 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
 from worker import db
-from worker.delivery import ledger, outcomes, recovery
+from worker.delivery import autopause, ledger, outcomes
 from worker.delivery.batch import Ahead, Built, Claims, chunks
 from worker.delivery.compose import Composer
-from worker.delivery.recovery import reconcile, wait_for_drain
-from worker.delivery.resend import delivery_status, resend
+from worker.delivery.resend import delivery_status
 from worker.delivery.subscribers import validate_address
 from worker.delivery.throttle import RateLimiter, rate_limiter
 from worker.delivery.transport import SendResult, Transport, get_transport
-from worker.models import Digest, utcnow
+from worker.models import Digest, DigestState, utcnow
 from worker.settings import Settings
 from worker.tokens import unsubscribe_url
 
 __all__ = [
     "DeliveryError",
     "delivery_status",
-    "reconcile",
-    "resend",
+    "dispatch_batch",
     "send_batch",
     "send_transactional",
-    "start_send",
-    "wait_for_drain",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,49 +123,6 @@ def dispatch_batch(
         send_batch_task.apply_async(args=(digest_id, ids), countdown=countdown)
 
 
-def _dispatch_send(settings: Settings, digest_id: int) -> None:
-    from worker.delivery.tasks import send_task
-
-    if settings.embedded:
-        with db.session_scope(settings) as session:
-            start_send(session, settings, digest_id)
-    else:
-        send_task.apply_async(args=(digest_id,))
-
-
-# ---------------------------------------------------------------- fan-out
-def start_send(session: Session, settings: Settings, digest_id: int) -> dict[str, Any]:
-    """Claim the digest's send once, create its ledger rows in batches and dispatch them.
-
-    A second trigger (a rerun, two schedulers, a redelivered task) finds the claim taken and
-    does nothing; the rows are unique per (digest, subscriber) anyway.
-    """
-    if session.get(Digest, digest_id) is None:
-        raise DeliveryError(f"digest {digest_id} does not exist")
-    if not ledger.claim_send(session, digest_id, settings.send_lease_seconds):
-        return {
-            "digest_id": digest_id,
-            "claimed": False,
-            "batches": 0,
-            "queued": 0,
-            "counts": recovery.counts(session, digest_id),
-        }
-    batches = queued = 0
-    for ids in ledger.fan_out(session, settings, digest_id, settings.send_batch_size):
-        dispatch_batch(settings, digest_id, ids)
-        batches += 1
-        queued += len(ids)
-    ledger.finish_fan_out(session, digest_id)
-    recovery.finish_if_drained(session, digest_id)
-    return {
-        "digest_id": digest_id,
-        "claimed": True,
-        "batches": batches,
-        "queued": queued,
-        "counts": recovery.counts(session, digest_id),
-    }
-
-
 # ---------------------------------------------------------------- one batch
 def _recipient(settings: Settings, row: ledger.Row) -> Any:
     return _message_module().Recipient(
@@ -197,20 +152,31 @@ def send_batch(
     composer = Composer(template)
     stats: Counter[str] = Counter()
     retries: dict[float, list[int]] = {}
-    relay_down = False
+    leave = False  # the relay is down, or the edition stopped
+    guard = EditionGuard(settings, digest_id)
     with db.get_engine(settings.database_url).connect() as conn:
         recorder = outcomes.SentRecorder(conn, settings.send_async_commit)
-        claims = Claims(settings, delivery_ids)
+        claims = Claims(settings, digest_id, delivery_ids)
         try:
-            while not relay_down and (taken := claims.take(conn)) is not None:
+            while not leave and (taken := claims.take(conn)) is not None:
                 chunk, owned, rows = taken
                 stats["not_claimed"] += len(chunk) - len(owned)
+                if chunk and not owned and guard.stopped(conn, now=True):
+                    stats["stopped"] += claims.stop(conn, guard.settle)
+                    break
                 ready = Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
                 unsent = {r.delivery_id for r in rows}
                 renewed = time.monotonic()
 
                 while (current := ready.pop()) is not None:
                     row, data, clean = current
+                    if guard.stopped(conn):
+                        # paused or cancelled: this row and the rest of the chunk go back
+                        rest = [row.delivery_id] + [r.delivery_id for r, _, _ in ready.rest()]
+                        guard.settle(conn, rest)
+                        stats["stopped"] += len(rest) + claims.stop(conn, guard.settle)
+                        leave = True  # the outer loop too
+                        break
                     if time.monotonic() - renewed > settings.send_lease_seconds / 3:
                         # throttled or slow: keep this chunk's lease (this row included) alive
                         ledger.renew(conn, sorted(unsent), settings.send_lease_seconds)
@@ -242,7 +208,9 @@ def send_batch(
                     if result.outcome == "sent":
                         recorder.sent(row.delivery_id, result.code or 250)
                         stats["sent"] += 1
+                        guard.ok += 1
                         continue
+                    guard.bad += 1
                     _record(conn, settings, row, result, stats, retries)
                     if result.stage == "connect" and result.outcome == "transient":
                         # the relay is unreachable: give the rest back, retry the lot later
@@ -253,16 +221,74 @@ def send_batch(
                         released, postponed = claims.give_back(conn, due)
                         retries.setdefault(delay, []).extend(rest + released + postponed)
                         stats["released"] += len(rest) + len(released)
-                        relay_down = True
+                        leave = True
                         break
         finally:
             try:
                 claims.close(conn)
             finally:
                 recorder.close()
+        guard.flush()
     for delay, ids in sorted(retries.items()):
         _schedule_retry(settings, digest_id, ids, delay)
     return {"digest_id": digest_id, **stats}
+
+
+class EditionGuard:
+    """What a batch checks about once a second between messages (never per message): the
+    edition's state, and the auto-pause window fed with this batch's attempts since."""
+
+    EVERY_SECONDS = 1.0
+
+    def __init__(self, settings: Settings, digest_id: int) -> None:
+        self.settings = settings
+        self.digest_id = digest_id
+        self.window = autopause.window(settings) if settings.auto_pause_error_rate > 0 else None
+        self.checked = time.monotonic()
+        self.state: DigestState = DigestState.sending
+        self.ok = self.bad = 0
+
+    def stopped(self, conn: Connection, now: bool = False) -> bool:
+        """True once the edition is no longer `sending` (checked at most once a second)."""
+        if not now and time.monotonic() - self.checked < self.EVERY_SECONDS:
+            return False
+        self.checked = time.monotonic()
+        self._judge()
+        state = conn.execute(
+            select(Digest.__table__.c.state).where(Digest.__table__.c.id == self.digest_id)
+        ).scalar()
+        conn.commit()
+        self.state = DigestState(state) if state is not None else DigestState.cancelled
+        return self.state != DigestState.sending
+
+    def settle(self, conn: Connection, ids: list[int]) -> None:
+        """Claimed rows not attempted: cancelled with the edition, else back to the queue."""
+        if self.state == DigestState.cancelled:
+            outcomes.cancel_claimed(conn, ids)
+        else:
+            outcomes.release(conn, ids, utcnow())
+
+    def _judge(self) -> None:
+        if self.window is None:
+            return
+        ok, bad = self.window.add(self.digest_id, self.ok, self.bad)
+        self.ok = self.bad = 0
+        verdict = autopause.judge(
+            ok, bad, self.settings.auto_pause_window, self.settings.auto_pause_error_rate
+        )
+        if verdict.trip:
+            from worker.edition import lifecycle
+
+            paused = lifecycle.pause(
+                self.settings, self.digest_id, by="auto-pause", reason=verdict.reason
+            )
+            if paused.ok:
+                log.error("edition %s paused: %s", self.digest_id, verdict.reason)
+
+    def flush(self) -> None:
+        """At the end of the batch: its last attempts count for the next batch's judgement."""
+        if self.window is not None and self.ok + self.bad:
+            self._judge()
 
 
 def _prepared(

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from worker.digest.message import Recipient, template_from_storage
-from worker.digest.service import build_digest, digest_prefix
+from worker.digest.service import digest_prefix
+from worker.edition.lookup import find
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -121,8 +122,11 @@ def screenshot(chromium: str, html_path: Path, width: int, height: int, png: Pat
 def preview(
     session: Session, settings: Settings, storage: Storage, day: date, out_dir: Path
 ) -> dict[str, Any]:
-    """Build (or reuse, once sent) the day's digest; write HTML, text, a sample .eml and PNGs."""
-    digest = build_digest(session, settings, storage, day)
+    """Write the built edition's HTML, text, a sample .eml and PNGs (the caller builds it
+    first, through the lifecycle, so a preview never bypasses the edition's rules)."""
+    digest = find(session, day)
+    if digest is None or not storage.exists(f"{digest_prefix(day)}/digest.html"):
+        raise PreviewError(f"no edition of {day.isoformat()} has been built")
     prefix = digest_prefix(day)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = day.isoformat()

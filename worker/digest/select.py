@@ -49,7 +49,7 @@ def previous_digest(session: Session, day: date) -> Digest | None:
     stmt = (
         select(Digest)
         .where(Digest.date < day, Digest.window_end.is_not(None))
-        .where(Digest.state != DigestState.skipped)
+        .where(Digest.state.not_in((DigestState.skipped, DigestState.missed)))
         .order_by(Digest.date.desc())
         .limit(1)
     )

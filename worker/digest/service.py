@@ -1,16 +1,15 @@
 """Building the day's digest: select and claim the items, build the briefing, render, store.
 
-Idempotence and late items (the decision):
-- A digest that is `sending` or `sent`, or whose send delivery has claimed, is final:
-  `build_digest` returns it untouched, so what a subscriber got is what the archive shows and
-  nobody gets a second version.
-- A digest skipped by a policy (the scheduler's quiet-day rule sets `skip_reason`) is final.
-- A digest that is `built` (not claimed), or `skipped` only because its window was empty, is
-  rebuilt on every call: its items are released and the window is selected again, so items
-  collected late (before sending) are included. Rebuilding an unchanged day yields the same
-  files.
-- A day with nothing in it is stored as `skipped` with skip_reason EMPTY_DAY (nothing to send,
-  as RSS-to-email services do); a later rebuild that finds items turns it into `built`.
+Idempotence and late items: whether the content may still change is the edition lifecycle's
+rule (worker/edition/core.py `may_rebuild`): not once its send was claimed, not once an editor
+approved it, not for a day the schedule closed (quiet-day skip, missed). Otherwise every call
+rebuilds it: its items are released and the window is selected again, so items collected late
+(before sending) are included. Rebuilding an unchanged day yields the same files. The build
+records the counts (stories, news items, picks); whether a day with none goes out is the
+lifecycle's decision too (an empty day is never sent).
+
+The spoken briefing is the audio stage's: the build receives it as a parameter (`briefing`,
+wired by the tasks in worker/digest/tasks.py), so this module never imports audio.
 
 Files under `digests/YYYY-MM-DD/`:
 - `digest.html`, `digest.txt`: the web copy ("view in browser"); no subscriber token, the
@@ -25,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,15 +43,19 @@ from worker.digest.content import (
 )
 from worker.digest.render import Rendered, line, render
 from worker.digest.select import release, select_items, window_for
+from worker.edition import core
+from worker.edition.lookup import find
 from worker.models import Digest, DigestState
 from worker.settings import Settings
 from worker.storage import Storage
 
+# (session, settings, storage, digest_id) -> the briefing's metadata or None
+Briefing = Callable[[Session, Settings, Storage, int], "dict[str, Any] | None"]
+
 log = logging.getLogger(__name__)
 
-FINAL_STATES = (DigestState.sending, DigestState.sent)
 NEUTRAL_GREETING = "Good morning."
-EMPTY_DAY = "nothing was published in the day's window"
+EMPTY_DAY = core.EMPTY_DAY
 NO_AUDIO = "email-noaudio"  # the edition without listen links and briefing bar
 SUBJECT_MAX = 110
 
@@ -79,7 +83,7 @@ def web_copy(text: str, view: DigestView) -> str:
 
 
 def _get_or_create(session: Session, day: date) -> Digest:
-    digest = session.scalars(select(Digest).where(Digest.date == day)).first()
+    digest = find(session, day)
     if digest is not None:
         return digest
     try:
@@ -88,27 +92,26 @@ def _get_or_create(session: Session, day: date) -> Digest:
             session.add(digest)
     except IntegrityError:
         # another builder created it first (Digest.date is unique): use theirs
-        digest = session.scalars(select(Digest).where(Digest.date == day)).one()
+        digest = find(session, day)
+        assert digest is not None
     return digest
 
 
 def _build_briefing(
-    session: Session, settings: Settings, storage: Storage, digest_id: int
+    briefing: Briefing | None,
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    digest_id: int,
 ) -> dict[str, Any] | None:
-    """The audio stage's briefing; a failure there never costs the day's email."""
-    try:
-        from worker.audio.briefing import build_briefing
-    except ModuleNotFoundError as exc:
-        if exc.name != "worker.audio.briefing":
-            raise
-        log.warning("worker.audio.briefing is not available; the digest has no briefing bar")
+    """The audio stage's briefing, when wired; a failure there never costs the day's email."""
+    if briefing is None:
         return None
     try:
-        result: dict[str, Any] | None = build_briefing(session, settings, storage, digest_id)
+        return briefing(session, settings, storage, digest_id)
     except Exception:
         log.exception("briefing for digest %s failed; the email goes out without it", digest_id)
         return None
-    return result
 
 
 def _store(
@@ -147,20 +150,31 @@ def _stored_meta(storage: Storage, day: date) -> dict[str, Any]:
     return meta
 
 
-def build_digest(session: Session, settings: Settings, storage: Storage, day: date) -> Digest:
+def build_digest(
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    day: date,
+    *,
+    briefing: Briefing | None = None,
+) -> Digest:
     """Build (or rebuild, before sending) the digest of Kyiv day `day`; see the module doc."""
     digest = _get_or_create(session, day)
-    skipped_by_policy = digest.state == DigestState.skipped and digest.skip_reason != EMPTY_DAY
-    if digest.state in FINAL_STATES or digest.send_claimed_at is not None or skipped_by_policy:
-        # delivery claims the send (send_claimed_at) before it fans out and flips the state to
-        # `sending`; from the claim on, the email is what subscribers get: never rebuild it
+    never_built = digest.window_end is None
+    if not never_built and not core.may_rebuild(
+        DigestState(digest.state),
+        digest.skip_reason,
+        digest.send_claimed_at is not None,
+        digest.approved_at is not None,
+    ):
+        # from the claim on, the email is what subscribers get: never rebuild it
         return digest
     session.flush()
     release(session, digest.id)
     window, previous = window_for(session, settings, day)
     selection = select_items(session, window, previous, digest.id)
-    briefing = _build_briefing(session, settings, storage, digest.id)
-    seconds = float(briefing["duration_seconds"]) if briefing else None
+    spoken = _build_briefing(briefing, session, settings, storage, digest.id)
+    seconds = float(spoken["duration_seconds"]) if spoken else None
     view = build_view(
         settings, day, selection.articles, selection.feed_items, selection.picks, seconds
     )
@@ -172,13 +186,12 @@ def build_digest(session: Session, settings: Settings, storage: Storage, day: da
     subject = make_subject(view)
     _store(storage, day, rendered, no_audio, subject)
 
-    digest.state = DigestState.skipped if selection.empty else DigestState.built
-    digest.skip_reason = EMPTY_DAY if selection.empty else None
     digest.subject = subject
     digest.window_start = window.start
     digest.window_end = window.end
     digest.article_count = len(selection.articles)
     digest.feed_item_count = len(selection.feed_items)
+    digest.pick_count = len(selection.picks)
     digest.html_bytes = rendered.html_bytes
     digest.degradations = list(rendered.degradations)
     digest.built_at = datetime.now(UTC)
