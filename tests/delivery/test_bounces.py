@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
+from tests.delivery.helpers import email_of, queue_rows, sent_rows, stage_digest
 from worker import db
-from worker.delivery import bounces, ledger, rowtag, service
-from worker.models import Delivery, DeliveryEvent, DeliveryState, Subscriber, Suppression
+from worker.delivery import bounces, ledger, rowtag
+from worker.models import Delivery, DeliveryEvent, DeliveryState, Suppression
 from worker.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,23 +92,6 @@ Sorry, no mailbox here by that name. (#5.1.1)
 {copy}""".replace("\n", "\r\n").encode()
 
 
-def _sent_digest(settings: Settings, count: int = 3) -> tuple[int, list[Delivery]]:
-    with db.session_scope(settings) as session:
-        digest_id = stage_digest(session, settings)
-        add_subscribers(session, count)
-        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
-    assert service.send_batch(settings, digest_id, ids)["sent"] == count
-    with db.session_scope(settings) as session:
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
-        session.expunge_all()
-    return digest_id, rows
-
-
-def _email(settings: Settings, subscriber_id: int) -> str:
-    with db.session_scope(settings) as session:
-        return str(session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id)))
-
-
 def _process(settings: Settings, raw: bytes) -> list[str]:
     with db.session_scope(settings) as session:
         return list(bounces.process(session, settings, raw))
@@ -138,10 +121,10 @@ def test_parse_report_reads_both_recipients_and_the_status() -> None:
 
 def test_hard_bounce_marks_the_row_and_suppresses_once(any_db_settings: Settings) -> None:
     settings = any_db_settings
-    _, rows = _sent_digest(settings)
+    _, rows = sent_rows(settings)
     hit, delayed_row = rows[0], rows[1]
-    address = _email(settings, hit.subscriber_id)
-    delayed_address = _email(settings, delayed_row.subscriber_id)
+    address = email_of(settings, hit.subscriber_id)
+    delayed_address = email_of(settings, delayed_row.subscriber_id)
     delay = report(delayed_row.message_id, delayed_address, action="delayed", status="4.4.7")
     assert _process(settings, report(hit.message_id, address)) == ["bounced"]
     assert _process(settings, delay) == ["delayed"]
@@ -165,8 +148,8 @@ def test_hard_bounce_marks_the_row_and_suppresses_once(any_db_settings: Settings
 
 def test_an_expired_message_is_a_hard_bounce(settings: Settings) -> None:
     """Postfix reports a message it gave up on as `Action: failed` with `Status: 4.4.1`."""
-    _, rows = _sent_digest(settings, count=1)
-    address = _email(settings, rows[0].subscriber_id)
+    _, rows = sent_rows(settings, count=1)
+    address = email_of(settings, rows[0].subscriber_id)
     expired = report(rows[0].message_id, address, action="failed", status="4.4.1")
     assert _process(settings, expired) == ["bounced"]
     states, suppressed, _ = _state(settings)
@@ -174,8 +157,8 @@ def test_an_expired_message_is_a_hard_bounce(settings: Settings) -> None:
 
 
 def test_after_an_alias_rewrite_the_rows_own_subscriber_is_suppressed(settings: Settings) -> None:
-    _, rows = _sent_digest(settings, count=1)
-    address = _email(settings, rows[0].subscriber_id)
+    _, rows = sent_rows(settings, count=1)
+    address = email_of(settings, rows[0].subscriber_id)
     rewritten = report(rows[0].message_id, "gone-user@mail.example.org", original=address)
     assert _process(settings, rewritten) == ["bounced"]
     _, suppressed, _ = _state(settings)
@@ -183,9 +166,9 @@ def test_after_an_alias_rewrite_the_rows_own_subscriber_is_suppressed(settings: 
 
 
 def test_forged_and_foreign_reports_change_nothing(settings: Settings) -> None:
-    digest_id, rows = _sent_digest(settings, count=2)
+    digest_id, rows = sent_rows(settings, count=2)
     row = rows[0]
-    address = _email(settings, row.subscriber_id)
+    address = email_of(settings, row.subscriber_id)
     other_instance = rowtag.message_id(
         "another instance's secret", "example.org", digest_id, row.subscriber_id
     )
@@ -200,7 +183,7 @@ def test_forged_and_foreign_reports_change_nothing(settings: Settings) -> None:
     for raw in forged:
         assert _process(settings, raw) == ["not_ours"]
     # our real id, but about an address the row was never sent to
-    victim = _email(settings, rows[1].subscriber_id)
+    victim = email_of(settings, rows[1].subscriber_id)
     assert _process(settings, report(row.message_id, victim)) == ["wrong_recipient"]
     assert _process(settings, report(row.message_id, "someone@example.com")) == ["wrong_recipient"]
     # two rows named at once (a Message-ID of one, the VERP address of another): neither
@@ -215,26 +198,28 @@ def test_forged_and_foreign_reports_change_nothing(settings: Settings) -> None:
 
 def test_a_non_standard_bounce_counts_through_verp_or_the_quoted_copy(settings: Settings) -> None:
     s = settings.model_copy(update={"bounce_address": "bounces@example.org", "bounce_verp": True})
-    _, rows = _sent_digest(s, count=3)
+    _, rows = sent_rows(s, count=3)
     first, second, third = rows
     # qmail: no report part, no headers; the row is named by the VERP address it came back to
     verp = ledger.Senders(s).of(first.message_id)
-    assert _process(s, qmail_bounce(_email(s, first.subscriber_id), to=verp)) == ["bounced"]
+    assert _process(s, qmail_bounce(email_of(s, first.subscriber_id), to=verp)) == ["bounced"]
     # ...or by the copy of the message quoted below the report
     copy = f"Message-ID: {second.message_id}\r\nSubject: Ukraine Daily\r\n\r\nbody\r\n"
-    bounce = qmail_bounce(_email(s, second.subscriber_id), "bounces@example.org", copy)
+    bounce = qmail_bounce(email_of(s, second.subscriber_id), "bounces@example.org", copy)
     assert _process(s, bounce) == ["bounced"]
     # ...and never for an address that is not the row's
     verp3 = ledger.Senders(s).of(third.message_id)
     assert _process(s, qmail_bounce("someone@example.com", to=verp3)) == ["wrong_recipient"]
     states, suppressed, _ = _state(s)
     assert states[third.id] == DeliveryState.sent
-    assert suppressed == sorted([_email(s, first.subscriber_id), _email(s, second.subscriber_id)])
+    assert suppressed == sorted(
+        [email_of(s, first.subscriber_id), email_of(s, second.subscriber_id)]
+    )
 
 
 def test_bounced_address_is_not_mailed_next_time(settings: Settings) -> None:
-    _, rows = _sent_digest(settings, count=2)
-    address = _email(settings, rows[0].subscriber_id)
+    _, rows = sent_rows(settings, count=2)
+    address = email_of(settings, rows[0].subscriber_id)
     assert _process(settings, report(rows[0].message_id, address)) == ["bounced"]
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, day=date(2026, 11, 28))
@@ -262,12 +247,12 @@ def cli_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 
 def test_cli_imports_a_maildir_of_reports(settings: Settings, tmp_path: Path) -> None:
-    _, rows = _sent_digest(settings, count=2)
+    _, rows = sent_rows(settings, count=2)
     box = mailbox.Maildir(str(tmp_path / "bounces"), create=True)
-    box.add(report(rows[0].message_id, _email(settings, rows[0].subscriber_id)))
+    box.add(report(rows[0].message_id, email_of(settings, rows[0].subscriber_id)))
     box.add(
         report(
-            rows[1].message_id, _email(settings, rows[1].subscriber_id), "delayed", status="4.2.2"
+            rows[1].message_id, email_of(settings, rows[1].subscriber_id), "delayed", status="4.2.2"
         )
     )
     box.add(report(rows[1].message_id, "victim@example.com"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
+from tests.delivery.helpers import email_of, sent_rows
 from worker import db
-from worker.delivery import complaints, ledger, returned, rowtag, service
+from worker.delivery import complaints, ledger, returned, rowtag
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -60,35 +60,18 @@ def test_the_rfc_examples_parse_as_feedback_reports() -> None:
     assert complaints.parse(b"Subject: hi\r\n\r\nno report\r\n") is None
 
 
-def _sent(settings: Settings, count: int = 3) -> tuple[int, list[Delivery]]:
-    with db.session_scope(settings) as session:
-        digest_id = stage_digest(session, settings)
-        add_subscribers(session, count)
-        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
-    assert service.send_batch(settings, digest_id, ids)["sent"] == count
-    with db.session_scope(settings) as session:
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
-        session.expunge_all()
-    return digest_id, rows
-
-
 def _record(settings: Settings, raw: bytes) -> str:
     with db.session_scope(settings) as session:
         return complaints.record(session, settings, returned.parse(raw))
-
-
-def _email(settings: Settings, subscriber_id: int) -> str:
-    with db.session_scope(settings) as session:
-        return str(session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id)))
 
 
 def test_a_complaint_unsubscribes_and_suppresses_the_complainer_once(
     any_db_settings: Settings,
 ) -> None:
     settings = any_db_settings
-    digest_id, rows = _sent(settings)
+    digest_id, rows = sent_rows(settings)
     row = rows[0]
-    address = _email(settings, row.subscriber_id)
+    address = email_of(settings, row.subscriber_id)
     # B.1 carries no Original-Rcpt-To: the signed Message-ID is the proof
     assert _record(settings, about(B1, row.message_id)) == "complained"
     # B.2 names the recipient: it must be the row's
@@ -111,7 +94,7 @@ def test_a_complaint_unsubscribes_and_suppresses_the_complainer_once(
 
 
 def test_foreign_forged_and_mismatched_reports_change_nothing(settings: Settings) -> None:
-    digest_id, rows = _sent(settings, count=2)
+    digest_id, rows = sent_rows(settings, count=2)
     row = rows[0]
     # the RFC's examples as printed: about someone else's spam
     assert _record(settings, rfc(B1)) == "not_ours"
@@ -143,7 +126,7 @@ def test_foreign_forged_and_mismatched_reports_change_nothing(settings: Settings
 
 def test_the_verp_sender_quoted_as_original_mail_from_names_the_row(settings: Settings) -> None:
     s = settings.model_copy(update={"bounce_address": "bounces@example.org", "bounce_verp": True})
-    _, rows = _sent(s, count=1)
+    _, rows = sent_rows(s, count=1)
     verp = ledger.Senders(s).of(rows[0].message_id)
     # a report that redacted the original's headers but kept its envelope sender
     raw = rfc(B2).replace(
@@ -154,7 +137,7 @@ def test_the_verp_sender_quoted_as_original_mail_from_names_the_row(settings: Se
 
 
 def test_the_rate_warns_only_above_the_threshold(settings: Settings) -> None:
-    digest_id, rows = _sent(settings, count=3)
+    digest_id, rows = sent_rows(settings, count=3)
     assert _record(settings, about(B1, rows[0].message_id)) == "complained"
     with db.session_scope(settings) as session:
         lenient = settings.model_copy(update={"complaint_rate_warning": 0.5})

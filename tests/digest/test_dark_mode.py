@@ -16,15 +16,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.conftest import unavailable
-from tests.digest.conftest import DAY, Factory, sample_day
-from worker.digest.message import Recipient, build_message_template
-from worker.digest.service import build_digest
+from tests.digest.conftest import Factory
+from tests.digest.helpers import sample_message
 from worker.settings import Settings
 from worker.storage import LocalStorage
-from worker.tokens import unsubscribe_url
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_briefing")]
+pytestmark = pytest.mark.browser
 RGB = tuple[int, int, int]
 
 
@@ -111,17 +109,7 @@ BANDS = """() => {
 def email_html(
     session: Session, settings: Settings, storage: LocalStorage, factory: Factory
 ) -> str:
-    sample_day(factory)
-    digest = build_digest(session, settings, storage, DAY)
-    raw = build_message_template(session, settings, storage, digest.id).personalize(
-        Recipient(
-            subscriber_id=3,
-            email="olena@example.org",
-            name="Olena",
-            message_id="<digest-1.sub-3.0123456789abcdef0123@example.org>",
-            unsubscribe_url=unsubscribe_url(settings, 3),
-        )
-    )
+    raw = sample_message(session, settings, storage, factory, name="Olena")
     message = message_from_bytes(raw, policy=policy.default)
     html = message.get_body(("html",))
     assert html is not None

@@ -27,7 +27,6 @@ from worker.settings import Settings
 from worker.storage import LocalStorage
 from worker.tokens import unsubscribe_url
 
-pytestmark = pytest.mark.usefixtures("no_briefing")
 LONG_NAME = (
     "Олександра-Вікторія Костянтинівна Щербаківська з Дніпропетровщини, Придніпровська громада"
 )

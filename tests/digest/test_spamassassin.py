@@ -13,18 +13,13 @@ import subprocess
 from email import policy
 from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session
 
 from tests.conftest import unavailable
-from tests.digest.conftest import DAY, Factory, sample_day
-from worker.digest.message import Recipient, build_message_template
-from worker.digest.service import build_digest
+from tests.digest.conftest import Factory
+from tests.digest.helpers import sample_message
 from worker.settings import Settings
 from worker.storage import LocalStorage
-from worker.tokens import unsubscribe_url
-
-pytestmark = pytest.mark.usefixtures("fixed_briefing")
 
 
 def spamassassin(raw: bytes, home: Path) -> tuple[float, list[str]]:
@@ -57,17 +52,7 @@ def test_the_sample_digest_scores_at_most_zero(
     factory: Factory,
     tmp_path: Path,
 ) -> None:
-    sample_day(factory)
-    digest = build_digest(session, settings, storage, DAY)
-    raw = build_message_template(session, settings, storage, digest.id).personalize(
-        Recipient(
-            subscriber_id=3,
-            email="olena.reader@example.org",
-            name="Olena Kovalenko",
-            message_id="<digest-1.sub-3.0123456789abcdef0123@example.org>",
-            unsubscribe_url=unsubscribe_url(settings, 3),
-        )
-    )
+    raw = sample_message(session, settings, storage, factory)
     assert email.message_from_bytes(raw, policy=policy.default)["To"] is not None
     score, rules = spamassassin(raw, tmp_path / "sa-home")
     assert "HTML_FONT_LOW_CONTRAST" not in rules, rules

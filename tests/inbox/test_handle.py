@@ -14,11 +14,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
+from tests.delivery.helpers import email_of, sent_rows
 from tests.delivery.test_bounces import cli_env, qmail_bounce, report
 from tests.delivery.test_complaints import B1, about
 from worker import db
-from worker.delivery import returned, service
+from worker.delivery import returned
 from worker.digest.message import template_from_storage
 from worker.inbox import handle, mailboxes
 from worker.inbox import service as inbox
@@ -43,25 +43,12 @@ def mailto_request(token: str, sender: str = "reader000001@example.net") -> byte
 @pytest.fixture
 def sent(settings: Settings) -> tuple[Settings, list[Delivery]]:
     s = settings.model_copy(update={"unsubscribe_mailto": "unsubscribe@example.org"})
-    with db.session_scope(s) as session:
-        digest_id = stage_digest(session, s)
-        add_subscribers(session, 4)
-        ids = [i for batch in queue_rows(session, s, digest_id, 100) for i in batch]
-    assert service.send_batch(s, digest_id, ids)["sent"] == 4
-    with db.session_scope(s) as session:
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
-        session.expunge_all()
-    return s, rows
-
-
-def _email(settings: Settings, subscriber_id: int) -> str:
-    with db.session_scope(settings) as session:
-        return str(session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id)))
+    return s, sent_rows(s, 4)[1]
 
 
 def test_sorting(sent: tuple[Settings, list[Delivery]]) -> None:
     settings, rows = sent
-    address = _email(settings, rows[0].subscriber_id)
+    address = email_of(settings, rows[0].subscriber_id)
     token = make_token(settings, rows[0].subscriber_id)
     assert kind(returned.parse(about(B1, rows[0].message_id))) == "complaint"
     assert kind(returned.parse(report(rows[0].message_id, address))) == "bounce"
@@ -117,7 +104,7 @@ def test_a_bounce_of_our_message_never_unsubscribes_through_its_quoted_headers(
         (row,) = load_rows(conn, [rows[3].id])
     ours = template.personalize(_recipient(settings, row))
     assert b"subject=unsubscribe-" in ours
-    address = _email(settings, rows[3].subscriber_id)
+    address = email_of(settings, rows[3].subscriber_id)
     quoted = report(rows[3].message_id, address).replace(
         b"Message-ID: ", ours.split(b"\r\n\r\n", 1)[0] + b"\r\nX-Old-Message-ID: "
     )
@@ -156,7 +143,7 @@ def test_inbox_import_sorts_acts_and_changes_nothing_the_second_time(
 ) -> None:
     settings, rows = sent
     box = mailbox.Maildir(str(tmp_path / "inbox"), create=True)
-    box.add(report(rows[0].message_id, _email(settings, rows[0].subscriber_id)))
+    box.add(report(rows[0].message_id, email_of(settings, rows[0].subscriber_id)))
     box.add(about(B1, rows[1].message_id))
     box.add(mailto_request(make_token(settings, rows[2].subscriber_id)))
     box.add(report(rows[3].message_id, "victim@example.com"))  # refused: another address
@@ -186,5 +173,5 @@ def test_inbox_import_sorts_acts_and_changes_nothing_the_second_time(
     )
     assert states[rows[3].subscriber_id] == SubscriberState.active
     assert suppressed == sorted(
-        [_email(settings, rows[0].subscriber_id), _email(settings, rows[1].subscriber_id)]
+        [email_of(settings, rows[0].subscriber_id), email_of(settings, rows[1].subscriber_id)]
     )

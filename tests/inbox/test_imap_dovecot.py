@@ -15,16 +15,15 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from scheduler.schedule import INBOX_FETCH, beat_schedule
-from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
+from tests.delivery.helpers import sent_rows
 from tests.delivery.test_bounces import cli_env, report
 from tests.delivery.test_complaints import B1, about
 from tests.inbox.mailservers import Dovecot, dovecot
 from tests.inbox.test_handle import mailto_request
 from worker import db
-from worker.delivery import service
 from worker.inbox import imap
 from worker.inbox.service import fetch
-from worker.models import Delivery, Subscriber, SubscriberState, Suppression
+from worker.models import Subscriber, SubscriberState, Suppression
 from worker.settings import Settings
 from worker.tokens import unsubscribe_token
 
@@ -57,13 +56,8 @@ def _flags(server: Dovecot) -> list[str]:
 
 
 def test_fetch_handles_each_message_once_and_flags_it(settings: Settings) -> None:
+    _, rows = sent_rows(settings, 3)
     with db.session_scope(settings) as session:
-        digest_id = stage_digest(session, settings)
-        add_subscribers(session, 3)
-        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
-    assert service.send_batch(settings, digest_id, ids)["sent"] == 3
-    with db.session_scope(settings) as session:
-        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
         emails = {s.id: s.email for s in session.scalars(select(Subscriber))}
     with dovecot() as server:
         s = settings.model_copy(update={"inbox_imap_url": SecretStr(server.url())})

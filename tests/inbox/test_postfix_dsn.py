@@ -68,12 +68,7 @@ def _rows(settings: Settings) -> dict[str, Any]:
         return {email: (state, error) for email, state, error in rows}
 
 
-def test_postfix_writes_the_reports_and_the_inbox_reads_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import worker.digest.service as digest_service
-
-    monkeypatch.setattr(digest_service, "_build_briefing", lambda *a, **k: None)
+def test_postfix_writes_the_reports_and_the_inbox_reads_them(tmp_path: Path) -> None:
     with postfix() as relay:
         common: dict[str, Any] = {
             "smtp_url": relay.url,
