@@ -44,6 +44,16 @@ def load_settings() -> Settings:
     return settings
 
 
+def require_secret(settings: Settings) -> None:
+    """Refuse to start a process that signs links for people with a weak SECRET_KEY."""
+    from worker.secret_guard import weak_secret
+
+    problem = weak_secret(settings)
+    if problem:
+        err.print(f"[red]refusing to start: {problem}[/red]", markup=True, highlight=False)
+        raise typer.Exit(2)
+
+
 def parse_day(settings: Settings, value: str | None) -> date:
     if value is None:
         return datetime.now(settings.tz).date()

@@ -7,7 +7,7 @@ import re
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from tests.web.conftest import add_subscriber, get_subscriber
+from tests.web.conftest import add_subscriber, get_subscriber, subscriber_token
 from worker.models import SubscriberState
 from worker.settings import Settings
 from worker.tokens import unsubscribe_token, unsubscribe_url
@@ -16,7 +16,9 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 def _path(settings: Settings, subscriber_id: int) -> str:
-    url = unsubscribe_url(settings, subscriber_id)
+    url = unsubscribe_url(
+        settings, subscriber_id, get_subscriber(settings, subscriber_id).token_nonce
+    )
     assert url.startswith(settings.public_base_url)
     return url.removeprefix(settings.public_base_url)
 
@@ -77,10 +79,11 @@ def test_page_button_posts_with_csrf(client: TestClient, web_settings: Settings)
 
 def test_tampered_and_foreign_tokens_answer_400(client: TestClient, web_settings: Settings) -> None:
     sid = add_subscriber(web_settings, "reader@example.org")
-    token = unsubscribe_token(web_settings, sid)
+    token = subscriber_token(web_settings, sid)
     foreign = unsubscribe_token(
         web_settings.model_copy(update={"secret_key": web_settings.secret_key.__class__("other")}),
         sid,
+        get_subscriber(web_settings, sid).token_nonce,
     )
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     for bad in (tampered, foreign, "garbage", "1"):
@@ -91,13 +94,13 @@ def test_tampered_and_foreign_tokens_answer_400(client: TestClient, web_settings
 
 
 def test_deleted_subscriber_is_still_200(client: TestClient, web_settings: Settings) -> None:
-    r = client.post(f"/u/{unsubscribe_token(web_settings, 99999)}", data=ONE_CLICK)
+    r = client.post(f"/u/{unsubscribe_token(web_settings, 99999, None)}", data=ONE_CLICK)
     assert r.status_code == 200
 
 
 def test_preferences(client: TestClient, web_settings: Settings) -> None:
     sid = add_subscriber(web_settings, "prefs@example.org")
-    path = f"/preferences/{unsubscribe_token(web_settings, sid)}"
+    path = f"/preferences/{subscriber_token(web_settings, sid)}"
     page = client.get(path)
     assert page.status_code == 200
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
