@@ -55,11 +55,13 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        scope["method"] = "GET"  # the same scope object: outer layers see the matched route
+        # a copy: the server's access log still says HEAD; what routing adds to it (the
+        # matched endpoint, read by RequestMetrics) is copied back
+        as_get = {**scope, "method": "GET"}
         try:
-            await self.app(scope, receive, headers_only)
+            await self.app(as_get, receive, headers_only)
         finally:
-            scope["method"] = "HEAD"
+            scope.update({k: v for k, v in as_get.items() if k != "method"})
 
 
 def _slash_twin(request: Request) -> str | None:
