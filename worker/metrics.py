@@ -85,12 +85,16 @@ class DatabaseCollector(Collector):
             with session_scope(self.settings) as session:
                 # the newest edition with a ledger: max() of the index's leading column
                 latest = session.scalar(select(func.max(Delivery.digest_id)))
-                deliveries = dict(
-                    session.execute(
-                        select(Delivery.state, func.count())
-                        .where(Delivery.digest_id == latest)
-                        .group_by(Delivery.state)
-                    ).all()
+                deliveries = (
+                    {}
+                    if latest is None
+                    else dict(
+                        session.execute(
+                            select(Delivery.state, func.count())
+                            .where(Delivery.digest_id == latest)
+                            .group_by(Delivery.state)
+                        ).all()
+                    )
                 )
                 audio = dict(
                     session.execute(select(Audio.state, func.count()).group_by(Audio.state)).all()

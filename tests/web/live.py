@@ -78,7 +78,8 @@ def web_process(
                     f"digestcast web exited {proc.returncode}: "
                     + log_path.read_text(errors="replace")[-2000:]
                 )
-            pids = worker_pids(proc.pid)
+            # one worker: uvicorn serves in the process itself
+            pids = worker_pids(proc.pid) if workers > 1 else [proc.pid]
             try:
                 up = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
