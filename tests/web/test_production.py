@@ -376,3 +376,44 @@ def test_confirmation_replayed_after_wipe_changes_nothing(
     again = live.subscriber(email)
     assert again is not None and again.state == SubscriberState.active
     live.clear_throttles()
+
+
+def test_behind_the_proxy_each_visitor_has_a_bucket(live: Live) -> None:
+    """The test is the proxy here (127.0.0.1 is uvicorn's default --forwarded-allow-ips):
+    X-Forwarded-For names the visitor, so one visitor's limit leaves the next one alone."""
+    live.clear_throttles()
+
+    def posts(visitor: str, n: int) -> list[int]:
+        codes = []
+        for _ in range(n):
+            with live.client(headers={"X-Forwarded-For": visitor}) as client:
+                email = f"v-{uuid.uuid4().hex[:8]}@example.org"
+                codes.append(_subscribe(client, email).status_code)
+        return codes
+
+    assert posts("203.0.113.1", CLIENT_LIMIT + 1) == [200] * CLIENT_LIMIT + [429]
+    assert posts("203.0.113.2", 1) == [200]
+    live.clear_throttles()
+
+
+def test_tokens_stay_out_of_the_access_log(live: Live) -> None:
+    secret_bits = [f"tok{uuid.uuid4().hex}" for _ in range(4)]
+    with live.client() as client:
+        client.get(f"/confirm/{secret_bits[0]}.x.y.z")
+        client.post(f"/u/{secret_bits[1]}.x.y", data={"List-Unsubscribe": "One-Click"})
+        client.get(f"/preferences/{secret_bits[2]}")
+        client.get(f"/digests/?k={secret_bits[3]}")
+    log_path = live.workdir / f"web-{live.url.rsplit(':', 1)[1]}.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        log = log_path.read_text(errors="replace")
+        if log.count("/preferences/[token]") and log.count("/digests/?[query]"):
+            break
+        time.sleep(0.2)
+    lines = [line for line in log.splitlines() if "uvicorn.access" in line]
+    for expected in ("/confirm/[token]", "/u/[token]", "/preferences/[token]", "/digests/?[query]"):
+        assert any(expected in line for line in lines), expected
+    for bit in secret_bits:
+        assert bit not in log
+    for _to, link in live.outbox():  # the real confirmation links opened by earlier tests
+        assert link.removeprefix("/confirm/") not in log
