@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import Metric
@@ -50,15 +51,18 @@ def multiprocess_metrics(workers: int) -> Iterator[None]:
             os.environ.pop(MULTIPROC_ENV, None)
 
 
-def start_metrics_server(settings: Settings) -> None:
+def start_metrics_server(settings: Settings) -> WSGIServer | None:
     """/metrics on METRICS_HOST:METRICS_PORT, served by this (the supervising) process."""
     if settings.metrics_port is None:
-        return
+        return None
     database = CollectorRegistry(auto_describe=False)
     database.register(DatabaseCollector(settings))
     exposed = CollectorRegistry(auto_describe=False)
     exposed.register(Together(process_registry(), database))
-    start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=exposed)
+    server, _thread = start_http_server(
+        settings.metrics_port, addr=settings.metrics_host, registry=exposed
+    )
+    return server
 
 
 def serve(

@@ -198,9 +198,6 @@ def subscribe(
 
 
 # ---------------------------------------------------------------- the link
-ALREADY = "already"
-
-
 def _void(request: Request, outcome: str, title: str, message: str, status: int) -> HTMLResponse:
     WEB_CONFIRM.labels(outcome).inc()
     return render(
@@ -211,6 +208,16 @@ def _void(request: Request, outcome: str, title: str, message: str, status: int)
     )
 
 
+def _used(request: Request) -> HTMLResponse:
+    return _void(
+        request,
+        "used",
+        "Link already used",
+        "This confirmation link was used already. Please subscribe again.",
+        410,
+    )
+
+
 def _surely_after(moment: datetime | None, issued_at: datetime) -> bool:
     # the token's time has whole seconds: only a moment a full second past it is surely later
     return moment is not None and moment >= issued_at + timedelta(seconds=1)
@@ -218,9 +225,9 @@ def _surely_after(moment: datetime | None, issued_at: datetime) -> bool:
 
 def _confirmable(
     request: Request, session: Session, token: str
-) -> tuple[ConfirmRef, Subscriber | str] | HTMLResponse:
-    """The link's row (or ALREADY), checked against the row as it is now; else the page
-    saying why the link does nothing."""
+) -> tuple[ConfirmRef, Subscriber] | HTMLResponse:
+    """The link's row, checked against the row as it is now; else the page saying why the
+    link does nothing (or that the address is subscribed already)."""
     settings = get_settings_from(request)
     try:
         ref = read_confirm_token(settings, token, settings.confirm_max_age_seconds)
@@ -254,27 +261,22 @@ def _confirmable(
             410,
         )
     if row.state == SubscriberState.active:
-        return ref, ALREADY
+        return _already_subscribed(request, row)
     if not nonce_matches(row.confirm_nonce, ref.nonce):
-        return _void(
-            request,
-            "used",
-            "Link already used",
-            "This confirmation link was used already. Please subscribe again.",
-            410,
-        )
+        return _used(request)
     return ref, row
 
 
-def _already_subscribed(request: Request, session: Session, ref: ConfirmRef) -> HTMLResponse:
+def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
     WEB_CONFIRM.labels("already").inc()
-    row = session.get(Subscriber, ref.subscriber_id)
-    email = masked(row.email) if row is not None else "This address"
     name = get_settings_from(request).newsletter_name
     return render(
         request,
         "message.html",
-        {"title": "Already subscribed", "message": f"{email} is already subscribed to {name}."},
+        {
+            "title": "Already subscribed",
+            "message": f"{masked(row.email)} is already subscribed to {name}.",
+        },
     )
 
 
@@ -285,9 +287,7 @@ def confirm_page(request: Request, token: str, session: SessionDep) -> HTMLRespo
     found = _confirmable(request, session, token)
     if isinstance(found, HTMLResponse):
         return found
-    ref, row = found
-    if not isinstance(row, Subscriber):
-        return _already_subscribed(request, session, ref)
+    _ref, row = found
     return render_form(request, "confirm.html", {"token": token, "email": masked(row.email)})
 
 
@@ -303,8 +303,6 @@ def confirm(
     if isinstance(found, HTMLResponse):
         return found
     ref, row = found
-    if not isinstance(row, Subscriber):
-        return _already_subscribed(request, session, ref)
     if not csrf_ok(request, settings, submitted_csrf):
         return render(
             request,
@@ -329,13 +327,7 @@ def confirm(
         .execution_options(synchronize_session=False)
     )
     if getattr(used, "rowcount", 0) != 1:
-        return _void(
-            request,
-            "used",
-            "Link already used",
-            "This confirmation link was used already. Please subscribe again.",
-            410,
-        )
+        return _used(request)
     WEB_CONFIRM.labels("confirmed").inc()
     return render(
         request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from sqlalchemy.orm import Session
 
 from tests.conftest import make_settings
 from tests.web.conftest import add_digest, add_subscriber
@@ -22,6 +23,12 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
+
+
+def _delivery(session: Session, digest_id: int, sid: int, state: DeliveryState) -> None:
+    session.add(
+        Delivery(digest_id=digest_id, subscriber_id=sid, state=state, message_id=f"<{sid}@x>")
+    )
 
 
 def test_healthz(client: TestClient) -> None:
@@ -71,19 +78,8 @@ def test_metrics(client: TestClient, web_settings: Settings, storage: LocalStora
     sid2 = add_subscriber(web_settings, "n@example.org")
     with db.session_scope(web_settings) as session:
         digest = add_digest(session, storage)
-        session.add(
-            Delivery(
-                digest_id=digest.id, subscriber_id=sid, state=DeliveryState.sent, message_id="<a@x>"
-            )
-        )
-        session.add(
-            Delivery(
-                digest_id=digest.id,
-                subscriber_id=sid2,
-                state=DeliveryState.failed,
-                message_id="<b@x>",
-            )
-        )
+        _delivery(session, digest.id, sid, DeliveryState.sent)
+        _delivery(session, digest.id, sid2, DeliveryState.failed)
     before = MESSAGES_SENT._value.get()
     MESSAGES_SENT.inc()
     r = client.get("/metrics")
@@ -156,11 +152,7 @@ def test_a_scrape_scans_no_table_of_deliveries(
     sid = add_subscriber(web_settings, "scan@example.org")
     with db.session_scope(web_settings) as session:
         digest = add_digest(session, storage)
-        session.add(
-            Delivery(
-                digest_id=digest.id, subscriber_id=sid, state=DeliveryState.sent, message_id="<s@x>"
-            )
-        )
+        _delivery(session, digest.id, sid, DeliveryState.sent)
     engine = db.get_engine(web_settings.database_url)
     seen: list[tuple[str, object]] = []
 
