@@ -74,7 +74,7 @@ def recipients(settings: Settings, n: int) -> list[Recipient]:
     return [
         Recipient(subscriber_id=i, email=f"reader{i}@example.com", name=f"Reader {i}",
                   message_id=f"<d1.s{i}@daily.example.org>",
-                  unsubscribe_url=unsubscribe_url(settings, i))
+                  unsubscribe_url=unsubscribe_url(settings, i, f"nonce{i:08d}"))
         for i in range(n)
     ]  # fmt: skip
 

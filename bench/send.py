@@ -92,7 +92,7 @@ def sample_message(settings: Settings, template: Any) -> bytes:
                 email="reader000001@example.net",
                 name="Reader 1",
                 message_id="<digest-1.sub-1@example.org>",
-                unsubscribe_url=unsubscribe_url(settings, 1),
+                unsubscribe_url=unsubscribe_url(settings, 1, "nonce00000001"),
             )
         )
     )
@@ -175,7 +175,7 @@ def main() -> None:
         env = {
             "DIGESTCAST_DATABASE_URL": url,
             "DIGESTCAST_DATA_DIR": str(workdir / "data"),
-            "DIGESTCAST_SECRET_KEY": "bench-secret",
+            "DIGESTCAST_SECRET_KEY": "bench-secret-0123456789abcdefghijklmnop",
             "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
         }
         cluster = Cluster(workdir, env, {})
@@ -186,7 +186,7 @@ def main() -> None:
             broker_url=cluster.broker_url,
             data_dir=workdir / "data",
             smtp_url=f"smtp://127.0.0.1:{port}",
-            secret_key="bench-secret",  # type: ignore[arg-type]
+            secret_key="bench-secret-0123456789abcdefghijklmnop",  # type: ignore[arg-type]
             public_base_url="https://daily.example.org",
         )
         db.upgrade(settings)

@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+# 32+ bytes: production settings (an https PUBLIC_BASE_URL) refuse anything shorter
+TEST_SECRET = "test-secret-0123456789abcdefghijklmnopqrstuv"
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -52,7 +54,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "broker_url": None,
         "smtp_url": None,
         "tts_engine": "espeak",
-        "secret_key": "test-secret",
+        "secret_key": TEST_SECRET,
         "public_base_url": "https://daily.example.org",
     }
     values.update(overrides)

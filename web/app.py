@@ -1,7 +1,13 @@
 """The web process: subscribe, unsubscribe, listen, archive, ops API, health and metrics.
 
-`create_app(settings)` takes its settings as a parameter (tests pass their own);
-`digestcast web` runs uvicorn with `create_app(get_settings())`.
+`create_app(settings)` takes its settings as a parameter (tests pass their own).
+`app_from_env()` is the factory `digestcast web` hands to uvicorn (`factory=True`): each
+`--workers` process builds its own app from the environment and `digestcast.toml`.
+
+Layers, outermost first, around FastAPI's own stack (so they also wrap the 500 page that
+FastAPI's ServerErrorMiddleware writes, the 404/405/413/422 answers and everything else):
+SecurityHeaders -> RequestMetrics -> HeadAsGet -> FastAPI (body caps: FORM_MAX_BYTES for
+every route, ADMIN_MAX_BODY_BYTES for /admin/, counted while reading, 413 past it).
 """
 
 from __future__ import annotations
@@ -9,18 +15,32 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from web import admin, health, media, pages, subscribe, unsubscribe
 from web.deps import make_environment
 from web.observe import RequestMetrics
-from web.security import RateLimiter, SecurityHeaders
+from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
+from web.security import SecurityHeaders
+from web.throttle import SubscribeThrottles
 from worker.metrics import DatabaseCollector
 from worker.paths import templates_dir
-from worker.settings import Settings
+from worker.secret_guard import require_strong_secret
+from worker.settings import Settings, get_settings
+
+
+class DigestcastApp(FastAPI):
+    """FastAPI with our outermost layers around its whole middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(RequestMetrics(HeadAsGet(super().build_middleware_stack())))
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(
+    # the app signs tokens: with the documented default key anybody could forge them
+    require_strong_secret(settings)
+    app = DigestcastApp(
         title=f"digestcast web ({settings.newsletter_name})",
         version="0.1.0",
         description="Subscribe, unsubscribe, listen, archive; ops API under /admin/.",
@@ -28,12 +48,14 @@ def create_app(settings: Settings) -> FastAPI:
         # the schema itself is published at /openapi.json
         docs_url=None,
         redoc_url=None,
+        # Starlette's slash redirect echoes the Host header; ours (protocol.py) does not
+        redirect_slashes=False,
+        max_body_size=settings.form_max_bytes,
     )
+    app.add_exception_handler(StarletteHTTPException, not_found_or_slash)
     app.state.settings = settings
     app.state.jinja = make_environment()
-    app.state.subscribe_limiter = RateLimiter(
-        settings.subscribe_rate_limit, settings.subscribe_rate_window_seconds
-    )
+    app.state.subscribe_throttles = SubscribeThrottles(settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(settings))
     app.state.metrics_registry = registry
@@ -50,8 +72,19 @@ def create_app(settings: Settings) -> FastAPI:
     def favicon() -> Response:
         return Response(status_code=204)  # no icon; saves every page view a logged 404
 
-    for module in (health, admin, subscribe, unsubscribe, pages, media):
+    for module in (health, subscribe, unsubscribe, pages, media):
         app.include_router(module.router)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestMetrics)
+    app.include_router(admin.router, max_body_size=settings.admin_max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory: settings from the environment, this process's logging set up."""
+    from worker.celery_app import configure
+    from worker.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    redact_access_log()
+    configure(settings)
+    return create_app(settings)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
@@ -58,3 +58,9 @@ def render(
     values.update(context or {})
     html = env.get_template(template).render(values)
     return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def public_redirect(request: Request, path: str, status_code: int = 308) -> RedirectResponse:
+    """A redirect to `path` on PUBLIC_BASE_URL: never built from the request's Host header."""
+    base = get_settings_from(request).public_base_url.rstrip("/")
+    return RedirectResponse(base + path, status_code=status_code)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from web.deps import get_settings_from
+from web.observe import process_registry
 from worker.db import get_engine
 
 log = logging.getLogger(__name__)
@@ -80,10 +82,30 @@ def readyz(request: Request) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}},
+        401: {"description": "METRICS_TOKEN is set and the bearer token is not it"},
+        404: {"description": "METRICS_PORT is set: /metrics is served there instead"},
+    },
 )
 def metrics(request: Request) -> Response:
-    # process counters (worker.metrics) live in the default registry; the database figures in
-    # this app's own registry, so several apps (tests) never register the collector twice
-    body = generate_latest(REGISTRY) + generate_latest(request.app.state.metrics_registry)
+    settings = get_settings_from(request)
+    if settings.metrics_port is not None:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    wanted = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if wanted:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), wanted.encode()
+        ):
+            return Response(
+                "unauthorized\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    # process counters (worker.metrics, web.observe) in their registry (summed over the worker
+    # processes with --workers); the database figures in this app's own registry, so several
+    # apps (tests) never register the collector twice
+    body = generate_latest(process_registry()) + generate_latest(request.app.state.metrics_registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

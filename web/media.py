@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from web.deps import get_settings_from
+from web.params import MAX_ID, ascii_int
 from worker.storage import Storage, StorageError, check_key, get_storage
 
 router = APIRouter()
@@ -30,6 +31,7 @@ router = APIRouter()
 ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
 SERVED_PREFIXES = ("articles/", "digests/")
 CHUNK = 64 * 1024
+HUGE = MAX_ID  # what an over-long Range number counts as: beyond any file
 FEED_MAX_AGE_SECONDS = 300
 
 CONTENT_TYPES = {
@@ -82,22 +84,22 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         return None
     first_s, dash, last_s = spec.strip().partition("-")
     first_s, last_s = first_s.strip(), last_s.strip()
-    if not dash or (first_s and not first_s.isdigit()) or (last_s and not last_s.isdigit()):
+    # ASCII digits only (str.isdigit() takes "²"); an offset too long to be real is "past the end"
+    first = ascii_int(first_s, huge=HUGE) if first_s else None
+    last = ascii_int(last_s, huge=HUGE) if last_s else None
+    if not dash or (first_s and first is None) or (last_s and last is None):
         return None
-    if not first_s:
-        if not last_s:
+    if first is None:
+        if last is None:
             return None
-        suffix = int(last_s)
-        if suffix == 0 or size == 0:
+        if last == 0 or size == 0:
             raise Unsatisfiable
-        return max(0, size - suffix), size - 1
-    first = int(first_s)
-    if last_s and int(last_s) < first:
+        return max(0, size - last), size - 1
+    if last is not None and last < first:
         return None
-    last = int(last_s) if last_s else size - 1
     if first >= size:
         raise Unsatisfiable
-    return first, min(last, size - 1)
+    return first, size - 1 if last is None else min(last, size - 1)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def _not_modified(request: Request, info: FileInfo) -> bool:
     if ims and info.last_modified is not None:
         try:
             since = parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return False
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
@@ -183,7 +185,7 @@ def _if_range_allows(request: Request, info: FileInfo) -> bool:
         return False
     try:
         return parsedate_to_datetime(value) == info.last_modified
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return False
 
 

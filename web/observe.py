@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -17,6 +18,20 @@ HTTP_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+# set (by `digestcast web --workers N`, or by ops): the process counters of every worker
+# process are kept in files there and summed at each scrape (prometheus_client multiprocess)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def process_registry() -> CollectorRegistry:
+    """The process counters (worker.metrics, the HTTP counters above) as one registry."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry(auto_describe=False)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 class RequestMetrics:

@@ -6,15 +6,15 @@ import io
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date
 from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from web.deps import SessionDep, get_settings_from, render
+from web.deps import SessionDep, get_settings_from, public_redirect, render
+from web.params import parse_day, parse_id
 from web.security import CSP_HEADER, DIGEST_CSP
 from worker.models import Article, Digest
 from worker.storage import Storage, StorageError, get_storage
@@ -135,13 +135,6 @@ def _not_found(request: Request, what: str) -> HTMLResponse:
     return render(request, "message.html", {"title": "Not found", "message": what}, status_code=404)
 
 
-def _parse_day(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if len(value) == 10 else None
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class Listing:
     id: int
@@ -152,7 +145,8 @@ class Listing:
 
 @router.get("/listen/{article_id}", response_class=HTMLResponse)
 def listen(request: Request, article_id: str, session: SessionDep) -> HTMLResponse:
-    article = session.get(Article, int(article_id)) if article_id.isdigit() else None
+    found_id = parse_id(article_id)
+    article = session.get(Article, found_id) if found_id is not None else None
     if article is None:
         return _not_found(request, "There is no such article.")
     storage = get_storage(get_settings_from(request))
@@ -179,7 +173,7 @@ def listen(request: Request, article_id: str, session: SessionDep) -> HTMLRespon
 
 @router.get("/briefing/{day}", response_class=HTMLResponse)
 def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
-    parsed = _parse_day(day)
+    parsed = parse_day(day)
     digest = session.scalar(select(Digest).where(Digest.date == parsed)) if parsed else None
     if digest is None or parsed is None:
         return _not_found(request, "There is no briefing for that day.")
@@ -220,16 +214,16 @@ def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
 
 @router.get("/archive/", include_in_schema=False)
 @router.get("/archive/{day}", include_in_schema=False)
-def archive_alias(day: str | None = None) -> Response:
+def archive_alias(request: Request, day: str | None = None) -> Response:
     """`/archive/D` (the link the podcast feed and the briefing's ID3 tag carry) -> its page.
 
     The target is built from a parsed date only, so this can never redirect off the site."""
     if day is None:
-        return RedirectResponse("/digests/", status_code=308)
-    parsed = _parse_day(day)
+        return public_redirect(request, "/digests/")
+    parsed = parse_day(day)
     if parsed is None:
         return Response("not found\n", status_code=404, media_type="text/plain")
-    return RedirectResponse(f"/briefing/{parsed.isoformat()}", status_code=308)
+    return public_redirect(request, f"/briefing/{parsed.isoformat()}")
 
 
 @router.get("/digests/", response_class=HTMLResponse)
@@ -240,7 +234,7 @@ def archive(request: Request, session: SessionDep) -> HTMLResponse:
 
 @router.get("/digests/{day}", response_model=None)
 def archived_digest(request: Request, day: str, session: SessionDep) -> Response:
-    parsed = _parse_day(day)
+    parsed = parse_day(day)
     if parsed is None:
         return _not_found(request, "There is no digest for that day.")
     storage = get_storage(get_settings_from(request))

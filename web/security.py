@@ -1,4 +1,4 @@
-"""Security headers, CSRF (signed double-submit cookie) and a per-IP rate limit.
+"""Security headers and CSRF (a signed double-submit cookie).
 
 CSRF: the page sets a cookie holding a token signed with SECRET_KEY (itsdangerous, timed) and puts
 the same token in a hidden form field; a POST must carry both, equal and validly signed. A
@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -23,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web.deps import get_settings_from, render
 from worker.settings import Settings
+from worker.tokens import secret_keys
 
 CSRF_COOKIE = "dc_csrf"
 CSRF_FIELD = "csrf_token"
@@ -43,7 +40,7 @@ CSP_HEADER = "content-security-policy"
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=CSRF_SALT)
+    return URLSafeTimedSerializer(secret_keys(settings), salt=CSRF_SALT)
 
 
 def _valid(settings: Settings, token: str) -> bool:
@@ -81,38 +78,6 @@ def csrf_ok(request: Request, settings: Settings, submitted: object) -> bool:
     if not hmac.compare_digest(cookie.encode(), submitted.encode()):
         return False
     return _valid(settings, submitted)
-
-
-class RateLimiter:
-    """At most `limit` hits per key within `window` seconds (sliding window, in memory).
-
-    Per process: behind several web processes the limit multiplies; a proxy limit or Redis
-    would be the next step.
-    """
-
-    def __init__(
-        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> float:
-        """Record a hit; 0 when allowed, else the seconds until the next one would be."""
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(0.001, hits[0] + self.window - now)
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients so memory stays bounded
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
-            return 0.0
 
 
 class SecurityHeaders:

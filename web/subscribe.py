@@ -2,29 +2,46 @@
 
 POST /subscribe never reveals whether an address is already on the list: every valid request
 answers "check your email" and the mail goes to the address itself, so only its owner learns
-the outcome (confirmed, already subscribed) by clicking.
+the outcome (confirmed, already subscribed) by clicking. Two throttles (web/throttle.py) hold
+it back: per client address (429, it is about the client), and per recipient address (at
+most SUBSCRIBE_RECIPIENT_LIMIT mails a window; later posts get the same "check your email").
+
+The link names the row and its confirmation nonce, never the address (worker/tokens.py). It
+works once: using it clears the nonce. At use it is checked again against the row as it is
+now: a suppressed address, an unsubscribe after the link was mailed, or a row wiped (or one
+created after the link) makes it void, and nothing changes.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
 from web.security import CSRF_FIELD, csrf_ok, render_form
+from web.throttle import SubscribeThrottles, client_key, recipient_key
+from web.unsubscribe import masked
 from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
-from worker.models import Digest, SubscriberState, Suppression
+from worker.models import Digest, Subscriber, SubscriberState, Suppression
 from worker.settings import Settings
-from worker.tokens import TokenError, confirm_token, read_confirm_token
+from worker.tokens import (
+    ConfirmRef,
+    TokenError,
+    confirm_token,
+    new_nonce,
+    nonce_matches,
+    read_confirm_token,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -51,11 +68,12 @@ def subscribe_form(request: Request) -> HTMLResponse:
     return _form_page(request, get_settings_from(request))
 
 
-def send_confirmation(settings: Settings, email: str) -> None:
+def send_confirmation(settings: Settings, email: str, subscriber_id: int, nonce: str) -> None:
     # imported here: the delivery stage imports the digest stage, which a page view never needs
     from worker.delivery.service import send_transactional
 
-    link = f"{settings.public_base_url.rstrip('/')}/confirm/{confirm_token(settings, email)}"
+    token = confirm_token(settings, subscriber_id, nonce)
+    link = f"{settings.public_base_url.rstrip('/')}/confirm/{token}"
     env = make_environment()
     context = {
         "newsletter_name": settings.newsletter_name,
@@ -67,6 +85,50 @@ def send_confirmation(settings: Settings, email: str) -> None:
     # the subject is ours; the name cannot carry CR/LF into a header
     subject = f"Confirm your subscription to {settings.newsletter_name}".replace("\r", " ")
     send_transactional(settings, email, subject.replace("\n", " "), text, html)
+
+
+def _confirmation_for(settings: Settings, address: str, name: str) -> tuple[int, str] | None:
+    """The row and confirmation nonce to mail for `address`; None when it must not be mailed.
+
+    A new address becomes a pending row; an existing row is left as it is (a stranger must not
+    rename or re-state it) apart from its confirmation nonce, drawn once and kept until used,
+    so every mail of a pending address carries a working link."""
+    for _ in range(2):  # a concurrent post may insert the row first: then read it
+        try:
+            with session_scope(settings) as session:
+                if session.scalar(select(Suppression.id).where(Suppression.email == address)):
+                    return None
+                subscriber = subscribers.get(session, address)
+                if subscriber is None:
+                    pending = SubscriberState.pending
+                    subscriber = subscribers.add(session, address, name, state=pending)
+                row_id = subscriber.id
+                session.execute(
+                    update(Subscriber)
+                    .where(Subscriber.id == row_id, Subscriber.confirm_nonce.is_(None))
+                    .values(confirm_nonce=new_nonce())
+                    .execution_options(synchronize_session=False)
+                )
+                nonce = session.scalar(
+                    select(Subscriber.confirm_nonce).where(Subscriber.id == row_id)
+                )
+                if nonce is not None:
+                    return row_id, nonce
+        except IntegrityError:
+            continue
+    raise RuntimeError(f"could not record a confirmation for {address}")
+
+
+def _too_many(request: Request) -> HTMLResponse:
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Too many attempts",
+            "message": "Too many subscription attempts from your network. Please try again later.",
+        },
+        status_code=429,
+    )
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
@@ -86,20 +148,12 @@ def subscribe(
             error="This form expired. Please submit it again.",
             status_code=403,
         )
-    client = request.client.host if request.client else "unknown"
-    retry_after = request.app.state.subscribe_limiter.hit(client)
+    throttles: SubscribeThrottles = request.app.state.subscribe_throttles
+    client = request.client.host if request.client else None
+    retry_after = throttles.client.hit(client_key(client))
     if retry_after:
         WEB_SUBSCRIBE.labels("rate_limited").inc()
-        response = render(
-            request,
-            "message.html",
-            {
-                "title": "Too many attempts",
-                "message": "Too many subscription attempts from your network. "
-                "Please try again later.",
-            },
-            status_code=429,
-        )
+        response = _too_many(request)
         response.headers["Retry-After"] = str(int(retry_after) + 1)
         return response
     if honeypot:
@@ -118,18 +172,14 @@ def subscribe(
             email=email[:320],
             status_code=400,
         )
-    try:
-        with session_scope(settings) as session:
-            suppressed = session.scalar(select(Suppression.id).where(Suppression.email == address))
-            # an existing row is left untouched: a stranger must not rename or re-state it
-            if subscribers.get(session, address) is None and not suppressed:
-                subscribers.add(session, address, name, state=SubscriberState.pending)
-    except IntegrityError:
-        # a concurrent post for the same address inserted it first: the row exists, go on
-        suppressed = None
-    if not suppressed:
+    if throttles.recipient.hit(recipient_key(settings, address)):
+        # enough mail to that address for now; the answer must not tell a stranger so
+        WEB_SUBSCRIBE.labels("recipient_limited").inc()
+        return render(request, "check_email.html", {})
+    found = _confirmation_for(settings, address, name)
+    if found is not None:
         try:
-            send_confirmation(settings, address)
+            send_confirmation(settings, address, *found)
         except Exception:  # the transport is down: say so instead of a bare 500
             log.exception("subscribe: could not send the confirmation mail")
             WEB_SUBSCRIBE.labels("mail_failed").inc()
@@ -143,41 +193,90 @@ def subscribe(
                 },
                 status_code=503,
             )
-    WEB_SUBSCRIBE.labels("suppressed" if suppressed else "mailed").inc()
+    WEB_SUBSCRIBE.labels("mailed" if found is not None else "suppressed").inc()
     return render(request, "check_email.html", {})
 
 
-def _confirmable(request: Request, token: str) -> str | HTMLResponse:
-    """The address a confirmation token proves, or the page saying why it does not."""
+# ---------------------------------------------------------------- the link
+def _void(request: Request, outcome: str, title: str, message: str, status: int) -> HTMLResponse:
+    WEB_CONFIRM.labels(outcome).inc()
+    return render(
+        request,
+        "message.html",
+        {"title": title, "message": message, "subscribe_link": True},
+        status_code=status,
+    )
+
+
+def _used(request: Request) -> HTMLResponse:
+    return _void(
+        request,
+        "used",
+        "Link already used",
+        "This confirmation link was used already. Please subscribe again.",
+        410,
+    )
+
+
+def _surely_after(moment: datetime | None, issued_at: datetime) -> bool:
+    # the token's time has whole seconds: only a moment a full second past it is surely later
+    return moment is not None and moment >= issued_at + timedelta(seconds=1)
+
+
+def _confirmable(
+    request: Request, session: Session, token: str
+) -> tuple[ConfirmRef, Subscriber] | HTMLResponse:
+    """The link's row, checked against the row as it is now; else the page saying why the
+    link does nothing (or that the address is subscribed already)."""
     settings = get_settings_from(request)
     try:
-        return read_confirm_token(settings, token, max_age_seconds=settings.confirm_max_age_seconds)
+        ref = read_confirm_token(settings, token, settings.confirm_max_age_seconds)
     except TokenError as exc:
-        expired = "expired" in str(exc)
-        WEB_CONFIRM.labels("expired" if expired else "invalid").inc()
-        return render(
-            request,
-            "message.html",
-            {
-                "title": "Link expired" if expired else "Invalid link",
-                "message": (
-                    "This confirmation link has expired. Please subscribe again."
-                    if expired
-                    else "This confirmation link is not valid."
-                ),
-                "subscribe_link": True,
-            },
-            status_code=410 if expired else 400,
+        if "expired" in str(exc):
+            return _void(
+                request,
+                "expired",
+                "Link expired",
+                "This confirmation link has expired. Please subscribe again.",
+                410,
+            )
+        return _void(
+            request, "invalid", "Invalid link", "This confirmation link is not valid.", 400
         )
+    row = session.get(Subscriber, ref.subscriber_id)
+    suppressed = row is not None and session.scalar(
+        select(Suppression.id).where(Suppression.email == row.email)
+    )
+    if (
+        row is None  # wiped
+        or _surely_after(row.created_at, ref.issued_at)  # not the row the link was made for
+        or suppressed
+        or _surely_after(row.unsubscribed_at, ref.issued_at)  # left after it was mailed
+    ):
+        return _void(
+            request,
+            "void",
+            "Link no longer valid",
+            "This confirmation link no longer works. Please subscribe again.",
+            410,
+        )
+    if row.state == SubscriberState.active:
+        return _already_subscribed(request, row)
+    if not nonce_matches(row.confirm_nonce, ref.nonce):
+        return _used(request)
+    return ref, row
 
 
-def _already_subscribed(request: Request, email: str) -> HTMLResponse:
+def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
     WEB_CONFIRM.labels("already").inc()
     name = get_settings_from(request).newsletter_name
     return render(
         request,
         "message.html",
-        {"title": "Already subscribed", "message": f"{email} is already subscribed to {name}."},
+        {
+            "title": "Already subscribed",
+            "message": f"{masked(row.email)} is already subscribed to {name}.",
+        },
     )
 
 
@@ -185,13 +284,11 @@ def _already_subscribed(request: Request, email: str) -> HTMLResponse:
 def confirm_page(request: Request, token: str, session: SessionDep) -> HTMLResponse:
     """One button that confirms. The GET itself changes nothing: mail scanners that open every
     link (Safe Links and the like) must not confirm a subscription somebody else asked for."""
-    email = _confirmable(request, token)
-    if isinstance(email, HTMLResponse):
-        return email
-    subscriber = subscribers.get(session, email)
-    if subscriber is not None and subscriber.state == SubscriberState.active:
-        return _already_subscribed(request, email)
-    return render_form(request, "confirm.html", {"token": token, "email": email})
+    found = _confirmable(request, session, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    _ref, row = found
+    return render_form(request, "confirm.html", {"token": token, "email": masked(row.email)})
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
@@ -202,9 +299,10 @@ def confirm(
     submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> HTMLResponse:
     settings = get_settings_from(request)
-    email = _confirmable(request, token)
-    if isinstance(email, HTMLResponse):
-        return email
+    found = _confirmable(request, session, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    ref, row = found
     if not csrf_ok(request, settings, submitted_csrf):
         return render(
             request,
@@ -215,23 +313,28 @@ def confirm(
             },
             status_code=403,
         )
-    subscriber = subscribers.get(session, email)
-    now = datetime.now(UTC)
-    if subscriber is not None and subscriber.state == SubscriberState.active:
-        return _already_subscribed(request, email)
-    if subscriber is None:
-        # the row was removed meanwhile; the signed link still proves the address
-        subscriber = subscribers.add(session, email, state=SubscriberState.active)
-    subscriber.state = SubscriberState.active
-    subscriber.confirmed_at = now
-    subscriber.unsubscribed_at = None
-    subscriber.wants_daily = True
+    # the nonce in the WHERE makes the use atomic: of two clicks at once, one confirms
+    used = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == ref.subscriber_id, Subscriber.confirm_nonce == ref.nonce)
+        .values(
+            state=SubscriberState.active,
+            confirmed_at=datetime.now(UTC),
+            unsubscribed_at=None,
+            wants_daily=True,
+            confirm_nonce=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(used, "rowcount", 0) != 1:
+        return _used(request)
     WEB_CONFIRM.labels("confirmed").inc()
     return render(
         request,
         "message.html",
         {
             "title": "Subscription confirmed",
-            "message": f"Thank you. {email} will receive {settings.newsletter_name} every morning.",
+            "message": f"Thank you. {masked(row.email)} will receive "
+            f"{settings.newsletter_name} every morning.",
         },
     )

@@ -19,7 +19,7 @@ from web.deps import SessionDep, get_settings_from, render
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from worker.metrics import WEB_UNSUBSCRIBE
 from worker.models import Subscriber, SubscriberState
-from worker.tokens import TokenError, read_unsubscribe_token
+from worker.tokens import TokenError, nonce_matches, read_unsubscribe_token
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,15 +43,22 @@ def _invalid(request: Request) -> HTMLResponse:
 
 
 def _subscriber(request: Request, session: Session, token: str) -> Subscriber | TokenError | None:
+    """The row the token was made for; None when that row is gone (wiped, or replaced by a
+    later row for the same address or, on SQLite, the same id: its nonce differs)."""
     try:
-        subscriber_id = read_unsubscribe_token(get_settings_from(request), token)
+        ref = read_unsubscribe_token(get_settings_from(request), token)
     except TokenError as exc:
         return exc
-    return session.get(Subscriber, subscriber_id)
+    subscriber = session.get(Subscriber, ref.subscriber_id)
+    if subscriber is None or not nonce_matches(subscriber.token_nonce, ref.nonce):
+        return None
+    return subscriber
 
 
 def unsubscribe_subscriber(subscriber: Subscriber) -> None:
-    """Idempotent: the first unsubscribe time is kept."""
+    """Idempotent: the first unsubscribe time is kept. A confirmation link still in a mailbox
+    dies with it (leaving must not be undone by an old link)."""
+    subscriber.confirm_nonce = None
     if subscriber.state != SubscriberState.unsubscribed:
         subscriber.state = SubscriberState.unsubscribed
         subscriber.unsubscribed_at = datetime.now(UTC)

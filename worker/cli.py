@@ -15,6 +15,7 @@ from worker.cli_common import DateOption, console, err
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
 from worker.cli_common import progress_bars as _progress
+from worker.cli_common import require_secret as _require_secret
 from worker.cli_edition import register as register_edition_commands
 from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
@@ -42,6 +43,7 @@ def run(
     from worker.pipeline import run_daily
 
     settings = _settings()
+    _require_secret(settings)
     db.upgrade(settings)
     day = _day(settings, date_)
     with _progress() as progress:
@@ -151,6 +153,7 @@ def send(
     from worker.pipeline import build_digest, deliver, delivery_lines
 
     settings = _settings()
+    _require_secret(settings)
     day = _day(settings, date_)
     build_digest(settings, day)
     with _progress() as progress:
@@ -180,6 +183,7 @@ def resend(
         err.print("[red]choose exactly one of --to EMAIL, --failed, --all[/red]")
         raise typer.Exit(2)
     settings = _settings()
+    _require_secret(settings)
     day = _day(settings, date_)
     if everyone and not dry_run and not yes:
         typer.confirm(f"Send the {day} digest again to EVERY subscriber?", abort=True)
@@ -228,6 +232,7 @@ def worker(
 ) -> None:
     """Start a Celery worker (needs DIGESTCAST_BROKER_URL)."""
     settings = _settings()
+    _require_secret(settings)
     if settings.embedded:
         err.print(
             "[red]set DIGESTCAST_BROKER_URL=redis://... first: "
@@ -247,6 +252,7 @@ def worker(
 def beat() -> None:
     """Start the scheduler (exactly one per deployment; redbeat holds a Redis lock)."""
     settings = _settings()
+    _require_secret(settings)
     if settings.embedded:
         err.print(
             "[red]beat needs DIGESTCAST_BROKER_URL=redis://...; "
@@ -268,15 +274,31 @@ def beat() -> None:
 def web(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes (each builds its app from the environment).")
+    ] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxy addresses (comma-separated, or *) whose X-Forwarded-For/-Proto are "
+            "believed; default: $FORWARDED_ALLOW_IPS or 127.0.0.1."
+        ),
+    ] = None,
 ) -> None:
     """Serve subscribe/unsubscribe, listening pages, the archive and the ops API."""
-    import uvicorn
-
-    from web.app import create_app
+    from web.serve import serve
 
     settings = _settings()
-    # log_config=None: uvicorn's own lines go through our logging (JSON when LOG_JSON is on)
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
+    _require_secret(settings)
+    serve(settings, host, port, workers=workers, forwarded_allow_ips=forwarded_allow_ips)
+
+
+@app.command()
+def secret() -> None:
+    """Print a fresh random SECRET_KEY (48 bytes, URL-safe)."""
+    from worker.secret_guard import new_secret
+
+    typer.echo(new_secret())
 
 
 @db_app.command("upgrade")

@@ -44,6 +44,20 @@ def load_settings() -> Settings:
     return settings
 
 
+def require_secret(settings: Settings) -> None:
+    """Refuse to start a process that signs links for people with a weak SECRET_KEY."""
+    from rich.markup import escape
+
+    from worker.secret_guard import weak_secret
+
+    problem = weak_secret(settings)
+    if problem:
+        err.print(
+            f"[red]refusing to start: {escape(problem)}[/red]", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(2)
+
+
 def parse_day(settings: Settings, value: str | None) -> date:
     if value is None:
         return datetime.now(settings.tz).date()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from worker.cli_common import console, err
+from worker.cli_common import console, err, require_secret
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
 
@@ -52,6 +52,7 @@ def resume(date_: DateRequired, reason: Reason = "", by: By = None) -> None:
     from worker.pipeline import load_tasks
 
     settings = _settings()
+    require_secret(settings)  # resuming sends mail that carries signed links
     load_tasks(settings)
     _report(lifecycle.resume(settings, _day(settings, date_), by=by, reason=reason))
 
@@ -78,6 +79,7 @@ def approve(date_: DateRequired, reason: Reason = "", by: By = None) -> None:
     from worker.pipeline import load_tasks
 
     settings = _settings()
+    require_secret(settings)  # an approval after the send time sends at once
     load_tasks(settings)
     day = _day(settings, date_)
     _report(lifecycle.approve(settings, day, by=by, reason=reason, builder=builder()))

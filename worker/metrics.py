@@ -6,12 +6,18 @@ Two kinds, on purpose:
 - fleet-wide figures derived from the database at scrape time (`DatabaseCollector`): the ledger,
   the audio table and source health are the truth across every worker process, so a web process
   that never sends a message still reports honest numbers.
+
+A scrape must stay cheap whatever the size of the ledger: the delivery figures count the latest
+edition's rows only (an index range on `(digest_id, state)`, not a scan of every row ever sent),
+and the figures are computed at most once per METRICS_CACHE_SECONDS per process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -51,24 +57,44 @@ def queue_depth(broker_url: str, queue: str = CELERY_QUEUE) -> int:
 class DatabaseCollector(Collector):
     """Gauges computed from the database (and the broker) each time Prometheus scrapes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: list[Metric] | None = None
+        self._cached_at = 0.0
 
     def describe(self) -> Iterable[Metric]:
         # no up-front description: collect() touches the database only at scrape time
         return []
 
     def collect(self) -> Iterator[Metric]:
+        with self._lock:  # one computation at a time; the others wait and reuse it
+            now = self._clock()
+            if self._cached is None or now - self._cached_at >= self.settings.metrics_cache_seconds:
+                self._cached = list(self._compute())
+                self._cached_at = now
+            return iter(self._cached)
+
+    def _compute(self) -> Iterator[Metric]:
         from worker.db import session_scope
         from worker.models import Audio, AudioState, Delivery, DeliveryState, Source
 
         up = GaugeMetricFamily("digestcast_database_up", "1 when the database answered")
         try:
             with session_scope(self.settings) as session:
-                deliveries = dict(
-                    session.execute(
-                        select(Delivery.state, func.count()).group_by(Delivery.state)
-                    ).all()
+                # the newest edition with a ledger: max() of the index's leading column
+                latest = session.scalar(select(func.max(Delivery.digest_id)))
+                deliveries = (
+                    {}
+                    if latest is None
+                    else dict(
+                        session.execute(
+                            select(Delivery.state, func.count())
+                            .where(Delivery.digest_id == latest)
+                            .group_by(Delivery.state)
+                        ).all()
+                    )
                 )
                 audio = dict(
                     session.execute(select(Audio.state, func.count()).group_by(Audio.state)).all()
@@ -94,20 +120,29 @@ class DatabaseCollector(Collector):
         else:
             up.add_metric([], 1)
             yield up
+            edition = GaugeMetricFamily(
+                "digestcast_deliveries_digest_id",
+                "The digest (latest edition with a ledger) the delivery figures count",
+            )
+            edition.add_metric([], int(latest or 0))
+            yield edition
             g = GaugeMetricFamily(
-                "digestcast_deliveries", "Ledger rows per delivery state", labels=["state"]
+                "digestcast_deliveries",
+                "Ledger rows per delivery state, latest edition",
+                labels=["state"],
             )
             for state in DeliveryState:
                 g.add_metric([state.value], deliveries.get(state, 0))
             yield g
             sent = GaugeMetricFamily(
-                "digestcast_db_messages_sent", "Messages sent (ledger rows in state sent)"
+                "digestcast_db_messages_sent",
+                "Messages sent (ledger rows in state sent), latest edition",
             )
             sent.add_metric([], deliveries.get(DeliveryState.sent, 0))
             yield sent
             failed = GaugeMetricFamily(
                 "digestcast_db_messages_failed",
-                "Messages that failed (ledger rows in state failed or bounced)",
+                "Messages that failed (ledger rows in state failed or bounced), latest edition",
             )
             failed.add_metric(
                 [],

@@ -7,6 +7,7 @@ MESSAGE="..."`); tests/test_db.py fails while models and migrations differ.
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -204,6 +205,10 @@ class SubscriberState(enum.StrEnum):
     unsubscribed = "unsubscribed"
 
 
+def _new_nonce() -> str:
+    return secrets.token_urlsafe(12)
+
+
 class Subscriber(Base):
     __tablename__ = "subscribers"
 
@@ -220,6 +225,12 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # bound into this row's unsubscribe/preferences tokens (worker/tokens.py): a person wiped
+    # and added again gets a new row and a new nonce, so the old links address nobody. NULL for
+    # rows from before migration 0004, whose id-only links keep working.
+    token_nonce: Mapped[str | None] = mapped_column(String(32), default=_new_nonce)
+    # the outstanding double opt-in: set when a confirmation is mailed, cleared when used
+    confirm_nonce: Mapped[str | None] = mapped_column(String(32))
 
 
 class Suppression(Base):

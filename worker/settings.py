@@ -11,12 +11,13 @@ import os
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -25,6 +26,8 @@ from pydantic_settings import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = PROJECT_ROOT / "examples" / "sources.toml"
 GOOGLE_BATCHEXECUTE = "https://translate.google.com/_/TranslateWebserverUi/data/batchexecute"
+# the documented default: fine on a laptop, refused in production (worker/secret_guard.py)
+DEFAULT_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 (public on purpose)
 
 
 def _config_file() -> Path:
@@ -41,7 +44,10 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     data_dir: Path = Path("var/data")
     public_base_url: str = "http://127.0.0.1:8000"
-    secret_key: SecretStr = SecretStr("dev-only-secret-change-me")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # earlier keys, still accepted (never used to sign): links mailed before a rotation keep
+    # working; JSON list or comma-separated in the environment
+    secret_key_fallbacks: Annotated[list[SecretStr], NoDecode] = []
     timezone: str = "Europe/Kyiv"
     newsletter_name: str = "Ukraine Daily"
     log_json: bool = False
@@ -149,6 +155,15 @@ class Settings(BaseSettings):
     subscribe_rate_limit: int = 5
     subscribe_rate_window_seconds: int = 3600
     media_max_age_seconds: int = 3600
+    # confirmation mails per address per window, whoever asks (the answer never says)
+    subscribe_recipient_limit: int = 3
+    subscribe_recipient_window_seconds: int = 86400
+    form_max_bytes: int = 65536  # request body cap of every route but /admin/ (413 past it)
+    admin_max_body_bytes: int = 1_048_576  # request body cap of the /admin/ API
+    metrics_token: SecretStr | None = None  # set: /metrics wants `Authorization: Bearer ...`
+    metrics_port: int | None = None  # set: /metrics only there (`digestcast web`), 404 on the site
+    metrics_host: str = "127.0.0.1"
+    metrics_cache_seconds: float = 15.0  # database figures are recomputed at most this often
 
     # --- scheduler / ops
     storage_url: str | None = None
@@ -180,6 +195,18 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("secret_key_fallbacks", mode="before")
+    @classmethod
+    def _key_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @property

@@ -128,3 +128,13 @@ def email_of(settings: Settings, subscriber_id: int) -> str:
 
     with db.session_scope(settings) as session:
         return str(session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id)))
+
+
+def token_of(settings: Settings, subscriber_id: int) -> str:
+    """The unsubscribe token the reader's messages carry (bound to the row's nonce)."""
+    from worker import db
+    from worker.tokens import unsubscribe_token
+
+    with db.session_scope(settings) as session:
+        nonce = session.scalar(select(Subscriber.token_nonce).where(Subscriber.id == subscriber_id))
+    return unsubscribe_token(settings, subscriber_id, nonce)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import make_settings, unavailable
+from tests.conftest import TEST_SECRET, make_settings, unavailable
 from tests.delivery.cluster import Cluster
 from tests.delivery.helpers import add_subscribers, stage_digest
 from worker import db
@@ -53,7 +53,7 @@ def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
         env = {
             "DIGESTCAST_DATABASE_URL": pg_url,
             "DIGESTCAST_DATA_DIR": str(tmp_path / "data"),
-            "DIGESTCAST_SECRET_KEY": "test-secret",
+            "DIGESTCAST_SECRET_KEY": TEST_SECRET,
             "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
             **{f"DIGESTCAST_{k.upper()}": str(v) for k, v in fast.items()},
         }

@@ -83,6 +83,6 @@ def sample_message(
             email=address,
             name=name,
             message_id=message_id(settings, digest.id, 3),
-            unsubscribe_url=unsubscribe_url(settings, 3),
+            unsubscribe_url=unsubscribe_url(settings, 3, None),
         )
     )

@@ -99,7 +99,7 @@ def test_the_message_carries_the_folded_to_and_the_configured_mailto(
             email="olena@example.org",
             name=LONG_NAME,
             message_id="<digest-1.sub-5.0123456789abcdef0123@example.org>",
-            unsubscribe_url=unsubscribe_url(s, 5),
+            unsubscribe_url=unsubscribe_url(s, 5, None),
         )
     )
     head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")

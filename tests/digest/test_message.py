@@ -27,6 +27,8 @@ from worker.settings import Settings
 from worker.storage import LocalStorage
 from worker.tokens import read_unsubscribe_token, unsubscribe_url
 
+NONCE = "row-nonce-1234"  # a subscriber row's token_nonce
+
 
 def recipient(settings: Settings, sid: int, name: str | None, addr: str) -> Recipient:
     return Recipient(
@@ -34,7 +36,7 @@ def recipient(settings: Settings, sid: int, name: str | None, addr: str) -> Reci
         email=addr,
         name=name,
         message_id=f"<digest-1.sub-{sid}@daily.example.org>",
-        unsubscribe_url=unsubscribe_url(settings, sid),
+        unsubscribe_url=unsubscribe_url(settings, sid, NONCE),
     )
 
 
@@ -70,9 +72,9 @@ def test_headers(template: MessageTemplate, settings: Settings) -> None:
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     # no inbox configured: the one-click URL only, no mailto that nobody would read
     (https,) = re.findall(r"<([^>]+)>", str(msg["List-Unsubscribe"]))
-    assert https == unsubscribe_url(settings, 7)
+    assert https == unsubscribe_url(settings, 7, NONCE)
     token = https.rsplit("/", 1)[1]
-    assert read_unsubscribe_token(settings, token) == 7
+    assert read_unsubscribe_token(settings, token).subscriber_id == 7
     assert msg.get_content_type() == "multipart/alternative"
     parts = list(msg.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
@@ -131,7 +133,7 @@ def test_recipient_values_cannot_inject_headers(
     for bad in (
         recipient(settings, 4, None, "x@example.com\r\nBcc: y@example.com"),
         recipient(settings, 4, None, "no-at-sign"),
-        Recipient(4, "x@example.com", None, "<a@b>\r\nX: y", unsubscribe_url(settings, 4)),
+        Recipient(4, "x@example.com", None, "<a@b>\r\nX: y", unsubscribe_url(settings, 4, NONCE)),
         Recipient(4, "x@example.com", None, "<a@b>", "javascript:alert(1)"),
         Recipient(4, "x@example.com", None, "<a@b>", "https://x/u/t>\r\nBcc: z@example.com"),
     ):

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from tests.delivery.helpers import email_of, sent_rows
+from tests.delivery.helpers import email_of, sent_rows, token_of
 from tests.delivery.test_bounces import cli_env, qmail_bounce, report
 from tests.delivery.test_complaints import B1, about
 from worker import db
@@ -26,6 +26,7 @@ from worker.inbox.sort import kind, unsubscribe_token
 from worker.models import Delivery, Digest, Subscriber, SubscriberState, Suppression
 from worker.settings import Settings
 from worker.storage import get_storage
+from worker.tokens import new_nonce
 from worker.tokens import unsubscribe_token as make_token
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def sent(settings: Settings) -> tuple[Settings, list[Delivery]]:
 def test_sorting(sent: tuple[Settings, list[Delivery]]) -> None:
     settings, rows = sent
     address = email_of(settings, rows[0].subscriber_id)
-    token = make_token(settings, rows[0].subscriber_id)
+    token = token_of(settings, rows[0].subscriber_id)
     assert kind(returned.parse(about(B1, rows[0].message_id))) == "complaint"
     assert kind(returned.parse(report(rows[0].message_id, address))) == "bounce"
     assert kind(returned.parse(qmail_bounce(address, "bounces@example.org"))) == "bounce"
@@ -70,16 +71,23 @@ def test_a_mailto_request_unsubscribes_the_tokens_subscriber_once(
     sent: tuple[Settings, list[Delivery]],
 ) -> None:
     settings, rows = sent
-    token = make_token(settings, rows[1].subscriber_id)
+    token = token_of(settings, rows[1].subscriber_id)
     first = handle.handle(settings, mailto_request(token))
     assert (first.kind, first.outcomes, first.done) == ("unsubscribe", ("unsubscribed",), True)
     assert handle.handle(settings, mailto_request(token)).outcomes == ("already",)
     forged = handle.handle(settings, mailto_request(token[:-4] + "AAAA"))
     assert forged.outcomes == ("invalid_token",) and "does not verify" in (forged.problem or "")
     other = make_token(
-        settings.model_copy(update={"secret_key": SecretStr("x")}), rows[2].subscriber_id
+        settings.model_copy(update={"secret_key": SecretStr("x" * 40)}), rows[2].subscriber_id, None
     )
     assert handle.handle(settings, mailto_request(other)).outcomes == ("invalid_token",)
+    # a token whose row has since been replaced (wiped and added again: a new nonce)
+    stale = token_of(settings, rows[3].subscriber_id)
+    with db.session_scope(settings) as session:
+        replaced = session.get(Subscriber, rows[3].subscriber_id)
+        assert replaced is not None
+        replaced.token_nonce = new_nonce()
+    assert handle.handle(settings, mailto_request(stale)).outcomes == ("unknown_subscriber",)
     with db.session_scope(settings) as session:
         states = {i: st for i, st in session.execute(select(Subscriber.id, Subscriber.state))}
     assert states[rows[1].subscriber_id] == SubscriberState.unsubscribed
@@ -145,7 +153,7 @@ def test_inbox_import_sorts_acts_and_changes_nothing_the_second_time(
     box = mailbox.Maildir(str(tmp_path / "inbox"), create=True)
     box.add(report(rows[0].message_id, email_of(settings, rows[0].subscriber_id)))
     box.add(about(B1, rows[1].message_id))
-    box.add(mailto_request(make_token(settings, rows[2].subscriber_id)))
+    box.add(mailto_request(token_of(settings, rows[2].subscriber_id)))
     box.add(report(rows[3].message_id, "victim@example.com"))  # refused: another address
     box.add(b"Subject: Re: Ukraine Daily\r\n\r\nGreat issue!\r\n")
     summary = inbox.import_path(settings, tmp_path / "inbox")

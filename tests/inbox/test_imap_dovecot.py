@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from scheduler.schedule import INBOX_FETCH, beat_schedule
-from tests.delivery.helpers import sent_rows
+from tests.delivery.helpers import sent_rows, token_of
 from tests.delivery.test_bounces import cli_env, report
 from tests.delivery.test_complaints import B1, about
 from tests.inbox.mailservers import Dovecot, dovecot
@@ -25,7 +25,6 @@ from worker.inbox import imap
 from worker.inbox.service import fetch
 from worker.models import Subscriber, SubscriberState, Suppression
 from worker.settings import Settings
-from worker.tokens import unsubscribe_token
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +65,7 @@ def test_fetch_handles_each_message_once_and_flags_it(settings: Settings) -> Non
             [
                 report(rows[0].message_id, emails[rows[0].subscriber_id]),
                 about(B1, rows[1].message_id),
-                mailto_request(unsubscribe_token(s, rows[2].subscriber_id)),
+                mailto_request(token_of(s, rows[2].subscriber_id)),
                 HUMAN,
             ],
         )

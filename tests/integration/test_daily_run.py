@@ -47,7 +47,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         DIGESTCAST_TTS_ENGINE="auto",
         DIGESTCAST_GTTS_ENDPOINT=f"http://127.0.0.1:{closed_port()}/batchexecute",
         DIGESTCAST_PUBLIC_BASE_URL="https://daily.example.org",
-        DIGESTCAST_SECRET_KEY="integration-secret",
+        DIGESTCAST_SECRET_KEY="integration-secret-0123456789abcdefghijkl",
         DIGESTCAST_CONFIG=str(tmp_path / "absent.toml"),
     )
     env.update(extra)

@@ -78,6 +78,15 @@ def add_subscriber(
         return sub.id
 
 
+def subscriber_token(settings: Settings, subscriber_id: int) -> str:
+    """The row's unsubscribe/preferences token, as its mail carries it (bound to its nonce)."""
+    from worker.tokens import unsubscribe_token
+
+    return unsubscribe_token(
+        settings, subscriber_id, get_subscriber(settings, subscriber_id).token_nonce
+    )
+
+
 def get_subscriber(settings: Settings, subscriber_id: int) -> Subscriber:
     with db.session_scope(settings) as session:
         sub = session.get(Subscriber, subscriber_id)

@@ -149,7 +149,7 @@ def test_subscribe_confirm_unsubscribe(
         sid = sub.id
 
     # the unsubscribe page's one button (a form POST with its CSRF token)
-    page.goto(unsubscribe_url(settings, sid))
+    page.goto(unsubscribe_url(settings, sid, get_subscriber(settings, sid).token_nonce))
     assert get_subscriber(settings, sid).state == SubscriberState.active  # GET changed nothing
     page.click("#unsubscribe")
     page.wait_for_selector("text=You are unsubscribed")
@@ -169,7 +169,7 @@ def test_one_click_post_and_range(
     api = pw.request.new_context()
     try:
         r = api.post(
-            unsubscribe_url(settings, sid),
+            unsubscribe_url(settings, sid, get_subscriber(settings, sid).token_nonce),
             form={"List-Unsubscribe": "One-Click"},
             max_redirects=0,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sqlalchemy.orm import Session
 
 from tests.conftest import make_settings
 from tests.web.conftest import add_digest, add_subscriber
@@ -21,6 +23,12 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
+
+
+def _delivery(session: Session, digest_id: int, sid: int, state: DeliveryState) -> None:
+    session.add(
+        Delivery(digest_id=digest_id, subscriber_id=sid, state=state, message_id=f"<{sid}@x>")
+    )
 
 
 def test_healthz(client: TestClient) -> None:
@@ -70,19 +78,8 @@ def test_metrics(client: TestClient, web_settings: Settings, storage: LocalStora
     sid2 = add_subscriber(web_settings, "n@example.org")
     with db.session_scope(web_settings) as session:
         digest = add_digest(session, storage)
-        session.add(
-            Delivery(
-                digest_id=digest.id, subscriber_id=sid, state=DeliveryState.sent, message_id="<a@x>"
-            )
-        )
-        session.add(
-            Delivery(
-                digest_id=digest.id,
-                subscriber_id=sid2,
-                state=DeliveryState.failed,
-                message_id="<b@x>",
-            )
-        )
+        _delivery(session, digest.id, sid, DeliveryState.sent)
+        _delivery(session, digest.id, sid2, DeliveryState.failed)
     before = MESSAGES_SENT._value.get()
     MESSAGES_SENT.inc()
     r = client.get("/metrics")
@@ -125,3 +122,65 @@ def test_readyz_other_broker_down(settings: Settings) -> None:
         assert r.status_code == 503
         assert r.json()["checks"]["broker"].startswith("error")
         assert "digestcast_queue_depth" not in c.get("/metrics").text  # LLEN is Redis-only
+
+
+def test_metrics_token(web_settings: Settings) -> None:
+    s = web_settings.model_copy(update={"metrics_token": SecretStr("scrape-me")})
+    with TestClient(create_app(s)) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        r = c.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert r.status_code == 200 and "digestcast_database_up" in r.text
+
+
+def test_metrics_on_their_own_port_leave_the_site(web_settings: Settings) -> None:
+    s = web_settings.model_copy(update={"metrics_port": 9109})
+    with TestClient(create_app(s)) as c:
+        assert c.get("/metrics").status_code == 404
+
+
+def test_a_scrape_scans_no_table_of_deliveries(
+    web_settings: Settings, storage: LocalStorage
+) -> None:
+    """The ledger grows by one row per subscriber per day: a scrape reads the latest
+    edition's rows through the (digest_id, state) index, never the whole table; and it reads
+    the database at most once per METRICS_CACHE_SECONDS."""
+    from sqlalchemy import event
+
+    from worker.metrics import DatabaseCollector
+
+    sid = add_subscriber(web_settings, "scan@example.org")
+    with db.session_scope(web_settings) as session:
+        digest = add_digest(session, storage)
+        _delivery(session, digest.id, sid, DeliveryState.sent)
+    engine = db.get_engine(web_settings.database_url)
+    seen: list[tuple[str, object]] = []
+
+    def grab(_c: object, _cur: object, statement: str, params: object, *_: object) -> None:
+        seen.append((statement, params))
+
+    now = [0.0]
+    collector = DatabaseCollector(web_settings, clock=lambda: now[0])
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        families = {m.name: m for m in collector.collect()}
+        assert families["digestcast_db_messages_sent"].samples[0].value == 1
+        assert families["digestcast_deliveries_digest_id"].samples[0].value == digest.id
+        first = len(seen)
+        list(collector.collect())
+        assert len(seen) == first  # cached
+        now[0] += web_settings.metrics_cache_seconds
+        list(collector.collect())
+        assert len(seen) == 2 * first
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+    with engine.connect() as conn:
+        for statement, params in seen[:first]:
+            if "deliveries" not in statement:
+                continue
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)  # type: ignore[arg-type]
+            )
+            assert "SEARCH deliveries USING COVERING INDEX" in plan, (statement, plan)
+            assert "SCAN deliveries" not in plan, (statement, plan)

@@ -148,9 +148,10 @@ def test_briefing_transcript_and_duration_from_json(
 
 def test_archive_alias_redirects_only_inside(client: TestClient) -> None:
     r = client.get("/archive/2026-11-27", follow_redirects=False)
-    assert r.status_code == 308 and r.headers["location"] == "/briefing/2026-11-27"
-    r = client.get("/archive/", follow_redirects=False)
-    assert r.status_code == 308 and r.headers["location"] == "/digests/"
+    base = "https://daily.example.org"  # PUBLIC_BASE_URL, never the request's Host
+    assert r.status_code == 308 and r.headers["location"] == f"{base}/briefing/2026-11-27"
+    r = client.get("/archive/", follow_redirects=False, headers={"Host": "evil.example"})
+    assert r.status_code == 308 and r.headers["location"] == f"{base}/digests/"
     for bad in ("//evil.example", "https:%2f%2fevil.example", "2026-11-27%0d%0aX:1"):
         r = client.get(f"/archive/{bad}", follow_redirects=False)
         assert r.status_code == 404

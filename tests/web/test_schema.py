@@ -106,3 +106,41 @@ def test_api_rejects_invalid_input(
         assert 400 <= response.status_code < 500, (response.status_code, response.text)
 
     run()
+
+
+# Unicode digits, huge numbers and odd dates where the API takes a date: in the path of the
+# status route and in the body of a resend. Schemathesis' own generators keep to the schema's
+# `format: date`; these are what an attacker sends instead.
+@pytest.mark.parametrize("token", [True, False], ids=["token", "no-token"])
+def test_odd_dates_and_numbers_in_the_api(api_schema: schemathesis.BaseSchema, token: bool) -> None:
+    from hypothesis import strategies as st
+
+    from tests.web.test_fuzz import HUGE_NUMBERS, ODD_DATES, UNICODE_DIGITS
+
+    odd = st.one_of(ODD_DATES, UNICODE_DIGITS, HUGE_NUMBERS)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if token else None
+    status = api_schema["/admin/digests/{day}/status"]["GET"]
+    resend = api_schema["/admin/resend"]["POST"]
+
+    @given(value=odd, number=HUGE_NUMBERS)
+    @hsettings(
+        max_examples=30,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def run(value: str, number: str) -> None:
+        r = status.Case(path_parameters={"day": value}).call(headers=headers)
+        assert r.status_code in (401, 404, 422), (value, r.status_code)
+        body = {"date": value, "to": "reader@example.org", "dry_run": True}
+        r = resend.Case(body=body, media_type="application/json").call(headers=headers)
+        assert r.status_code in (401, 404, 409, 422), (value, r.status_code, r.text[:200])
+        r = resend.Case(body={"date": number, "all": True}, media_type="application/json").call(
+            headers=headers
+        )
+        assert r.status_code < 500, (number, r.status_code)
+        for name in ("x-content-type-options", "content-security-policy"):
+            assert name in r.headers
+
+    run()

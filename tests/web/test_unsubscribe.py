@@ -7,16 +7,19 @@ import re
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from tests.web.conftest import add_subscriber, get_subscriber
+from tests.web.conftest import add_subscriber, get_subscriber, subscriber_token
 from worker.models import SubscriberState
 from worker.settings import Settings
+from worker.storage import LocalStorage
 from worker.tokens import unsubscribe_token, unsubscribe_url
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 def _path(settings: Settings, subscriber_id: int) -> str:
-    url = unsubscribe_url(settings, subscriber_id)
+    url = unsubscribe_url(
+        settings, subscriber_id, get_subscriber(settings, subscriber_id).token_nonce
+    )
     assert url.startswith(settings.public_base_url)
     return url.removeprefix(settings.public_base_url)
 
@@ -77,10 +80,11 @@ def test_page_button_posts_with_csrf(client: TestClient, web_settings: Settings)
 
 def test_tampered_and_foreign_tokens_answer_400(client: TestClient, web_settings: Settings) -> None:
     sid = add_subscriber(web_settings, "reader@example.org")
-    token = unsubscribe_token(web_settings, sid)
+    token = subscriber_token(web_settings, sid)
     foreign = unsubscribe_token(
         web_settings.model_copy(update={"secret_key": web_settings.secret_key.__class__("other")}),
         sid,
+        get_subscriber(web_settings, sid).token_nonce,
     )
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     for bad in (tampered, foreign, "garbage", "1"):
@@ -91,13 +95,13 @@ def test_tampered_and_foreign_tokens_answer_400(client: TestClient, web_settings
 
 
 def test_deleted_subscriber_is_still_200(client: TestClient, web_settings: Settings) -> None:
-    r = client.post(f"/u/{unsubscribe_token(web_settings, 99999)}", data=ONE_CLICK)
+    r = client.post(f"/u/{unsubscribe_token(web_settings, 99999, None)}", data=ONE_CLICK)
     assert r.status_code == 200
 
 
 def test_preferences(client: TestClient, web_settings: Settings) -> None:
     sid = add_subscriber(web_settings, "prefs@example.org")
-    path = f"/preferences/{unsubscribe_token(web_settings, sid)}"
+    path = f"/preferences/{subscriber_token(web_settings, sid)}"
     page = client.get(path)
     assert page.status_code == 200
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -113,3 +117,32 @@ def test_preferences(client: TestClient, web_settings: Settings) -> None:
     # without CSRF nothing changes
     assert client.post(path, data={"wants_daily": "on"}).status_code == 403
     assert get_subscriber(web_settings, sid).wants_daily is False
+
+
+def test_the_link_the_sender_mails_works(
+    client: TestClient, web_settings: Settings, storage: LocalStorage
+) -> None:
+    """The URL a send batch puts in List-Unsubscribe (its ledger row carries the subscriber's
+    nonce) is one the app takes; the same id without the nonce is not."""
+    from tests.web.conftest import add_digest
+    from worker import db
+    from worker.delivery import ledger
+    from worker.delivery.service import _recipient
+    from worker.models import Delivery
+
+    sid = add_subscriber(web_settings, "mailed@example.org")
+    with db.session_scope(web_settings) as session:
+        digest = add_digest(session, storage)
+        row = Delivery(digest_id=digest.id, subscriber_id=sid, message_id="<m@x>")
+        session.add(row)
+        session.flush()
+        delivery_id = row.id
+    with db.get_engine(web_settings.database_url).connect() as conn:
+        [loaded] = ledger.load_rows(conn, [delivery_id])
+    url = _recipient(web_settings, loaded).unsubscribe_url
+    assert loaded.token_nonce == get_subscriber(web_settings, sid).token_nonce is not None
+    id_only = unsubscribe_token(web_settings, sid, None)
+    assert client.get(f"/preferences/{id_only}").status_code == 400  # not this row's link
+    r = client.post(url.removeprefix(web_settings.public_base_url), data=ONE_CLICK)
+    assert r.status_code == 200
+    assert get_subscriber(web_settings, sid).state == SubscriberState.unsubscribed

@@ -190,6 +190,7 @@ class Row:
     attempts: int
     skip_reason: str | None  # unsubscribed / suppressed since the fan-out
     audio_links: bool = True  # Subscriber.wants_audio_links: the edition with Listen links
+    token_nonce: str | None = None  # Subscriber.token_nonce, bound into the unsubscribe link
 
 
 def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
@@ -208,6 +209,7 @@ def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
             s.wants_daily,
             s.wants_audio_links,
             p.id,
+            s.token_nonce,
         )
         .select_from(
             DELIVERIES.join(Subscriber.__table__, s.id == d.subscriber_id).outerjoin(
@@ -218,11 +220,13 @@ def load_rows(conn: Connection, ids: Sequence[int]) -> list[Row]:
         .order_by(d.id)
     )
     rows = []
-    for did, sid, email, name, mid, attempts, sstate, wants, audio, supp in conn.execute(query):
+    for did, sid, email, name, mid, attempts, sstate, wants, audio, supp, nonce in conn.execute(
+        query
+    ):
         reason = None
         if supp is not None:
             reason = "address is on the suppression list"
         elif sstate != SubscriberState.active.value or not wants:
             reason = f"subscriber is {sstate}"
-        rows.append(Row(did, sid, email, name, mid, attempts, reason, bool(audio)))
+        rows.append(Row(did, sid, email, name, mid, attempts, reason, bool(audio), nonce))
     return rows

@@ -130,7 +130,7 @@ def _recipient(settings: Settings, row: ledger.Row) -> Any:
         email=row.email,
         name=row.name,
         message_id=row.message_id,
-        unsubscribe_url=unsubscribe_url(settings, row.subscriber_id),
+        unsubscribe_url=unsubscribe_url(settings, row.subscriber_id, row.token_nonce),
         audio_links=row.audio_links,
     )
 

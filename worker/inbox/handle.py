@@ -24,7 +24,7 @@ from worker.delivery import bounces, complaints, returned
 from worker.inbox.sort import Kind, kind, unsubscribe_token
 from worker.models import Subscriber, SubscriberState, utcnow
 from worker.settings import Settings
-from worker.tokens import TokenError, read_unsubscribe_token
+from worker.tokens import TokenError, nonce_matches, read_unsubscribe_token
 
 log = logging.getLogger(__name__)
 # outcomes that mean "this message was about us and is dealt with" (flagged \Seen over IMAP)
@@ -56,13 +56,16 @@ class Handled:
 
 
 def unsubscribe(session: Session, settings: Settings, token: str) -> str:
+    """What the one-click URL does (web/unsubscribe.py), for the same signed token: the row it
+    was made for (its nonce matches), unsubscribed once; its confirmation link dies with it."""
     try:
-        subscriber_id = read_unsubscribe_token(settings, token)
+        ref = read_unsubscribe_token(settings, token)
     except TokenError:
         return "invalid_token"
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        return "unknown_subscriber"
+    subscriber = session.get(Subscriber, ref.subscriber_id)
+    if subscriber is None or not nonce_matches(subscriber.token_nonce, ref.nonce):
+        return "unknown_subscriber"  # wiped, or a later row for the address
+    subscriber.confirm_nonce = None
     if subscriber.state == SubscriberState.unsubscribed:
         return "already"
     subscriber.state = SubscriberState.unsubscribed

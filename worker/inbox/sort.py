@@ -17,8 +17,9 @@ from typing import Literal
 from worker.delivery import bounces, complaints
 
 Kind = Literal["complaint", "bounce", "unsubscribe", "other"]
-# itsdangerous' URL-safe token: base64url payload "." base64url signature
-_TOKEN = re.compile(r"\bunsubscribe-([A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{10,200})")
+# the unsubscribe URL's token (worker/tokens.py): `<id>.<nonce>.<signature>`, or the older
+# base64url payload "." signature; URL-safe characters and dots
+_TOKEN = re.compile(r"\bunsubscribe-([A-Za-z0-9_-]{1,200}(?:\.[A-Za-z0-9_-]{1,200}){1,2})")
 
 
 def subject(message: Message) -> str:
