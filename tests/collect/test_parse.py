@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.collect.helpers import corpus
-from worker.collect.parse import FeedError, parse_feed, to_utf8
+import feedparser
+
+from worker.collect import charset
+from worker.collect.parse import FeedError, parse_feed
 from worker.collect.text import sanitize_html
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
@@ -81,9 +84,12 @@ def test_rss20_fields_links_images_and_duplicates() -> None:
     assert undated.image_url == "https://cdn.example.org/undated.png"  # from the enclosure
     future = next(i for i in items.values() if i.title == "From the future")
     assert future.published_at == NOW
-    # duplicate GUIDs: the first copy wins
+    # one GUID for two different entries names neither: each is kept, identified by its link
     dups = [i for i in items.values() if i.title.startswith("Duplicate GUID")]
-    assert [d.title for d in dups] == ["Duplicate GUID, first"]
+    assert [(d.title, d.guid) for d in dups] == [
+        ("Duplicate GUID, first", "https://news.example.org/stories/dup"),
+        ("Duplicate GUID, second", "https://news.example.org/stories/dup-2"),
+    ]
     thumb = next(i for i in items.values() if i.title == "Thumbnail only")
     assert thumb.image_url == "https://cdn.example.org/thumb.jpg"
 
@@ -149,17 +155,25 @@ def test_entity_attacks_are_harmless() -> None:
 def test_wrong_charset_declarations() -> None:
     want = "Зимова підготовка в Харкові"
     assert parse("charset_cp1251.xml")[0].title == want
-    # declared windows-1251 but really UTF-8: valid UTF-8 wins
-    assert parse("charset_declared_cp1251_is_utf8.xml")[0].title == want
-    # declared utf-8 but really windows-1251: the source language's legacy encoding
-    lied = parse("charset_declared_utf8_is_cp1251.xml", fallback_encoding="windows-1251")
-    assert lied[0].title == want
+    # declared utf-8 but really windows-1251: UTF-8 fails, detection (chardet) finds it
+    assert parse("charset_declared_utf8_is_cp1251.xml")[0].title == want
+    # declared windows-1251 but really UTF-8: the declaration decides, as in feedparser...
+    lied = corpus("charset_declared_cp1251_is_utf8.xml")
+    reference = feedparser.parse(lied).entries[0].title
+    assert parse("charset_declared_cp1251_is_utf8.xml")[0].title == reference != want
+    # ...unless the sources file says what the server will not
+    assert parse("charset_declared_cp1251_is_utf8.xml", encoding="utf-8")[0].title == want
 
 
-def test_to_utf8_rewrites_the_declaration() -> None:
+def test_an_encoding_override_hands_feedparser_utf8() -> None:
     data = '<?xml version="1.0" encoding="koi8-u"?><a>Київ</a>'.encode("koi8_u")
-    assert to_utf8(data, "text/xml; charset=koi8-u") == (
-        '<?xml version="1.0" encoding="utf-8"?><a>Київ</a>'.encode()
+    body, headers = charset.feedparser_input(b"\xef\xbb\xbf" + data, "text/xml", "koi8-u")
+    assert body == "<?xml version='1.0' encoding='utf-8'?><a>Київ</a>".encode()
+    assert headers == {"content-type": "application/xml; charset=utf-8"}
+    # without an override the bytes and the Content-Type go to feedparser as received
+    assert charset.feedparser_input(data, "text/xml; charset=koi8-u", None) == (
+        data,
+        {"content-type": "text/xml; charset=koi8-u"},
     )
 
 

@@ -48,10 +48,11 @@ def check_source(session: Session, settings: Settings, name: str) -> dict[str, A
         url=source.url,
         kind=source.kind,
         local=source.local,
+        language=source.language,
         options=dict(source.options or {}),
     )
     try:
-        _, items = fetch_and_parse(probe, settings, datetime.now(UTC))
+        _, feed = fetch_and_parse(probe, settings, datetime.now(UTC))
     except (FetchError, FeedError) as exc:
         return {"name": name, "ok": False, "error": str(exc), "items": 0}
     except Exception as exc:  # a check reports; it never crashes the CLI
@@ -60,8 +61,10 @@ def check_source(session: Session, settings: Settings, name: str) -> dict[str, A
         "name": name,
         "ok": True,
         "error": None,
-        "items": len(items),
-        "titles": [i.title for i in items[:5]],
+        "items": len(feed.items),
+        "titles": [i.title for i in feed.items[:5]],
+        "encoding": feed.encoding or None,
+        "empty_entries": len(feed.skipped),
     }
 
 

@@ -34,8 +34,13 @@ _TRACKING = {
     "oly_anon_id", "vero_id", "wt_mc", "__s", "_hsenc", "_hsmi", "mkt_tok",
 }  # fmt: skip
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# lone surrogates (from numeric references like &#xD800; in a lenient parse) cannot be encoded
+# as UTF-8: left in, they would fail the database write or the article.json of their entry
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+    r"\ufffe\uffff]"
+)
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _SPACE = re.compile(r"\s+")
 _BLOCK = re.compile(
     r"<(/?)(p|br|div|li|ul|ol|h[1-6]|blockquote|tr|td|th|figcaption|figure|pre|hr)\b", re.I
@@ -73,7 +78,7 @@ def sanitize_html(value: str) -> str:
 
 def html_to_text(value: str) -> str:
     """Visible text of an HTML fragment (script/style contents dropped), on one line."""
-    spaced = _BLOCK.sub(r" <\1\2", value)
+    spaced = _BLOCK.sub(r" <\1\2", _CONTROL_BUT_NEWLINE.sub("", value))
     stripped = nh3.clean(spaced, tags=set(), attributes={}, strip_comments=True)
     return clean_text(html.unescape(stripped))
 
