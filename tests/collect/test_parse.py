@@ -6,14 +6,13 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from tests.collect.helpers import corpus
-import feedparser
-
 from worker.collect import charset
 from worker.collect.parse import FeedError, parse_feed
-from worker.collect.text import sanitize_html
+from worker.collect.text import WORD_JOINER, sanitize_html
 
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 BASE = "https://news.example.org/feeds/main.xml"
@@ -62,8 +61,14 @@ def test_every_corpus_item_is_clean(name: str) -> None:
 def test_rss20_fields_links_images_and_duplicates() -> None:
     items = {i.guid: i for i in parse("rss20_full.xml")}
     first = items["corpus-rss-1"]
-    # CR/LF gone from the title; the escaped tag is text now (escaped again when rendered)
-    assert first.title == "Bridge reopens <script>alert(1)</script> after Injected: header"
+    # CR/LF gone from the title; the escaped tag is text now (escaped again when rendered),
+    # with an invisible word joiner after "<" so no later reader can take it for a tag
+    assert (
+        first.title == "Bridge reopens <\u2060script>alert(1)<\u2060/script> after Injected: header"
+    )
+    assert first.title.replace(WORD_JOINER, "") == (
+        "Bridge reopens <script>alert(1)</script> after Injected: header"
+    )
     # relative link resolved against the feed URL; tracking parameters and fragment dropped
     assert first.url == "https://news.example.org/stories/bridge?id=7"
     assert first.canonical_url == first.url
@@ -111,7 +116,8 @@ def test_atom_html_title_xml_base_and_text_content_escaped() -> None:
     assert 'href="https://atom.example.org/blog/shelters"' in kyiv.body_html
     assert kyiv.published_at == datetime(2026, 11, 26, 6, 30, tzinfo=UTC)
     # text/plain content is escaped, not interpreted
-    assert "&lt;script&gt;" in plain.body_html and "<b>" not in plain.body_html
+    visible = plain.body_html.replace(WORD_JOINER, "")
+    assert "&lt;script&gt;" in visible and "<b>" not in plain.body_html
     assert plain.body_html.count("<p>") == 2
     assert xhtml.title == "XHTML title"
     assert "<strong>body</strong>" in xhtml.body_html
@@ -139,7 +145,9 @@ def test_json_feed() -> None:
     assert one.author == "Json Author" and one.categories == ["World", "Tech"]
     assert one.image_url == "https://json.example.org/img/1.jpg"
     assert two.url == "https://json.example.org/posts/2"
-    assert two.body_html == "<p>Text with &lt;tags&gt; &amp; ampersands.</p>"
+    assert two.body_html.replace(WORD_JOINER, "") == (
+        "<p>Text with &lt;tags&gt; &amp; ampersands.</p>"
+    )
 
 
 def test_entity_attacks_are_harmless() -> None:

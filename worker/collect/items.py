@@ -134,3 +134,14 @@ def empty_entry(guid: str | None, index: int, namespace: str) -> SkippedEntry:
         url=None,
         reason="empty entry: no title, text or link",
     )
+
+
+def unreadable_entry(guid: str | None, index: int, namespace: str, exc: Exception) -> SkippedEntry:
+    """An entry whose fields could not be read (a parser quirk): skipped, the rest is kept."""
+    detail = clean_text(f"{type(exc).__name__}: {exc}", limit=300)
+    return SkippedEntry(
+        guid=bounded_id(guid or f"{namespace}:entry-{index + 1}"),
+        title=f"entry {index + 1}",
+        url=None,
+        reason=f"unreadable entry: {detail}",
+    )

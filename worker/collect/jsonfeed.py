@@ -87,10 +87,14 @@ def parse_json_feed(
     items: list[it.ParsedItem] = []
     skipped: list[it.SkippedEntry] = []
     for index, raw in enumerate(raw_items):
-        item = _item(raw, home or url, now, clamp_future) if isinstance(raw, dict) else None
+        raw_id = _id(raw) if isinstance(raw, dict) else None
+        guid = f"{namespace}:{raw_id}" if raw_id else None
+        try:
+            item = _item(raw, home or url, now, clamp_future) if isinstance(raw, dict) else None
+        except Exception as exc:  # one odd item never costs the rest of the feed
+            skipped.append(it.unreadable_entry(guid, index, namespace, exc))
+            continue
         if item is None:
-            raw_id = _id(raw) if isinstance(raw, dict) else None
-            guid = f"{namespace}:{raw_id}" if raw_id else None
             skipped.append(it.empty_entry(guid, index, namespace))
             continue
         items.append(item.finish())

@@ -68,15 +68,19 @@ def parse_feed(
     used = str(parsed.get("encoding") or "")
     # captions, credits and the ids as written come from an lxml pass over the same text
     utf8 = data if encoding else charset.as_utf8(data, used)
-    extras = media.extract(utf8, len(parsed.entries)) if utf8 is not None else None
+    extras = _extras(utf8, len(parsed.entries))
     items: list[ParsedItem] = []
     skipped: list[SkippedEntry] = []
     for index, entry in enumerate(parsed.entries):
         extra = extras[index] if extras else media.Extras()
         raw_id = extra.guid or _text(entry.get("id")) or None
-        item = _from_entry(entry, url, now, clamp_future, raw_id)
+        guid = make_guid(raw_id, None, "", "", guid_namespace) if raw_id else None
+        try:
+            item = _from_entry(entry, url, now, clamp_future, raw_id)
+        except Exception as exc:  # one odd entry never costs the rest of the feed
+            skipped.append(it.unreadable_entry(guid, index, guid_namespace, exc))
+            continue
         if item is None:
-            guid = make_guid(raw_id, None, "", "", guid_namespace) if raw_id else None
             skipped.append(it.empty_entry(guid, index, guid_namespace))
             continue
         item.image_caption = extra.caption or item.image_caption
@@ -91,6 +95,16 @@ def parse_feed(
         encoding=used,
         skipped=skipped,
     )
+
+
+def _extras(utf8: bytes | None, expected: int) -> list[media.Extras] | None:
+    """Captions, credits and raw ids: a bonus, so a document lxml cannot read gives none."""
+    if utf8 is None:
+        return None
+    try:
+        return media.extract(utf8, expected)
+    except Exception:
+        return None
 
 
 def _text(value: Any) -> str:
