@@ -23,7 +23,7 @@ from worker.collect.politeness import (
     KEY_PREFIX,
     LocalHostSlots,
     RedisHostSlots,
-    host_slots,
+    new_host_slots,
 )
 from worker.collect.runner import active_source_ids, collect_one, run_collect
 from worker.models import Source
@@ -118,7 +118,7 @@ def test_workers_share_the_slots_through_redis(
     )
     ids = active_source_ids(configured)
     storage = get_storage(configured)
-    workers = [host_slots(configured), host_slots(configured)]
+    workers = [new_host_slots(configured), new_host_slots(configured)]
     assert all(isinstance(w, RedisHostSlots) for w in workers)
     with ThreadPoolExecutor(6) as pool:
         jobs = [
@@ -182,7 +182,7 @@ def test_without_redis_the_slots_are_kept_in_process(settings: Settings) -> None
     gone = settings.model_copy(
         update={"broker_url": f"redis://127.0.0.1:{free_port()}/0", "fetch_per_host_concurrency": 1}
     )
-    slots = host_slots(gone)
+    slots = new_host_slots(gone)
     assert isinstance(slots, RedisHostSlots)
     holder = _hold_in_thread(slots, "feeds.example.org", 1.0)  # falls back, does not hang
     slots.fallback.wait_seconds = 0.1
@@ -207,3 +207,15 @@ def test_a_busy_host_is_tried_later_not_counted_as_failing(
         source = session.get(Source, sid)
         assert source is not None
         assert source.consecutive_failures == 0 and source.retry_after is not None
+
+
+def test_digestcast_collect_keeps_to_the_limit(settings: Settings, slow: SlowServer) -> None:
+    """The CLI's road: one `collect.source` task per source, run in threads."""
+    from worker.pipeline import collect
+
+    configured = sources(
+        settings.model_copy(update={"collect_concurrency": 6}), slow, ["127.0.0.1"], 6
+    )
+    summary = collect(configured)
+    assert summary.sources == 6 and not summary.failed, summary.line()
+    assert slow.peak["127.0.0.1"] == 2

@@ -132,8 +132,26 @@ class RedisHostSlots:
                 log.info("fetch slots: could not release %s; its lease lapses", host)
 
 
+_shared: dict[tuple[str, int, float], HostSlots] = {}
+_shared_lock = threading.Lock()
+
+
 def host_slots(settings: Settings) -> HostSlots:
-    """The slots for this process's fetches; create one per collect run and share it."""
+    """This process's slots for the configuration: one set shared by every collect thread and
+    task of the process (Celery task arguments cannot carry it), kept in Redis with a broker."""
+    key = (
+        settings.broker_url or "",
+        settings.fetch_per_host_concurrency,
+        settings.fetch_timeout_seconds,
+    )
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = new_host_slots(settings)
+        return _shared[key]
+
+
+def new_host_slots(settings: Settings) -> HostSlots:
+    """A set of slots of its own (what one worker process holds)."""
     limit = settings.fetch_per_host_concurrency
     if limit <= 0:
         return Unlimited()

@@ -57,7 +57,7 @@ def run_collect(
     """
     storage = storage or get_storage(settings)
     ids = active_source_ids(settings)
-    slots = host_slots(settings)  # one set for the run's threads: per-host politeness holds
+    slots = host_slots(settings)  # the process's set: per-host politeness across the threads
     results: dict[int, dict[str, Any]] = {}
     workers = max(1, min(settings.collect_concurrency, len(ids)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
