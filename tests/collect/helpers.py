@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +47,10 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route | Callable[[], Route]] = {}
         self.hits: list[Hit] = []
+        # requests being answered, and the most at once, by the Host they were sent to
+        self.inflight: dict[str, int] = defaultdict(int)
+        self.peak: dict[str, int] = defaultdict(int)
+        self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +60,17 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
+                host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+                with server.lock:
+                    server.inflight[host] += 1
+                    server.peak[host] = max(server.peak[host], server.inflight[host])
+                try:
+                    self.answer()
+                finally:
+                    with server.lock:
+                        server.inflight[host] -= 1
+
+            def answer(self) -> None:
                 server.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}))
                 found = server.routes.get(self.path)
                 route = found() if callable(found) else found

@@ -229,3 +229,25 @@ def test_a_web_page_without_a_link_has_no_read_link(settings: Settings, tmp_path
         page = client.get(f"/listen/{article_id}")
     assert page.status_code == 200 and "Listen only" in page.text
     assert "Read the article" not in page.text
+
+
+def test_huge_fields_are_stored_within_the_columns(any_db_settings: Settings) -> None:
+    """A 1 MB body, a 20,000-character title, a 5,000-character id and link (with non-ASCII):
+    stored, the id hashed and the link dropped, so no index entry is ever too big."""
+    long_id = "тег-" * 1250
+    long_link = "https://n.example.org/" + "дуже-довгий-шлях/" * 300
+    body = rss(
+        entry("T" * 20_000, guid=long_id, link=long_link, text="<p>" + "word " * 200_000 + "</p>"),
+        entry("Normal story", guid="n-1", link="https://n.example.org/n-1"),
+    )
+    settings = write_sources(
+        any_db_settings,
+        {"name": "H", "url": feed_file(any_db_settings, "h.xml", body), "kind": "articles"},
+    )
+    result = collect_all(settings)["H"]
+    assert result["ok"] and len(result["new_articles"]) == 2, result  # type: ignore[arg-type]
+    with db.session_scope(settings) as session:
+        huge = session.scalars(select(Article).where(Article.title.startswith("TTT"))).one()
+        assert len(huge.title) <= 400 and huge.guid.startswith("sha256:")
+        assert huge.url is None and huge.canonical_url is None
+        assert len(huge.body_html) > 900_000

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
 
-from tests.collect.helpers import write_sources
+from tests.collect.helpers import FeedServer, Route, write_sources
 from tests.conftest import free_port
 from worker import db
 from worker.collect.fetch import HostBusyError
@@ -33,88 +29,46 @@ from worker.storage import get_storage
 HOLD = 0.4  # seconds each request takes on the server
 
 
-@dataclass
-class SlowServer:
-    """Answers every path with a one-item feed after HOLD seconds; counts requests in flight
-    by the Host they were sent to."""
-
-    inflight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    peak: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                host = (self.headers.get("Host") or "").split(":")[0]
-                with server.lock:
-                    server.inflight[host] += 1
-                    server.peak[host] = max(server.peak[host], server.inflight[host])
-                time.sleep(HOLD)
-                with server.lock:
-                    server.inflight[host] -= 1
-                body = (
-                    "<rss version='2.0'><channel><title>S</title><item><title>Story"
-                    f" {self.path}</title><guid>g{self.path}</guid><description>T</description>"
-                    "</item></channel></rss>"
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+def one_item_feed(path: str) -> Route:
+    """A feed that takes HOLD seconds to answer (the server counts requests in flight)."""
+    body = (
+        f"<rss version='2.0'><channel><title>S</title><item><title>Story {path}</title>"
+        f"<guid>g{path}</guid><description>T</description></item></channel></rss>"
+    ).encode()
+    return Route(body=body, delay=HOLD)
 
 
-@pytest.fixture
-def slow() -> Iterator[SlowServer]:
-    server = SlowServer()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-
-
-def sources(settings: Settings, server: SlowServer, hosts: list[str], each: int) -> Settings:
-    specs = [
-        {"name": f"{host} {n}", "url": f"http://{host}:{server.port}/{host}/{n}"}
-        for host in hosts
-        for n in range(each)
-    ]
+def sources(settings: Settings, server: FeedServer, hosts: list[str], each: int) -> Settings:
+    specs = []
+    for host in hosts:
+        for n in range(each):
+            server.routes[f"/{host}/{n}"] = one_item_feed(f"/{host}/{n}")
+            specs.append({"name": f"{host} {n}", "url": f"http://{host}:{server.port}/{host}/{n}"})
     return write_sources(settings, *({**s, "kind": "news-feed"} for s in specs))
 
 
-def test_one_run_keeps_to_the_limit_per_host(settings: Settings, slow: SlowServer) -> None:
+def test_one_run_keeps_to_the_limit_per_host(settings: Settings, feed_server: FeedServer) -> None:
     configured = settings.model_copy(update={"collect_concurrency": 8})
-    configured = sources(configured, slow, ["127.0.0.1", "localhost"], 4)
+    configured = sources(configured, feed_server, ["127.0.0.1", "localhost"], 4)
     results = run_collect(configured)
     assert all(r["ok"] for r in results), results
-    assert dict(slow.peak) == {"127.0.0.1": 2, "localhost": 2}  # the default: 2 per host
+    assert dict(feed_server.peak) == {"127.0.0.1": 2, "localhost": 2}  # the default: 2 per host
 
 
-def test_the_limit_is_what_limits(settings: Settings, slow: SlowServer) -> None:
+def test_the_limit_is_what_limits(settings: Settings, feed_server: FeedServer) -> None:
     configured = settings.model_copy(
         update={"collect_concurrency": 6, "fetch_per_host_concurrency": 6}
     )
-    assert all(r["ok"] for r in run_collect(sources(configured, slow, ["127.0.0.1"], 6)))
-    assert slow.peak["127.0.0.1"] > 2
+    assert all(r["ok"] for r in run_collect(sources(configured, feed_server, ["127.0.0.1"], 6)))
+    assert feed_server.peak["127.0.0.1"] > 2
 
 
 def test_workers_share_the_slots_through_redis(
-    settings: Settings, slow: SlowServer, redis_url: str
+    settings: Settings, feed_server: FeedServer, redis_url: str
 ) -> None:
     """Two workers (two slot objects, two Redis connections), three sources each at once."""
     configured = sources(
-        settings.model_copy(update={"broker_url": redis_url}), slow, ["127.0.0.1"], 6
+        settings.model_copy(update={"broker_url": redis_url}), feed_server, ["127.0.0.1"], 6
     )
     ids = active_source_ids(configured)
     storage = get_storage(configured)
@@ -127,7 +81,7 @@ def test_workers_share_the_slots_through_redis(
         ]
         results = [j.result() for j in jobs]
     assert all(r["ok"] for r in results), results
-    assert slow.peak["127.0.0.1"] == 2
+    assert feed_server.peak["127.0.0.1"] == 2
     assert not redis.Redis.from_url(redis_url).keys(KEY_PREFIX + "*")  # every slot given back
 
 
@@ -197,9 +151,9 @@ class Busy:
 
 
 def test_a_busy_host_is_tried_later_not_counted_as_failing(
-    settings: Settings, slow: SlowServer
+    settings: Settings, feed_server: FeedServer
 ) -> None:
-    configured = sources(settings, slow, ["127.0.0.1"], 1)
+    configured = sources(settings, feed_server, ["127.0.0.1"], 1)
     (sid,) = active_source_ids(configured)
     result = collect_one(configured, get_storage(configured), sid, Busy())
     assert not result["ok"] and "fetch slots" in str(result["error"])
@@ -209,13 +163,13 @@ def test_a_busy_host_is_tried_later_not_counted_as_failing(
         assert source.consecutive_failures == 0 and source.retry_after is not None
 
 
-def test_digestcast_collect_keeps_to_the_limit(settings: Settings, slow: SlowServer) -> None:
+def test_digestcast_collect_keeps_to_the_limit(settings: Settings, feed_server: FeedServer) -> None:
     """The CLI's road: one `collect.source` task per source, run in threads."""
     from worker.pipeline import collect
 
     configured = sources(
-        settings.model_copy(update={"collect_concurrency": 6}), slow, ["127.0.0.1"], 6
+        settings.model_copy(update={"collect_concurrency": 6}), feed_server, ["127.0.0.1"], 6
     )
     summary = collect(configured)
     assert summary.sources == 6 and not summary.failed, summary.line()
-    assert slow.peak["127.0.0.1"] == 2
+    assert feed_server.peak["127.0.0.1"] == 2

@@ -6,6 +6,7 @@ Every string here is plain text with no control characters, or HTML through the 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -145,3 +146,22 @@ def unreadable_entry(guid: str | None, index: int, namespace: str, exc: Exceptio
         url=None,
         reason=f"unreadable entry: {detail}",
     )
+
+
+def read_entry(
+    read: Callable[[], ParsedItem | None],
+    guid: str | None,
+    index: int,
+    namespace: str,
+    skipped: list[SkippedEntry],
+) -> ParsedItem | None:
+    """One entry through `read`; one that fails or has nothing in it is noted in `skipped` (one
+    odd entry never costs the rest of its feed)."""
+    try:
+        item = read()
+    except Exception as exc:
+        skipped.append(unreadable_entry(guid, index, namespace, exc))
+        return None
+    if item is None:
+        skipped.append(empty_entry(guid, index, namespace))
+    return item

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from worker.collect import items as it
@@ -89,15 +90,10 @@ def parse_json_feed(
     for index, raw in enumerate(raw_items):
         raw_id = _id(raw) if isinstance(raw, dict) else None
         guid = f"{namespace}:{raw_id}" if raw_id else None
-        try:
-            item = _item(raw, home or url, now, clamp_future) if isinstance(raw, dict) else None
-        except Exception as exc:  # one odd item never costs the rest of the feed
-            skipped.append(it.unreadable_entry(guid, index, namespace, exc))
-            continue
-        if item is None:
-            skipped.append(it.empty_entry(guid, index, namespace))
-            continue
-        items.append(item.finish())
+        read = partial(_item, raw if isinstance(raw, dict) else {}, home or url, now, clamp_future)
+        item = it.read_entry(read, guid, index, namespace, skipped)
+        if item is not None:
+            items.append(item.finish())
     return it.ParsedFeed(
         format="json" + str(data["version"]).removeprefix(VERSION_PREFIX),
         title=clean_text(_str(data, "title"), limit=300),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import io
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import feedparser
@@ -75,13 +76,9 @@ def parse_feed(
         extra = extras[index] if extras else media.Extras()
         raw_id = extra.guid or _text(entry.get("id")) or None
         guid = make_guid(raw_id, None, "", "", guid_namespace) if raw_id else None
-        try:
-            item = _from_entry(entry, url, now, clamp_future, raw_id)
-        except Exception as exc:  # one odd entry never costs the rest of the feed
-            skipped.append(it.unreadable_entry(guid, index, guid_namespace, exc))
-            continue
+        read = partial(_from_entry, entry, url, now, clamp_future, raw_id)
+        item = it.read_entry(read, guid, index, guid_namespace, skipped)
         if item is None:
-            skipped.append(it.empty_entry(guid, index, guid_namespace))
             continue
         item.image_caption = extra.caption or item.image_caption
         item.image_credit = extra.credit or item.image_credit
