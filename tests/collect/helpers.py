@@ -141,9 +141,10 @@ def write_sources(settings: Settings, *entries: dict[str, object]) -> Settings:
 def feed_file(settings: Settings, name: str, data: bytes) -> str:
     path = settings.data_dir.parent / "feeds" / name
     path.parent.mkdir(parents=True, exist_ok=True)
+    before = path.stat().st_mtime if path.exists() else 0.0
     path.write_bytes(data)
-    # a new mtime each write, so the file:// "conditional GET" sees the change
-    stamp = path.stat().st_mtime + (hash(data) % 1000) + 1
+    # a later mtime (to the second) each write, so the file:// "conditional GET" sees a change
+    stamp = max(float(int(path.stat().st_mtime)), float(int(before))) + 1
     os.utime(path, (stamp, stamp))
     return f"feeds/{name}"
 

@@ -10,7 +10,13 @@ from worker.models import Article
 
 # "<", ">" and "&" only ever occur inside JSON strings: as \u escapes the file stays the same
 # JSON and can never be mistaken for markup, wherever it is served or embedded
-_MARKUP_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_MARKUP_SAFE = (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"))
+
+
+def _markup_safe(text: str) -> str:
+    for char, escape in _MARKUP_SAFE:  # str.replace: far faster than str.translate
+        text = text.replace(char, escape)
+    return text
 
 
 def article_document(article: Article, source_name: str, tz: tzinfo) -> dict[str, Any]:
@@ -51,4 +57,4 @@ def article_json(article: Article, source_name: str, tz: tzinfo) -> tuple[str, b
     """The storage key and bytes of the article's `article.json`."""
     key = article.storage_prefix + "/article.json"
     text = json.dumps(article_document(article, source_name, tz), ensure_ascii=False, indent=2)
-    return key, text.translate(_MARKUP_SAFE).encode("utf-8")
+    return key, _markup_safe(text).encode("utf-8")

@@ -1,9 +1,11 @@
 """Parsed items -> Article / FeedItem rows: identity (GUID, then canonical URL, across sources),
 edits (content hash), editors' picks, slugs, and the `article.json` bytes of each article.
 
-Every item is written in a savepoint of its own: an item that cannot be stored is rolled back
-alone and reported in `Stored.skipped` with the reason, and the rest of the feed is stored.
-Only a database that is gone or locked (OperationalError and friends) stops the whole source.
+A feed is first written in one savepoint (one flush: the common case, fast); if anything in it
+fails, that savepoint is rolled back and the feed is written again item by item, each in a
+savepoint of its own: an item that cannot be stored is rolled back alone and reported in
+`Stored.skipped` with the reason, and the rest of the feed is stored. Only a database that is
+gone or locked (OperationalError and friends) stops the whole source.
 
 Writers of one database take turns (`lock_for_writes`): SQLite has a single writer anyway, and
 on PostgreSQL a transaction-level advisory lock does the same for collect transactions, so the
@@ -191,20 +193,43 @@ def _apply_content(article: Article, item: ParsedItem, body: str) -> None:
 
 
 class ArticleWriter:
-    """Writes one `articles` or `editors-picks` feed's plans, item by item."""
+    """Writes one `articles` or `editors-picks` feed's plans: with `isolate`, each item in its
+    own savepoint (flushed, its article.json made inside it); without, all of them at once (the
+    caller holds the one savepoint, and any error is the whole batch's)."""
 
-    def __init__(self, session: Session, source: Source, tz: tzinfo, now: datetime) -> None:
+    def __init__(
+        self, session: Session, source: Source, tz: tzinfo, now: datetime, *, isolate: bool
+    ) -> None:
         self.session, self.source, self.tz, self.now = session, source, tz, now
+        self.isolate = isolate
         self.is_pick = source.kind == SourceKind.editors_picks
         self.created: Index[Article] = Index(session, Article, [])
         self.handled: set[int] = set()
         self.taken: dict[date, set[str]] = {}
+        self.pending: list[tuple[Article, str]] = []  # batch mode: article.json after the flush
         self.out = Stored()
 
     def write_all(self, plans: list[Plan]) -> Stored:
         for plan in plans:
             self.write(plan)
+        if not self.isolate:
+            self.session.flush()
+            for article, owner in self.pending:
+                self.out.documents.append((article.id, *article_json(article, owner, self.tz)))
         return self.out
+
+    def _run(self, write: Callable[[], None]) -> Exception | None:
+        if self.isolate:
+            return isolated(self.session, write)
+        write()  # an error belongs to the whole batch: it propagates
+        return None
+
+    def _document(self, article: Article, owner: str, into: list[tuple[int, str, bytes]]) -> None:
+        if self.isolate:
+            self.session.flush()
+            into.append((article.id, *article_json(article, owner, self.tz)))
+        else:
+            self.pending.append((article, owner))
 
     def _taken(self, day: date, refresh: bool = False) -> set[str]:
         if refresh or day not in self.taken:
@@ -275,10 +300,9 @@ class ArticleWriter:
         def write() -> None:
             _apply_content(article, item, body)
             self.session.add(article)
-            self.session.flush()
-            documents.append((article.id, *article_json(article, self.source.name, self.tz)))
+            self._document(article, self.source.name, documents)
 
-        error = isolated(self.session, write)
+        error = self._run(write)
         if error is None:
             taken.add(article.slug)
             self.created.add(article)
@@ -309,13 +333,12 @@ class ArticleWriter:
                 # an edit: audio re-synthesizes; the slug and day stay, so links stay valid
                 article.content_hash = new_hash
                 article.updated_at = self.now
-            self.session.flush()
             owner = self.source.name
             if article.source_id != self.source.id and article.source is not None:
                 owner = article.source.name
-            documents.append((article.id, *article_json(article, owner, self.tz)))
+            self._document(article, owner, documents)
 
-        error = isolated(self.session, write)
+        error = self._run(write)
         if error is None:
             target = self.out.updated_articles if edited else self.out.touched_articles
             target.append(article)
@@ -323,10 +346,23 @@ class ArticleWriter:
         return error
 
 
+def _batch_then_items(session: Session, write: Callable[[bool], Stored]) -> Stored:
+    """`write(isolate=False)` in one savepoint; after any error there, `write(isolate=True)`."""
+    batch: list[Stored] = []
+    error = isolated(session, lambda: batch.append(write(False)))
+    if error is None:
+        return batch[0]
+    log.info("a feed's batch write failed (%s); writing its items one by one", _reason(error))
+    return write(True)
+
+
 def apply_articles(
     session: Session, source: Source, plans: list[Plan], tz: tzinfo, now: datetime
 ) -> Stored:
-    return ArticleWriter(session, source, tz, now).write_all(plans)
+    def write(isolate: bool) -> Stored:
+        return ArticleWriter(session, source, tz, now, isolate=isolate).write_all(plans)
+
+    return _batch_then_items(session, write)
 
 
 def _fill_feed_item(
@@ -354,6 +390,19 @@ def apply_feed_items(
     feed_link: str | None = None,
 ) -> Stored:
     """News-feed items; one without a link of its own links to the feed's page (`feed_link`)."""
+    return _batch_then_items(
+        session, partial(_write_feed_items, session, source, items, now, feed_link)
+    )
+
+
+def _write_feed_items(
+    session: Session,
+    source: Source,
+    items: list[ParsedItem],
+    now: datetime,
+    feed_link: str | None,
+    isolate: bool,
+) -> Stored:
     out = Stored()
     index = Index(session, FeedItem, items)
     handled: set[int] = set()
@@ -380,7 +429,11 @@ def apply_feed_items(
             )
         )
         fill = partial(_fill_feed_item, session, target, item, text_, digest, feed_link, now)
-        error = isolated(session, fill)
+        if isolate:
+            error = isolated(session, fill)
+        else:
+            fill()  # the batch's savepoint holds it; an error is the whole batch's
+            error = None
         if error is not None:
             out.skipped.append(_skip(item, _reason(error)))
             continue

@@ -60,8 +60,12 @@ _HOST = re.compile(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]")
 
 
 def _defang_common(text: str) -> str:
-    text = _EVENT_HANDLER.sub(r"\1" + WORD_JOINER, text)
-    return _SCRIPT_SCHEME.sub(r"\1" + WORD_JOINER + r"\2", text)
+    # cheap guards first: these case-insensitive patterns cost far more than a scan for "="
+    if "=" in text:
+        text = _EVENT_HANDLER.sub(r"\1" + WORD_JOINER, text)
+    if ":" in text and "script" in text.lower():
+        text = _SCRIPT_SCHEME.sub(r"\1" + WORD_JOINER + r"\2", text)
+    return text
 
 
 def defang_text(text: str) -> str:
