@@ -112,11 +112,10 @@ def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis database number of its own, flushed before and after."""
-    from urllib.parse import urlsplit
-
-    where = urlsplit(REDIS_URL)
-    require_service("Redis", where.hostname or "127.0.0.1", where.port or 6379)
     import redis
+
+    parts = redis.connection.parse_url(REDIS_URL)
+    require_service("Redis", str(parts.get("host", "127.0.0.1")), int(parts.get("port", 6379)))
 
     number = 1 + (uuid.uuid4().int % 14)
     url = f"{REDIS_URL}/{number}"

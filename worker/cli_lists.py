@@ -133,15 +133,16 @@ def subscribers_export(
 # ---------------------------------------------------------------- sources
 @sources_app.command("list")
 def sources_list() -> None:
-    """Sources with last success, last error and failure count."""
-    from worker.collect.service import source_health
+    """Sources with last success, last error, failure count and skipped entries (with why)."""
+    from worker.collect.service import skipped_items, source_health
     from worker.collect.sources import sync_sources
 
     settings = _settings()
     with db.session_scope(settings) as session:
         sync_sources(session, settings)
         rows = source_health(session)
-    table = Table("name", "kind", "last success", "failures", "paused", "last error")
+        skips = skipped_items(session)
+    table = Table("name", "kind", "last success", "failures", "paused", "skipped", "last error")
     for row in rows:
         table.add_row(
             str(row["name"]),
@@ -149,9 +150,22 @@ def sources_list() -> None:
             str(row.get("last_success_at") or "never"),
             str(row.get("consecutive_failures", 0)),
             "yes" if row.get("paused") else "",
+            str(row.get("skipped") or ""),
             str(row.get("last_error") or ""),
         )
     console.print(table)
+    if skips:
+        # entries the sources' feeds had but that could not be stored; the rest of each feed was
+        skipped = Table("source", "entry", "reason", "times", "last seen", title="Skipped entries")
+        for skip in skips:
+            skipped.add_row(
+                str(skip["source"]),
+                str(skip["title"]),
+                str(skip["reason"]),
+                str(skip["times"]),
+                str(skip["last_seen_at"]),
+            )
+        console.print(skipped)
 
 
 @sources_app.command("check")

@@ -115,8 +115,9 @@ class Article(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     guid: Mapped[str] = mapped_column(String(1000), unique=True)
-    canonical_url: Mapped[str] = mapped_column(String(2000))
-    url: Mapped[str] = mapped_column(Text)
+    # both None for an entry without a link (RSS, JSON Feed and Atom with content allow it)
+    canonical_url: Mapped[str | None] = mapped_column(String(2000))
+    url: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     slug: Mapped[str] = mapped_column(String(80))
     author: Mapped[str | None] = mapped_column(Text)
@@ -157,8 +158,8 @@ class FeedItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     guid: Mapped[str] = mapped_column(String(1000), unique=True)
-    canonical_url: Mapped[str] = mapped_column(String(2000))
-    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str | None] = mapped_column(String(2000))  # None: the entry had no link
+    url: Mapped[str | None] = mapped_column(Text)  # the entry's link, else the feed's own link
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     published_at: Mapped[datetime]
@@ -166,6 +167,26 @@ class FeedItem(Base):
     updated_at: Mapped[datetime | None]
     content_hash: Mapped[str] = mapped_column(String(64))
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id"))
+
+    source: Mapped[Source] = relationship()
+
+
+class SkippedItem(Base):
+    """A feed entry that could not be stored (the rest of its feed was): shown to ops with the
+    reason, one row per (source, entry), removed once the entry is stored."""
+
+    __tablename__ = "skipped_items"
+    __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_skipped_items_source_guid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    guid: Mapped[str] = mapped_column(String(1000))
+    title: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    times: Mapped[int] = mapped_column(Integer, default=1)  # runs that skipped it
 
     source: Mapped[Source] = relationship()
 

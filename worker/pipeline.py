@@ -92,6 +92,7 @@ class CollectSummary:
     new_articles: list[int] = field(default_factory=list)
     updated_articles: list[int] = field(default_factory=list)
     new_feed_items: int = 0
+    skipped_items: int = 0  # entries not stored, with reasons in `digestcast sources list`
 
     def line(self) -> str:
         ok = self.sources - len(self.failed)
@@ -99,6 +100,8 @@ class CollectSummary:
             f"collected {ok}/{self.sources} sources: {len(self.new_articles)} new and "
             f"{len(self.updated_articles)} updated articles, {self.new_feed_items} new news items"
         )
+        if self.skipped_items:
+            text += f"; {self.skipped_items} entries skipped (`digestcast sources list` says why)"
         if self.failed:
             text += f"; failed: {'; '.join(self.failed)}"
         return text
@@ -125,6 +128,7 @@ def collect(settings: Settings, progress: Progress = _no_progress) -> CollectSum
         summary.new_articles += result.get("new_articles", [])
         summary.updated_articles += result.get("updated_articles", [])
         summary.new_feed_items += int(result.get("new_feed_items", 0))
+        summary.skipped_items += int(result.get("skipped_items", 0))
     return summary
 
 

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = 5
     collect_concurrency: int = 4  # sources fetched at once by run_collect (embedded mode)
     full_text_max_pages: int = 30  # article pages fetched per source per run; the rest wait
+    fetch_per_host_concurrency: int = 2  # fetches at once to one host, across sources and workers
 
     # --- audio
     tts_engine: Literal["auto", "gtts", "espeak"] = "auto"

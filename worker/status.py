@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.daily import scheduler_status
 from worker.audio.service import audio_status
+from worker.collect import skipped
 from worker.delivery.complaints import rate as complaint_rate
 from worker.delivery.resend import delivery_status
 from worker.edition.lifecycle import history
@@ -86,6 +87,7 @@ def gather_status(
             for r in details["resends"]
         ]
     audio_rows = [{"state": state, "articles": n} for state, n in audio_status(session).items()]
+    skip_counts = skipped.counts(session)
     source_rows = [
         {
             "source": s.name,
@@ -95,9 +97,20 @@ def gather_status(
             else "never",
             "failures": s.consecutive_failures,
             "paused": "PAUSED" if s.paused_at else "",
+            "skipped": skip_counts.get(s.id, 0),
             "last error": s.last_error or "",
         }
         for s in session.scalars(select(Source).order_by(Source.name))
+    ]
+    # entries a feed had but that could not be stored (the rest of the feed was), and why
+    skipped_rows = [
+        {k: r[k] for k in ("source", "title", "reason", "times")}
+        | {
+            "last seen": datetime.fromisoformat(r["last_seen_at"])
+            .astimezone(settings.tz)
+            .strftime("%Y-%m-%d %H:%M")
+        }
+        for r in skipped.recent(session, 20)
     ]
     report = {
         f"Digest {day.isoformat()}": digest_rows,
@@ -108,6 +121,7 @@ def gather_status(
         "Complaints": complaint_rows,
         "Audio": audio_rows,
         "Sources": source_rows,
+        "Skipped entries": skipped_rows,
     }
     report.update(scheduler_status(session, settings))
     return report

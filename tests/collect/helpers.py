@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
+import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from worker import db
+from worker.collect.service import collect_source, sync_sources
+from worker.settings import Settings
+from worker.storage import LocalStorage
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -37,6 +47,10 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route | Callable[[], Route]] = {}
         self.hits: list[Hit] = []
+        # requests being answered, and the most at once, by the Host they were sent to
+        self.inflight: dict[str, int] = defaultdict(int)
+        self.peak: dict[str, int] = defaultdict(int)
+        self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,6 +60,17 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
+                host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+                with server.lock:
+                    server.inflight[host] += 1
+                    server.peak[host] = max(server.peak[host], server.inflight[host])
+                try:
+                    self.answer()
+                finally:
+                    with server.lock:
+                        server.inflight[host] -= 1
+
+            def answer(self) -> None:
                 server.hits.append(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}))
                 found = server.routes.get(self.path)
                 route = found() if callable(found) else found
@@ -99,3 +124,37 @@ class FeedServer:
 
 def corpus(name: str) -> bytes:
     return (CORPUS / name).read_bytes()
+
+
+def write_sources(settings: Settings, *entries: dict[str, object]) -> Settings:
+    lines = []
+    for entry in entries:
+        lines.append("[[source]]")
+        for key, value in {"local": True, **entry}.items():
+            lines.append(f"{key} = {json.dumps(value)}")
+    path = settings.data_dir.parent / "sources.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return settings.model_copy(update={"sources": path})
+
+
+def feed_file(settings: Settings, name: str, data: bytes) -> str:
+    path = settings.data_dir.parent / "feeds" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    before = path.stat().st_mtime if path.exists() else 0.0
+    path.write_bytes(data)
+    # a later mtime (to the second) each write, so the file:// "conditional GET" sees a change
+    stamp = max(float(int(path.stat().st_mtime)), float(int(before))) + 1
+    os.utime(path, (stamp, stamp))
+    return f"feeds/{name}"
+
+
+def collect_all(settings: Settings, now: datetime = NOW) -> dict[str, dict[str, object]]:
+    storage = LocalStorage(settings.data_dir)
+    results = {}
+    with db.session_scope(settings) as session:
+        for source in sync_sources(session, settings):
+            results[source.name] = collect_source(
+                session, settings, storage, source.id, now=now
+            ).as_dict()
+    return results

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.collect.helpers import CORPUS, FeedServer, Route
+from tests.collect.helpers import CORPUS, FeedServer, Route, collect_all, feed_file, write_sources
 from tests.conftest import EXAMPLES
 from worker import db
 from worker.collect.service import collect_source, run_collect, sync_sources
@@ -37,39 +36,6 @@ def rss(*items: str) -> bytes:
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
         "<link>https://news.example.org/</link>" + "".join(items) + "</channel></rss>"
     ).encode()
-
-
-def write_sources(settings: Settings, *entries: dict[str, object]) -> Settings:
-    lines = []
-    for entry in entries:
-        lines.append("[[source]]")
-        for key, value in {"local": True, **entry}.items():
-            lines.append(f"{key} = {json.dumps(value)}")
-    path = settings.data_dir.parent / "sources.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return settings.model_copy(update={"sources": path})
-
-
-def feed_file(settings: Settings, name: str, data: bytes) -> str:
-    path = settings.data_dir.parent / "feeds" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    # a new mtime each write, so the file:// "conditional GET" sees the change
-    stamp = path.stat().st_mtime + (hash(data) % 1000) + 1
-    os.utime(path, (stamp, stamp))
-    return f"feeds/{name}"
-
-
-def collect_all(settings: Settings, now: datetime = NOW) -> dict[str, dict[str, object]]:
-    storage = LocalStorage(settings.data_dir)
-    results = {}
-    with db.session_scope(settings) as session:
-        for source in sync_sources(session, settings):
-            results[source.name] = collect_source(
-                session, settings, storage, source.id, now=now
-            ).as_dict()
-    return results
 
 
 def read_json(settings: Settings, article: Article) -> dict[str, object]:

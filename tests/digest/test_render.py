@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -213,3 +214,70 @@ def test_content_cannot_smuggle_a_placeholder(
         for placeholder in PLACEHOLDERS:
             assert body.count(placeholder) == 1, (name, placeholder)
     assert "https://evil.example/?t=@%40DC_UNSUBSCRIBE_URL@%40" in body
+
+
+def test_a_115_story_day_fits_and_sends_the_rest_to_the_site(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    factory: Factory,
+) -> None:
+    """Past every trimming step the email keeps the lead, the first top stories and the news
+    feed, and links "N more stories on the site" to the web copy, which has every story."""
+    prev = DAY - timedelta(days=1)
+    dek = "What happened, who said what and why it matters for the people of the city today. " * 3
+    for n in range(112):
+        factory.article(f"Story {n:03d}: a headline of an ordinary newsroom length, and a bit",
+                        kyiv(prev, 8) + timedelta(minutes=5 * n), summary=dek)  # fmt: skip
+    for n in range(3):
+        factory.article(f"Pick {n}: an editors' pick", kyiv(prev, 9, n), pick=True, summary=dek)
+    brief = "A paragraph of news in brief that says what happened. " * 3
+    for n in range(40):
+        factory.item(f"News item {n:02d}", kyiv(prev, 8) + timedelta(minutes=20 * n), summary=brief)
+    digest = build_digest(session, settings, storage, DAY, briefing=fixed_briefing)
+    email = storage.read_bytes(f"{PREFIX}/email.html").decode()
+    assert len(email.encode()) <= 90_000 == settings.digest_html_budget_bytes
+    assert not any("still over" in d for d in digest.degradations), digest.degradations
+    cut = next(d for d in digest.degradations if d.startswith("top stories cut to"))
+    kept = int(re.search(r"cut to (\d+)", cut).group(1))  # type: ignore[union-attr]
+    more = 115 - 1 - kept  # the picks went first, then the top stories past the first `kept`
+    links = parse_html(email)
+    assert f"{more} more stories on the site" in " ".join(links.text)
+    assert "https://daily.example.org/digests/2026-11-27" in links.hrefs
+    # the lead and the first N top stories, in the edition's order; none of the others
+    sent = [s["title"] for s in json.loads(storage.read_bytes(f"{PREFIX}/email.json"))["stories"]]
+    assert len(sent) == kept + 1
+    everything = [f"Story {n:03d}" for n in range(112)]
+    assert {t.split(":")[0] for t in sent} == {t for t in everything if f"{t}:" in email}
+    assert "Pick 0" not in email
+    assert "News item" in email  # the news feed stays
+    # the archive page (the web copy) and the text part have every story
+    web = storage.read_bytes(f"{PREFIX}/digest.html").decode()
+    text = storage.read_bytes(f"{PREFIX}/email.txt").decode()
+    for n in range(112):
+        assert f"Story {n:03d}" in web and f"Story {n:03d}" in text
+    assert "Pick 2" in web and "more stories on the site" not in web
+    # the edition without audio links is trimmed the same way
+    no_audio = storage.read_bytes(f"{PREFIX}/email-noaudio.html")
+    assert len(no_audio) <= 90_000
+
+
+@pytest.mark.parametrize("budget", [30_000, 60_000, 90_000, 150_000])
+def test_trimming_always_converges(settings: Settings, budget: int) -> None:
+    from datetime import date as date_
+
+    from worker.digest.content import Story, build_view
+    from worker.digest.render import PERSONALIZATION_ALLOWANCE, render
+
+    view = build_view(settings, date_(2026, 11, 27), [], [], [], 300.0)
+    story = Story(id=1, title="A headline " * 6, url="https://example.org/s", dek="Dek. " * 60,
+                  byline="A. Writer", category="News", reading_minutes=4,
+                  image_url="https://example.org/i.jpg", image_alt="alt",
+                  listen_url="https://daily.example.org/listen/1", listen_minutes=3,
+                  published_local="08:00")  # fmt: skip
+    view = view.with_(stories=(story,) * 150, picks=(story,) * 10)
+    rendered = render(view, budget)
+    assert not rendered.over_budget, rendered.degradations
+    assert rendered.html_bytes <= budget - PERSONALIZATION_ALLOWANCE
+    assert rendered.view.lead == story
+    assert len(rendered.full_html) > len(rendered.html) or budget >= 150_000

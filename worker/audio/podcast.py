@@ -4,11 +4,17 @@ feedgen's podcast extension writes the iTunes tags; two gaps are closed here wit
 extension: Apple wants `itunes:explicit` as true/false (feedgen only writes yes/no/clean), and
 Podcasting 2.0 adds `podcast:guid` (UUIDv5 of the feed URL) and `podcast:transcript` per item.
 Enclosure lengths are the stored files' real sizes, so podcast apps never see a wrong length.
+
+Descriptions are HTML to podcast apps: plain text is HTML-escaped before it goes in ("<blink>"
+stays visible). A feed is rewritten only when something in it changed; otherwise its bytes,
+its lastBuildDate and so its ETag stay, and a polling app downloads nothing new.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import uuid
 from datetime import UTC, datetime, time
 from typing import Any
@@ -86,7 +92,7 @@ def _channel(settings: Settings, storage: Storage, name: str, title: str) -> Fee
     fg.link(href=feed_url, rel="self")
     fg.link(href=base, rel="alternate")  # last: feedgen's RSS <link> is the latest alternate
     description = _clip_bytes(settings.podcast_description, 4000)  # Apple's limit is in bytes
-    fg.description(description)
+    fg.description(_as_html(description, 4000))
     fg.language("en")
     fg.generator("digestcast")
     author = settings.podcast_author or settings.newsletter_name
@@ -106,6 +112,18 @@ def _channel(settings: Settings, storage: Storage, name: str, title: str) -> Fee
     fg.podcast20.explicit = settings.podcast_explicit
     fg.lastBuildDate(datetime.now(UTC))
     return fg
+
+
+def _as_html(text: str, limit: int | None = None) -> str:
+    """Plain text for an element that podcast apps read as HTML: escaped, in a paragraph (so
+    every reader, feedparser and gPodder's podcastparser alike, takes it for HTML), within
+    `limit` bytes."""
+    while True:
+        value = f"<p>{html.escape(text, quote=False)}</p>"
+        over = len(value.encode()) - limit if limit is not None else 0
+        if over <= 0:
+            return value
+        text = _clip_bytes(text, len(text.encode()) - over)
 
 
 def _clip_bytes(text: str, limit: int) -> str:
@@ -137,7 +155,7 @@ def _add_episode(
     entry = fg.add_entry(order="append")
     entry.guid(guid, permalink=False)
     entry.title(title)
-    entry.description(description or title)
+    entry.description(_as_html(description or title))
     if link:
         entry.link(href=link)
     entry.pubDate(published)  # feedgen writes RFC 2822
@@ -149,8 +167,16 @@ def _add_episode(
         entry.podcast20.transcripts.append((url, mime, language))
 
 
+_BUILD_DATE = re.compile(rb"<lastBuildDate>[^<]*</lastBuildDate>")
+
+
 def _write(storage: Storage, key: str, fg: FeedGenerator) -> int:
+    """Write the feed unless only its lastBuildDate would change; the stored size."""
     data: bytes = fg.rss_str(pretty=True)
+    if storage.exists(key):
+        current = storage.read_bytes(key)
+        if _BUILD_DATE.sub(b"", current) == _BUILD_DATE.sub(b"", data):
+            return len(current)
     storage.write_bytes(key, data)
     return len(data)
 

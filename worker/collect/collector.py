@@ -1,9 +1,11 @@
 """collect_source: one source fetched, parsed and stored, its health recorded; never raises.
 
 Phases, so no database lock is held across the network: read the source; fetch and parse (no
-transaction); plan against existing rows and fetch full-text pages; write rows, flush,
-write article.json files, commit. Any failure rolls back the writes and is recorded on the
-source with a readable reason; after `source_max_failures` in a row the source is paused.
+transaction); plan against existing rows, commit, fetch full-text pages; take the write turn,
+write rows item by item, commit, write the article.json files. An item that cannot be stored is
+skipped and recorded with its reason (worker.collect.skipped) and the source stays healthy; a
+feed that cannot be fetched or parsed at all fails the source with a readable reason, and after
+`source_max_failures` failures in a row the source is paused.
 """
 
 from __future__ import annotations
@@ -18,15 +20,24 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from worker.collect import skipped
 from worker.collect.extract import fetch_full_text
-from worker.collect.fetch import FetchError, FetchLimits, FetchResult, RateLimitedError, fetch
-from worker.collect.parse import FeedError, ParsedItem, parse_feed
+from worker.collect.fetch import (
+    FetchError,
+    FetchLimits,
+    FetchResult,
+    HostSlots,
+    RateLimitedError,
+    fetch,
+)
+from worker.collect.parse import FeedError, ParsedFeed, ParsedItem, parse_feed
+from worker.collect.politeness import host_slots
 from worker.collect.store import (
-    Outcome,
     Plan,
+    Stored,
     apply_articles,
     apply_feed_items,
-    article_json,
+    lock_for_writes,
     plan_articles,
 )
 from worker.collect.text import clean_text
@@ -35,8 +46,6 @@ from worker.settings import Settings
 from worker.storage import Storage
 
 log = logging.getLogger(__name__)
-# what an undeclared or wrongly declared non-UTF-8 feed most likely uses, by source language
-LEGACY_ENCODINGS = {"uk": "windows-1251", "ru": "windows-1251", "be": "windows-1251"}
 
 
 @dataclass
@@ -53,6 +62,8 @@ class CollectResult:
     items: int = 0  # entries in the feed after category filters
     deferred: int = 0  # full-text items left for the next run (page budget spent)
     paused: bool = False
+    skipped_items: int = 0  # entries not stored (recorded in skipped_items with the reason)
+    skip_reasons: list[str] = field(default_factory=list)  # the first few, for the summary
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,18 +94,21 @@ def filter_categories(items: list[ParsedItem], options: dict[str, Any]) -> list[
 
 
 def fetch_and_parse(
-    source: Source, settings: Settings, now: datetime
-) -> tuple[FetchResult, list[ParsedItem]]:
-    """Fetch (conditionally) and parse; raises FetchError / FeedError with a readable reason."""
+    source: Source, settings: Settings, now: datetime, slots: HostSlots | None = None
+) -> tuple[FetchResult, ParsedFeed]:
+    """Fetch (conditionally) and parse; raises FetchError / FeedError with a readable reason.
+    The feed's items are already filtered by the source's categories."""
     result = fetch(
         source.url,
         local=source.local,
         limits=limits_for(settings),
         etag=source.etag,
         last_modified=source.last_modified,
+        slots=slots,
     )
     if result.not_modified:
-        return result, []
+        return result, ParsedFeed(format="", title="", items=[])
+    options = source.options or {}
     feed = parse_feed(
         result.content,
         url=result.url,
@@ -102,14 +116,15 @@ def fetch_and_parse(
         now=now,
         # a bundled/local file is the operator's own: keep its dates even if the clock is behind
         clamp_future=not source.local,
-        fallback_encoding=LEGACY_ENCODINGS.get(source.language, "windows-1252"),
+        encoding=options.get("encoding") or None,
         guid_namespace=source.name,
     )
-    return result, filter_categories(feed.items, source.options or {})
+    feed.items = filter_categories(feed.items, options)
+    return result, feed
 
 
 def _fill_full_text(
-    plans: list[Plan], source: Source, settings: Settings
+    plans: list[Plan], source: Source, settings: Settings, slots: HostSlots
 ) -> tuple[list[Plan], int]:
     """Fetch article pages for the plans that need them, a few at a time, within the budget.
 
@@ -125,7 +140,9 @@ def _fill_full_text(
 
     def one(plan: Plan) -> None:
         try:
-            plan.full_text = fetch_full_text(plan.item.url, local=source.local, limits=limits)
+            plan.full_text = fetch_full_text(
+                plan.item.url or "", local=source.local, limits=limits, slots=slots
+            )
         except FetchError as exc:
             log.info("full text of %s unavailable: %s", plan.item.url, exc)
 
@@ -163,8 +180,11 @@ def collect_source(
     source_id: int,
     *,
     now: datetime | None = None,
+    slots: HostSlots | None = None,
 ) -> CollectResult:
+    """Collect one source. `slots`: the per-host fetch slots shared by a run's threads."""
     now = now or datetime.now(UTC)
+    slots = slots if slots is not None else host_slots(settings)
     source = session.get(Source, source_id)
     if source is None:
         return CollectResult(source=f"#{source_id}", ok=False, error="no such source")
@@ -186,7 +206,7 @@ def collect_source(
     reason: str
     for attempt in range(2):
         try:
-            return _collect(session, settings, storage, source_id, now)
+            return _collect(session, settings, storage, source_id, now, slots)
         except RateLimitedError as exc:
             if not exc.retry_after_seconds:  # 429 without Retry-After: an ordinary failure
                 reason = str(exc)
@@ -242,12 +262,18 @@ def _storage_failed(
 
 
 def _collect(
-    session: Session, settings: Settings, storage: Storage, source_id: int, now: datetime
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    source_id: int,
+    now: datetime,
+    slots: HostSlots,
 ) -> CollectResult:
     source = session.get(Source, source_id)
     assert source is not None
     result = CollectResult(source=source.name)
-    fetched, items = fetch_and_parse(source, settings, now)
+    fetched, feed = fetch_and_parse(source, settings, now, slots)
+    items = feed.items
     result.items = len(items)
     if fetched.not_modified:
         record_success(source, now)
@@ -255,27 +281,16 @@ def _collect(
         session.commit()
         result.not_modified = True
         return result
-    out = Outcome()
-    if source.kind == SourceKind.news_feed:
-        apply_feed_items(session, source, items, now, out)
-    else:
-        plans = plan_articles(session, source, items)
-        plans, result.deferred = _fill_full_text(plans, source, settings)
-        out = apply_articles(session, source, plans, settings.tz, now)
+    out = _store(session, settings, source, items, feed.link, now, slots, result)
+    notes = [*feed.skipped, *out.skipped]
+    skipped.record(session, source.id, notes, out.stored_guids, now)
+    result.skipped_items = len(notes)
+    result.skip_reasons = [f"{n.title}: {n.reason}" for n in notes[:5]]
     record_success(source, now)
     # with deferred items the next run must see the whole feed again, not a 304
     keep = not result.deferred
     source.etag = fetched.etag if keep else None
     source.last_modified = fetched.last_modified if keep else None
-    session.flush()
-    documents: list[tuple[int, str, bytes]] = []
-    names: dict[int, str] = {}
-    for article in [*out.new_articles, *out.updated_articles, *out.touched_articles]:
-        owner = names.get(article.source_id)
-        if owner is None:
-            owner_row = session.get(Source, article.source_id)
-            owner = names[article.source_id] = owner_row.name if owner_row else source.name
-        documents.append((article.id, *article_json(article, owner, settings.tz)))
     result.new_articles = [a.id for a in out.new_articles]
     result.updated_articles = [a.id for a in out.updated_articles]
     result.new_feed_items = out.new_feed_items
@@ -283,10 +298,30 @@ def _collect(
     # commit first, then write the files: no database lock is held during file I/O
     session.commit()
     try:
-        for _, key, data in documents:
+        for _, key, data in out.documents:
             storage.write_bytes(key, data)
     except Exception as exc:
-        _storage_failed(session, settings, source_id, [d[0] for d in documents], exc, now)
+        _storage_failed(session, settings, source_id, [d[0] for d in out.documents], exc, now)
         result.ok = False
         result.error = f"storage: {type(exc).__name__}: {exc}"
     return result
+
+
+def _store(
+    session: Session,
+    settings: Settings,
+    source: Source,
+    items: list[ParsedItem],
+    feed_link: str | None,
+    now: datetime,
+    slots: HostSlots,
+    result: CollectResult,
+) -> Stored:
+    if source.kind == SourceKind.news_feed:
+        lock_for_writes(session, source.id)
+        return apply_feed_items(session, source, items, now, feed_link)
+    plans = plan_articles(session, source, items)
+    session.commit()  # no transaction stays open while article pages are fetched
+    plans, result.deferred = _fill_full_text(plans, source, settings, slots)
+    lock_for_writes(session, source.id)
+    return apply_articles(session, source, plans, settings.tz, now)

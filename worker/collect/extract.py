@@ -10,7 +10,7 @@ import re
 
 import trafilatura
 
-from worker.collect.fetch import FetchLimits, fetch
+from worker.collect.fetch import FetchLimits, HostSlots, fetch
 from worker.collect.text import html_to_text, sanitize_html
 
 # the page's own <h1> repeats the headline we already have
@@ -39,7 +39,11 @@ def extract_main_html(page: bytes | str, url: str) -> str | None:
     return body if len(html_to_text(body)) >= MIN_TEXT else None
 
 
-def fetch_full_text(url: str, *, local: bool, limits: FetchLimits) -> str | None:
+def fetch_full_text(
+    url: str, *, local: bool, limits: FetchLimits, slots: HostSlots | None = None
+) -> str | None:
     """Fetch the article page (same guarded fetcher as feeds) and extract it. Raises FetchError."""
-    page = fetch(url, local=local, limits=limits, accept="text/html, application/xhtml+xml")
+    page = fetch(
+        url, local=local, limits=limits, accept="text/html, application/xhtml+xml", slots=slots
+    )
     return extract_main_html(page.content, page.url)

@@ -5,6 +5,9 @@ which resolves the host itself, refuses loopback/private/link-local/reserved add
 connects to the checked address (so DNS rebinding between check and connect is impossible).
 Because the guard sits at the connection level, it also applies after every redirect.
 file:// is served only for local sources.
+
+Politeness: with `slots` (worker.collect.politeness) each hop holds one of the few slots of its
+host for the time of its request, so sources of one host never hit it all at once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import ssl
 import time
 import typing
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
@@ -39,6 +43,16 @@ class RateLimitedError(FetchError):
     def __init__(self, reason: str, retry_after_seconds: float) -> None:
         super().__init__(reason)
         self.retry_after_seconds = retry_after_seconds
+
+
+class HostBusyError(RateLimitedError):
+    """Every fetch slot of a host stayed taken for the whole bounded wait: try again later."""
+
+
+class HostSlots(typing.Protocol):
+    """At most a few fetches at once to one host (worker.collect.politeness)."""
+
+    def hold(self, host: str) -> AbstractContextManager[None]: ...
 
 
 # a server may ask for a pause, but never for more than a day of silence from one feed
@@ -219,6 +233,7 @@ def fetch(
     client: httpx.Client | None = None,
     accept: str = "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5",
+    slots: HostSlots | None = None,
 ) -> FetchResult:
     """GET `url` (conditional when validators are given); FetchError carries a readable reason."""
     if urlsplit(url).scheme == "file":
@@ -229,7 +244,7 @@ def fetch(
     http = client if client is not None else make_client(local=local, timeout=limits.timeout)
     deadline = time.monotonic() + limits.timeout * 3
     try:
-        return _fetch_http(url, http, limits, etag, last_modified, accept, deadline)
+        return _fetch_http(url, http, limits, etag, last_modified, accept, deadline, slots)
     except httpx.TimeoutException as exc:
         raise FetchError(f"timed out after {_display(limits.timeout)} fetching {url}") from exc
     except BlockedAddressError as exc:
@@ -253,6 +268,7 @@ def _fetch_http(
     last_modified: str | None,
     accept: str,
     deadline: float,
+    slots: HostSlots | None = None,
 ) -> FetchResult:
     headers = {"Accept": accept}
     if etag:
@@ -262,7 +278,12 @@ def _fetch_http(
     current = url
     for _hop in range(limits.max_redirects + 1):
         _check_url(current)
-        with http.stream("GET", current, headers=headers) as response:
+        host = (urlsplit(current).hostname or "").lower()
+        # one slot per hop, released before the next: two redirect chains never wait on each other
+        with (
+            slots.hold(host) if slots is not None else nullcontext(),
+            http.stream("GET", current, headers=headers) as response,
+        ):
             if response.status_code in _REDIRECTS:
                 location = response.headers.get("location")
                 if not location:

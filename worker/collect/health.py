@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.collect import skipped
 from worker.collect.collector import fetch_and_parse
 from worker.collect.fetch import FetchError
 from worker.collect.parse import FeedError
@@ -16,8 +17,11 @@ from worker.settings import Settings
 
 
 def source_health(session: Session) -> list[dict[str, Any]]:
-    """One JSON-safe row per source in the database, enabled first, by name."""
+    """One JSON-safe row per source in the database, enabled first, by name. A source whose
+    feed is read is healthy even when some of its entries were skipped (`skipped` counts them;
+    `skipped_items` lists them with the reasons)."""
     rows = session.scalars(select(Source).order_by(Source.enabled.desc(), Source.name))
+    skips = skipped.counts(session)
     return [
         {
             "id": s.id,
@@ -32,9 +36,15 @@ def source_health(session: Session) -> list[dict[str, Any]]:
             "paused": s.paused_at is not None,
             "paused_at": s.paused_at.isoformat() if s.paused_at else None,
             "healthy": s.enabled and s.paused_at is None and not s.consecutive_failures,
+            "skipped": skips.get(s.id, 0),
         }
         for s in rows
     ]
+
+
+def skipped_items(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest entries that could not be stored, with source, title and reason."""
+    return skipped.recent(session, limit)
 
 
 def check_source(session: Session, settings: Settings, name: str) -> dict[str, Any]:
@@ -48,10 +58,11 @@ def check_source(session: Session, settings: Settings, name: str) -> dict[str, A
         url=source.url,
         kind=source.kind,
         local=source.local,
+        language=source.language,
         options=dict(source.options or {}),
     )
     try:
-        _, items = fetch_and_parse(probe, settings, datetime.now(UTC))
+        _, feed = fetch_and_parse(probe, settings, datetime.now(UTC))
     except (FetchError, FeedError) as exc:
         return {"name": name, "ok": False, "error": str(exc), "items": 0}
     except Exception as exc:  # a check reports; it never crashes the CLI
@@ -60,8 +71,10 @@ def check_source(session: Session, settings: Settings, name: str) -> dict[str, A
         "name": name,
         "ok": True,
         "error": None,
-        "items": len(items),
-        "titles": [i.title for i in items[:5]],
+        "items": len(feed.items),
+        "titles": [i.title for i in feed.items[:5]],
+        "encoding": feed.encoding or None,
+        "empty_entries": len(feed.skipped),
     }
 
 

@@ -65,6 +65,11 @@ def _raw_guid(element: Any) -> str | None:
     return clean_text(about, limit=2000) or None if about else None
 
 
+def _localname(tag: str) -> str:
+    # recover mode keeps undeclared prefixes in the name ("media:content"), which QName refuses
+    return tag.rsplit("}", 1)[-1].rsplit(":", 1)[-1]
+
+
 def extract(content: bytes, expected: int) -> list[Extras] | None:
     """Extras per item in document order, or None when they cannot be matched safely."""
     if expected == 0:
@@ -82,7 +87,7 @@ def extract(content: bytes, expected: int) -> list[Extras] | None:
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
-        if etree.QName(element).localname not in _ITEM_TAGS:
+        if _localname(element.tag) not in _ITEM_TAGS:
             continue
         caption = credit = None
         for desc in element.iter(f"{{{MRSS}}}description", f"{{{MRSS}}}title"):

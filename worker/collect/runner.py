@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from worker.collect.collector import CollectResult, collect_source
+from worker.collect.fetch import HostSlots
+from worker.collect.politeness import host_slots
 from worker.collect.sources import sync_sources
 from worker.db import session_scope
 from worker.models import Source
@@ -32,10 +34,12 @@ def active_source_ids(settings: Settings) -> list[int]:
         return list(session.scalars(select(Source.id).where(Source.enabled).order_by(Source.id)))
 
 
-def collect_one(settings: Settings, storage: Storage, source_id: int) -> dict[str, Any]:
+def collect_one(
+    settings: Settings, storage: Storage, source_id: int, slots: HostSlots | None = None
+) -> dict[str, Any]:
     try:
         with session_scope(settings) as session:
-            return collect_source(session, settings, storage, source_id).as_dict()
+            return collect_source(session, settings, storage, source_id, slots=slots).as_dict()
     except Exception as exc:  # e.g. the database itself is down: report, keep the others going
         log.exception("collect of source %s crashed", source_id)
         return CollectResult(source=f"#{source_id}", ok=False, error=str(exc)).as_dict()
@@ -53,10 +57,11 @@ def run_collect(
     """
     storage = storage or get_storage(settings)
     ids = active_source_ids(settings)
+    slots = host_slots(settings)  # the process's set: per-host politeness across the threads
     results: dict[int, dict[str, Any]] = {}
     workers = max(1, min(settings.collect_concurrency, len(ids)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-        futures = {pool.submit(collect_one, settings, storage, sid): sid for sid in ids}
+        futures = {pool.submit(collect_one, settings, storage, sid, slots): sid for sid in ids}
         for done, future in enumerate(as_completed(futures), start=1):
             result = future.result()
             results[futures[future]] = result

@@ -4,12 +4,13 @@
 - `collect_source(session, settings, storage, source_id) -> CollectResult`
 - `run_collect(settings, progress_callback=None) -> list[dict]` (all sources, in-process)
 - `source_health(session)`, `check_source(session, settings, name)`, `resume_source(session, name)`
+- `skipped_items(session, limit)`: entries that could not be stored, with the reasons
 """
 
 from __future__ import annotations
 
 from worker.collect.collector import CollectResult, collect_source
-from worker.collect.health import check_source, resume_source, source_health
+from worker.collect.health import check_source, resume_source, skipped_items, source_health
 from worker.collect.runner import run_collect
 from worker.collect.sources import SourcesError, sync_sources
 
@@ -20,6 +21,7 @@ __all__ = [
     "collect_source",
     "resume_source",
     "run_collect",
+    "skipped_items",
     "source_health",
     "sync_sources",
 ]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.collect.charset import EncodingError, check_codec
 from worker.models import Source, SourceKind
 from worker.settings import Settings
 
@@ -40,6 +41,18 @@ class SourceSpec(BaseModel):
     # category filters, compared case-insensitively; include empty = everything
     include_categories: list[str] = Field(default_factory=list)
     exclude_categories: list[str] = Field(default_factory=list)
+    # the feed's real charset when its server or declaration lies (else feedparser decides)
+    encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return check_codec(value)
+        except EncodingError as exc:
+            raise ValueError(str(exc)) from exc
 
     @field_validator("name")
     @classmethod
@@ -49,10 +62,13 @@ class SourceSpec(BaseModel):
         return value
 
     def options(self) -> dict[str, Any]:
-        return {
+        options: dict[str, Any] = {
             "include_categories": [c.casefold() for c in self.include_categories],
             "exclude_categories": [c.casefold() for c in self.exclude_categories],
         }
+        if self.encoding:
+            options["encoding"] = self.encoding
+        return options
 
 
 def resolve_url(url: str, base_dir: Path) -> str:
@@ -143,7 +159,8 @@ def sync_sources(session: Session, settings: Settings) -> list[Source]:
         if source is None:
             source = Source(name=spec.name, consecutive_failures=0)
             session.add(source)
-        if source.url != spec.url:
+        if source.url != spec.url or (source.options or {}) != spec.options():
+            # validators belong to what was read: a new URL, encoding or filter reads afresh
             source.etag = None
             source.last_modified = None
         source.url = spec.url

@@ -166,6 +166,7 @@ class DigestView:
     why_text: str
     place: str = "Kyiv"  # the city of the newsroom's time zone: dates and times are its
     thumbs_from: int = 1_000_000  # stories from this index on are shown without a thumbnail
+    stories_more: int = 0  # top stories and picks left out of the email (the web copy has them)
     degradations: tuple[str, ...] = field(default_factory=tuple)
     unsubscribe_url: str = PLACEHOLDER_UNSUBSCRIBE
     preferences_url: str = PLACEHOLDER_PREFERENCES

@@ -6,7 +6,11 @@ StrictUndefined turns a typo in a template into an error instead of an empty str
 
 Size budget: Gmail clips HTML over about 102 KB. When the compiled HTML exceeds the budget the
 view is degraded step by step in a fixed order (DEGRADE_STEPS) until it fits; the steps taken
-are returned so the digest records them. The plain-text part is always complete.
+are returned so the digest records them. If it still does not fit, stories move to the site
+(`move_to_site`): the editors' picks, then as few top stories as needed (the most that fit,
+found by bisection), then the news feed, so the email keeps the lead, the first N top stories
+and the news feed and says "N more stories on the site" with a link to the day's web copy,
+which is the edition in full (`Rendered.full_html`). The plain-text part is always complete.
 """
 
 from __future__ import annotations
@@ -127,9 +131,60 @@ DEGRADE_STEPS: tuple[tuple[str, Callable[[DigestView], DigestView]], ...] = (
 )
 
 
+def _fits(html: str, limit: int) -> bool:
+    return len(html.encode("utf-8")) <= limit
+
+
+def _plural(n: int) -> str:
+    return f"{n} {'story' if n == 1 else 'stories'}"
+
+
+def move_to_site(view: DigestView, limit: int) -> tuple[DigestView, str, list[str]]:
+    """The view (and its HTML) with stories moved to the site until it fits `limit` bytes: the
+    picks, then top stories from the end, then the news feed. Always ends (each move is finite,
+    and the last view holds nothing but the lead and the fixed parts)."""
+    taken: list[str] = []
+    current = view
+    if current.picks:
+        moved = len(current.picks)
+        current = current.with_(picks=(), stories_more=current.stories_more + moved)
+        taken.append(f"editors' picks moved to the site ({_plural(moved)})")
+        html = compile_html(current)
+        if _fits(html, limit):
+            return current, html, taken
+    lead, top = current.stories[:1], current.top
+
+    def keeping(n: int) -> DigestView:
+        return current.with_(
+            stories=lead + top[:n], stories_more=current.stories_more + len(top) - n
+        )
+
+    best = keeping(0)
+    html = compile_html(best)
+    if _fits(html, limit) and top:
+        low, high = 0, len(top) - 1  # `low` fits; all of them did not
+        while low < high:
+            middle = (low + high + 1) // 2
+            probe = compile_html(keeping(middle))
+            if _fits(probe, limit):
+                low, best, html = middle, keeping(middle), probe
+            else:
+                high = middle - 1
+    if top:
+        kept = len(best.top)
+        taken.append(f"top stories cut to {kept} ({_plural(len(top) - kept)} more on the site)")
+    if not _fits(html, limit) and best.feed:
+        moved = len(best.feed)
+        best = best.with_(feed=(), feed_more=best.feed_more + moved)
+        taken.append(f"news feed moved to the site ({moved} items)")
+        html = compile_html(best)
+    return best, html, taken
+
+
 @dataclass(frozen=True)
 class Rendered:
     html: str  # compiled, with the per-recipient placeholders
+    full_html: str  # the same edition before any trimming: the web copy (the archive page)
     text: str  # complete, with the per-recipient placeholders
     view: DigestView  # the (possibly degraded) view the HTML was made from
     degradations: tuple[str, ...]
@@ -156,18 +211,29 @@ def render(view: DigestView, budget_bytes: int) -> Rendered:
     """Compile the HTML within `budget_bytes` (degrading if needed) and the full text part."""
     text = render_text(view)
     limit = budget_bytes - PERSONALIZATION_ALLOWANCE
-    html = compile_html(view)
+    full_html = html = compile_html(view)
     taken: list[str] = []
     current = view
     for name, step in DEGRADE_STEPS:
-        if len(html.encode("utf-8")) <= limit:
+        if _fits(html, limit):
             break
         current = step(current)
         taken.append(name)
         html = compile_html(current)
+    if not _fits(html, limit):
+        current, html, moved = move_to_site(current, limit)
+        taken += moved
     check_placeholders(html, "HTML")
+    check_placeholders(full_html, "HTML")
     check_placeholders(text, "text")
-    over = len(html.encode("utf-8")) > limit
+    over = not _fits(html, limit)
     if over:
         taken.append(f"still over the {budget_bytes}-byte budget after every step")
-    return Rendered(html=html, text=text, view=current, degradations=tuple(taken), over_budget=over)
+    return Rendered(
+        html=html,
+        full_html=full_html,
+        text=text,
+        view=current,
+        degradations=tuple(taken),
+        over_budget=over,
+    )

@@ -138,7 +138,8 @@ def _store(
         "stories": [asdict(s) for s in view.stories],
     }
     storage.write_bytes(f"{prefix}/email.json", json.dumps(meta, indent=2).encode("utf-8"))
-    storage.write_bytes(f"{prefix}/digest.html", web_copy(rendered.html, view).encode("utf-8"))
+    # the web copy is the edition in full: the trimmed email's "more on the site" points here
+    storage.write_bytes(f"{prefix}/digest.html", web_copy(rendered.full_html, view).encode("utf-8"))
     storage.write_bytes(f"{prefix}/digest.txt", web_copy(rendered.text, view).encode("utf-8"))
 
 
