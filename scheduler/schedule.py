@@ -30,6 +30,7 @@ SEND = "digest-send"
 CATCH_UP = "catch-up"
 RECONCILE = "delivery-reconcile"
 HEARTBEAT = "beat-heartbeat"
+INBOX_FETCH = "inbox-fetch"
 APPROVAL_DEADLINE = "approval-deadline"
 
 
@@ -156,6 +157,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"expires": 60},
         },
     }
+    if settings.inbox_imap_url is not None:
+        # bounces, complaints and unsubscribe requests from the mailbox (worker/inbox/)
+        entries[INBOX_FETCH] = {
+            "task": "inbox.fetch",
+            "schedule": _every(settings.inbox_fetch_every_minutes, offset=3),
+            "options": {"expires": settings.inbox_fetch_every_minutes * 60},
+        }
     if settings.send_approval == "required":
         # an edition still held then is sent or skipped (APPROVAL_DEADLINE_ACTION); catch-up
         # applies it too when this run was missed

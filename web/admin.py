@@ -143,6 +143,11 @@ class DeliveryStatusOut(BaseModel):
     failing_domains: list[DomainFailures] = Field(default_factory=list)
     slowest_domains: list[DomainRetries] = Field(default_factory=list)
     resends: list[ResendRecord] = Field(default_factory=list)
+    complaints: int = Field(default=0, description="Rows with a feedback-loop complaint (ARF)")
+    complaint_rate: float = Field(default=0.0, description="complaints / delivered rows")
+    complaint_warning: str | None = Field(
+        default=None, description="Set when the rate is above COMPLAINT_RATE_WARNING (0.1%)"
+    )
 
 
 class SourceHealthOut(BaseModel):
@@ -218,7 +223,7 @@ def collect(request: Request) -> CollectOut:
     dependencies=[Depends(require_admin)],
     responses={404: {"model": ErrorOut, "description": "No digest for that day"}},
 )
-def digest_status(day: date, session: SessionDep) -> DeliveryStatusOut:
+def digest_status(request: Request, day: date, session: SessionDep) -> DeliveryStatusOut:
     digest = session.scalar(select(Digest).where(Digest.date == day))
     if digest is None:
         raise HTTPException(404, "no digest for that day")
@@ -229,9 +234,11 @@ def digest_status(day: date, session: SessionDep) -> DeliveryStatusOut:
     ).all()
     found = {DeliveryState(state).value: int(count) for state, count in rows}
     counts = {state.value: found.get(state.value, 0) for state in DeliveryState}
+    from worker.delivery.complaints import rate
     from worker.delivery.service import delivery_status
 
     details = delivery_status(session, day)
+    complaints = rate(session, get_settings_from(request), digest.id)
     from worker.edition.lifecycle import history
 
     return DeliveryStatusOut(
@@ -247,6 +254,9 @@ def digest_status(day: date, session: SessionDep) -> DeliveryStatusOut:
         failing_domains=[DomainFailures(**d) for d in details.get("failing_domains", [])],
         slowest_domains=[DomainRetries(**d) for d in details.get("slowest_domains", [])],
         resends=[ResendRecord(**r) for r in details.get("resends", [])],
+        complaints=complaints["complaints"],
+        complaint_rate=complaints["complaint_rate"],
+        complaint_warning=complaints["complaint_warning"],
     )
 
 

@@ -19,6 +19,7 @@ TASK_MODULES = [
     "worker.audio.tasks",
     "worker.digest.tasks",
     "worker.delivery.tasks",
+    "worker.inbox.tasks",
     "worker.edition.tasks",
     "scheduler.tasks",
 ]

@@ -17,6 +17,7 @@ from worker.cli_common import parse_day as _day
 from worker.cli_common import progress_bars as _progress
 from worker.cli_common import require_secret as _require_secret
 from worker.cli_edition import register as register_edition_commands
+from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
 from worker.settings import Settings
 
@@ -26,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")
+app.add_typer(inbox_app, name="inbox")
 register_edition_commands(app)  # pause, resume, cancel, approve
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -26,11 +25,27 @@ def subscribers_add(
     email: str, name: Annotated[str | None, typer.Option(help="Display name.")] = None
 ) -> None:
     """Add (or reactivate) one subscriber."""
+    from sqlalchemy import select
+
     from worker.delivery import subscribers
+    from worker.models import Suppression
 
     settings = _settings()
-    with db.session_scope(settings) as session:
-        console.print(subscribers.add(session, email, name=name))
+    try:
+        with db.session_scope(settings) as session:
+            before = subscribers.get(session, email)
+            was = before.state.value if before is not None else None
+            sub = subscribers.add(session, email, name=name)
+            why = session.scalar(select(Suppression.reason).where(Suppression.email == sub.email))
+            line = f"{sub.email}{f' ({sub.name})' if sub.name else ''}: "
+            line += "added" if was is None else f"already on the list (was {was})"
+            line += f", {subscribers.standing(sub.state, why)}"
+    except subscribers.InvalidAddress as exc:
+        err.print(f"[red]{email}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(line, highlight=False, markup=False)
+    if why is not None:
+        err.print(f"  not mailed: {why}", highlight=False, markup=False)
 
 
 @subscribers_app.command("import")
@@ -52,14 +67,24 @@ def subscribers_import(path: Path) -> None:
 
 @subscribers_app.command("list")
 def subscribers_list() -> None:
-    """List subscribers with their state."""
+    """List subscribers with their state: active, pending, unsubscribed, or suppressed (a hard
+    bounce, a complaint, removed by ops) with the reason."""
+    from sqlalchemy import select
+
     from worker.delivery import subscribers
+    from worker.models import Subscriber, Suppression
 
     settings = _settings()
-    table = Table("email", "name", "state")
+    table = Table("email", "name", "state", "why not mailed")
     with db.session_scope(settings) as session:
-        for sub in subscribers.list_(session):
-            table.add_row(sub.email, sub.name or "", str(sub.state))
+        query = (
+            select(Subscriber, Suppression.reason)
+            .outerjoin(Suppression, Suppression.email == Subscriber.email)
+            .order_by(Subscriber.id)
+        )
+        for sub, why in session.execute(query):
+            state = subscribers.standing(sub.state, why)
+            table.add_row(sub.email, sub.name or "", state, why or "")
     console.print(table)
 
 
@@ -173,38 +198,38 @@ def sources_resume(name: str) -> None:
 @bounces_app.command("import")
 def bounces_import(
     path: Annotated[
-        Path, typer.Argument(help="A Maildir (the bounce mailbox) or one message file.")
+        Path, typer.Argument(help="A Maildir (the bounce mailbox), an mbox or a message file.")
     ],
 ) -> None:
-    """Read bounce reports: hard bounces mark their ledger row bounced and suppress the address,
-    delays are noted; reading the same reports again changes nothing."""
-    import mailbox
+    """Read bounce reports: hard bounces mark their ledger row bounced and suppress the row's
+    subscriber, delays are noted; a report counts only for the row it proves it is about
+    (signed Message-ID or VERP address, and the row's own address as recipient); reading the
+    same reports again changes nothing. `digestcast inbox import` reads complaints and
+    unsubscribe requests too."""
     from collections import Counter
 
     from worker.delivery import bounces
+    from worker.inbox.mailboxes import MailboxError, messages
 
     settings = _settings()
-    messages: Iterator[tuple[str, bytes]]
-    if path.is_dir():
-        box = mailbox.Maildir(str(path), create=False)
-        messages = ((key, box.get_bytes(key)) for key in box.iterkeys())
-    elif path.is_file():
-        messages = iter([(path.name, path.read_bytes())])
-    else:
-        err.print(f"{path}: no such Maildir or file")
-        raise typer.Exit(2)
     tally: Counter[str] = Counter()
     skipped: list[str] = []
-    for key, raw in messages:
-        with db.session_scope(settings) as session:  # one transaction per report
-            outcomes = bounces.process(session, raw)
-        tally.update(outcomes)
-        if {"unreadable", "not_ours"} & set(outcomes):
-            skipped.append(f"{key}: {', '.join(sorted(set(outcomes)))}")
+    try:
+        for key, raw in messages(path):
+            with db.session_scope(settings) as session:  # one transaction per report
+                outcomes = bounces.process(session, settings, raw)
+            tally.update(outcomes)
+            refused = {"unreadable", "not_ours", "wrong_recipient"} & set(outcomes)
+            if refused:
+                skipped.append(f"{key}: {', '.join(sorted(refused))}")
+    except MailboxError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
     console.print(
         f"bounces from {path}: {tally['bounced']} bounced (suppressed), {tally['delayed']} "
         f"delayed, {tally['already']} already recorded, {tally['not_ours']} not about our "
-        f"messages, {tally['unreadable']} not delivery reports"
+        f"messages, {tally['wrong_recipient']} for another recipient, {tally['unreadable']} "
+        "not delivery reports"
     )
     for line in skipped[:20]:
         err.print(f"  {line}")

@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     support_cta_label: str = "Become a member"
     support_cta_url: str | None = "https://example.org/support"  # unset: no call to action
     list_id: str | None = None  # List-Id; unset: "<newsletter-name>.<From domain>"
-    unsubscribe_mailto: str | None = None  # unset: unsubscribe@<From domain>
+    # the mailto: of List-Unsubscribe; unset: none is advertised, unless INBOX_IMAP_URL is set
+    # (then the IMAP user when it is an address, else unsubscribe@<From domain>)
+    unsubscribe_mailto: str | None = None
     digest_html_budget_bytes: int = 90_000  # Gmail clips at about 102 KB
 
     # --- delivery
@@ -136,6 +138,17 @@ class Settings(BaseSettings):
     # PostgreSQL: record "sent" without waiting for the WAL flush (a database crash, not a
     # worker crash, could then re-send the last fraction of a second of messages)
     send_async_commit: bool = True
+    # MAIL FROM `local+<row tag>@domain` (VERP): bounces name their row by where they are sent
+    bounce_verp: bool = False
+    # a complaint rate (complaints / delivered) of an edition above this is flagged in status
+    complaint_rate_warning: float = 0.001
+
+    # --- inbox (bounces, complaints and unsubscribe requests that come back)
+    # imaps://user:password@imap.example.org/INBOX (or imap://...?starttls=1); unset: no fetch
+    inbox_imap_url: SecretStr | None = None
+    inbox_fetch_every_minutes: int = 5  # beat: `inbox.fetch` period when INBOX_IMAP_URL is set
+    inbox_fetch_max_messages: int = 500  # messages handled per fetch; the rest wait for the next
+    inbox_imap_timeout_seconds: float = 30.0
 
     # --- web
     admin_token: SecretStr | None = None

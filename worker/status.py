@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from scheduler.daily import scheduler_status
 from worker.audio.service import audio_status
 from worker.collect import skipped
+from worker.delivery.complaints import rate as complaint_rate
 from worker.delivery.resend import delivery_status
 from worker.edition.lifecycle import history
 from worker.edition.lookup import find
@@ -27,6 +28,7 @@ def gather_status(
     delivery_rows: list[dict[str, Any]] = []
     failing: list[dict[str, Any]] = []
     resends: list[dict[str, Any]] = []
+    complaint_rows: list[dict[str, Any]] = []
     if digest is None:
         digest_rows.append({"date": day.isoformat(), "state": "not built"})
     else:
@@ -63,6 +65,17 @@ def gather_status(
             for e in history(session, digest.id)
         ]
         details = delivery_status(session, day)
+        found = complaint_rate(session, settings, digest.id)
+        complaint_rows = [
+            {
+                "complaints": found["complaints"],
+                "delivered": found["delivered"],
+                "rate": f"{found['complaint_rate']:.2%}",
+                "warning": f"WARNING: {found['complaint_warning']}"
+                if found["complaint_warning"]
+                else "",
+            }
+        ]
         failing = [
             {"domain": r["domain"], "failed": r["failed"]} for r in details["failing_domains"]
         ]
@@ -105,6 +118,7 @@ def gather_status(
         "Deliveries": delivery_rows,
         "Failing domains": failing,
         "Resends": resends,
+        "Complaints": complaint_rows,
         "Audio": audio_rows,
         "Sources": source_rows,
         "Skipped entries": skipped_rows,

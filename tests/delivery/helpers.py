@@ -11,10 +11,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from worker.models import Digest, DigestState, Subscriber, SubscriberState, utcnow
+from worker.models import Delivery, Digest, DigestState, Subscriber, SubscriberState, utcnow
 from worker.settings import Settings
 from worker.storage import get_storage
 
@@ -104,3 +104,37 @@ def read_maildir(path: Path) -> list[EmailMessage]:
         assert isinstance(msg, EmailMessage)
         messages.append(msg)
     return messages
+
+
+def sent_rows(settings: Settings, count: int = 3) -> tuple[int, list[Delivery]]:
+    """A staged digest sent to `count` new subscribers (Maildir or SETTINGS' SMTP): its id and
+    its ledger rows, detached, in id order."""
+    from worker import db
+    from worker.delivery import service
+
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings)
+        add_subscribers(session, count)
+        ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
+    assert service.send_batch(settings, digest_id, ids)["sent"] == count
+    with db.session_scope(settings) as session:
+        rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
+        session.expunge_all()
+    return digest_id, rows
+
+
+def email_of(settings: Settings, subscriber_id: int) -> str:
+    from worker import db
+
+    with db.session_scope(settings) as session:
+        return str(session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id)))
+
+
+def token_of(settings: Settings, subscriber_id: int) -> str:
+    """The unsubscribe token the reader's messages carry (bound to the row's nonce)."""
+    from worker import db
+    from worker.tokens import unsubscribe_token
+
+    with db.session_scope(settings) as session:
+        nonce = session.scalar(select(Subscriber.token_nonce).where(Subscriber.id == subscriber_id))
+    return unsubscribe_token(settings, subscriber_id, nonce)

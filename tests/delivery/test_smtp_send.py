@@ -22,7 +22,12 @@ def test_smtp_send_retries_4xx_suppresses_5xx_and_delivers_once(settings: Settin
     recorder = Recorder(rules)
     with Server(recorder) as server:
         s = settings.model_copy(
-            update={"smtp_url": server.url, "send_retry_base_seconds": 0.05, "send_batch_size": 4}
+            update={
+                "smtp_url": server.url,
+                "send_retry_base_seconds": 0.05,
+                "send_batch_size": 4,
+                "unsubscribe_mailto": "unsubscribe@example.org",
+            }
         )
         with db.session_scope(s) as session:
             digest_id = stage_digest(session, s, kb=60)
@@ -40,7 +45,7 @@ def test_smtp_send_retries_4xx_suppresses_5xx_and_delivers_once(settings: Settin
     for _, raw in recorder.messages:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert message["List-Unsubscribe"].startswith("<https://daily.example.org/u/")
-        assert "mailto:" in message["List-Unsubscribe"]
+        assert "mailto:unsubscribe@example.org?subject=unsubscribe-" in message["List-Unsubscribe"]
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert len(raw) > 60_000
     assert recorder.connections == 1  # one connection reused across batches and retries

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.delivery import subscribers
@@ -94,3 +95,43 @@ def test_add_remove_wipe_export(session: Session) -> None:
     assert subscribers.remove(session, "one@example.org", wipe=True) is True
     assert subscribers.get(session, "one@example.org") is None
     assert subscribers.remove(session, "nobody@example.org") is False
+
+
+def test_remove_keeps_a_suppression_entry_and_add_lifts_only_that_one(session: Session) -> None:
+    subscribers.add(session, "left@example.org")
+    subscribers.add(session, "erased@example.org")
+    assert subscribers.remove(session, "left@example.org") is True
+    assert subscribers.remove(session, "erased@example.org", wipe=True) is True
+    reasons = {s.email: s.reason for s in session.scalars(select(Suppression))}
+    assert reasons == {
+        "left@example.org": subscribers.REMOVED_BY_OPS,
+        "erased@example.org": subscribers.REMOVED_BY_OPS,
+    }
+    # ops adding the address back lifts their own entry...
+    subscribers.add(session, "left@example.org")
+    assert (
+        session.scalar(select(Suppression).where(Suppression.email == "left@example.org")) is None
+    )
+    # ...but never one from a bounce or a complaint
+    subscribers.add(session, "bounced@example.org")
+    subscribers.suppress(session, "bounced@example.org", "bounce 5.1.1 unknown user")
+    subscribers.add(session, "bounced@example.org")
+    assert session.scalar(
+        select(Suppression.reason).where(Suppression.email == "bounced@example.org")
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "shown"),
+    [
+        (SubscriberState.active, None, "active"),
+        (SubscriberState.pending, None, "pending"),
+        (SubscriberState.unsubscribed, "complaint abuse (Yahoo)", "unsubscribed"),
+        (SubscriberState.active, "bounce 5.1.1 unknown user", "suppressed (bounced)"),
+        (SubscriberState.active, "550 5.1.1 no such user", "suppressed (bounced)"),
+        (SubscriberState.active, "complaint abuse (Yahoo)", "suppressed (complaint)"),
+        (SubscriberState.active, subscribers.REMOVED_BY_OPS, "suppressed"),
+    ],
+)
+def test_standing(state: SubscriberState, reason: str | None, shown: str) -> None:
+    assert subscribers.standing(state, reason) == shown

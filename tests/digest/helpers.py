@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from tests.digest.conftest import Factory
+    from worker.settings import Settings
+    from worker.storage import Storage
 
 
 class Links(HTMLParser):
@@ -49,4 +57,32 @@ def is_absolute_http(url: str) -> bool:
         parts.scheme in ("http", "https")
         and bool(parts.netloc)
         and not any(c.isspace() for c in url)
+    )
+
+
+def sample_message(
+    session: Session,
+    settings: Settings,
+    storage: Storage,
+    factory: Factory,
+    name: str = "Olena Kovalenko",
+    address: str = "olena.reader@example.org",
+) -> bytes:
+    """The sample day's digest as one reader receives it (the real template, personalized)."""
+    from tests.digest.conftest import DAY, fixed_briefing, sample_day
+    from worker.delivery.ledger import message_id
+    from worker.digest.message import Recipient, build_message_template
+    from worker.digest.service import build_digest
+    from worker.tokens import unsubscribe_url
+
+    sample_day(factory)
+    digest = build_digest(session, settings, storage, DAY, briefing=fixed_briefing)
+    return build_message_template(session, settings, storage, digest.id).personalize(
+        Recipient(
+            subscriber_id=3,
+            email=address,
+            name=name,
+            message_id=message_id(settings, digest.id, 3),
+            unsubscribe_url=unsubscribe_url(settings, 3, None),
+        )
     )

@@ -64,8 +64,18 @@ def test_every_section_and_the_design_elements(built: dict[str, object]) -> None
         assert needle in html, needle
     parsed = parse_html(html)
     assert parsed.lang == "en"
-    # the preheader is the first text of the body (hidden), made from the lead story
-    assert re.search(r'<div style="display:none;[^"]*">Inside the night shift in Kharkiv', html)
+    # the preheader is the first text of the body, made from the lead story, hidden by display
+    # and size (not white on light: SpamAssassin's HTML_FONT_LOW_CONTRAST) and padded so the
+    # inbox snippet does not run on into "View in browser"
+    body = html.split("<body", 1)[1]
+    hidden = re.search(
+        r'<div class="dc-preheader" aria-hidden="true" style="([^"]*)">([^<]*)</div>', body
+    )
+    assert hidden is not None and "color" not in hidden.group(1)
+    assert "display:none" in hidden.group(1) and "max-height:0" in hidden.group(1)
+    assert hidden.group(2).startswith("Inside the night shift in Kharkiv")
+    assert hidden.group(2).count("&zwnj;") >= 60
+    assert body.index("dc-preheader") < body.index("View in browser")
     # the Ukrainian story is marked as such
     assert '<span lang="uk">' in html
     # no web fonts: nothing is fetched from a font service

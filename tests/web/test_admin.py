@@ -215,3 +215,25 @@ def test_status_and_metrics_on_both_databases(any_db_settings: Settings) -> None
         assert c.get("/admin/sources", headers=AUTH).json() == []
         assert "digestcast_db_messages_sent 1.0" in c.get("/metrics").text
         assert c.get("/readyz").status_code == 200
+
+
+def test_digest_status_reports_the_complaint_rate(
+    client: TestClient, web_settings: Settings, storage: LocalStorage
+) -> None:
+    from worker.models import DeliveryEvent
+
+    ids = [add_subscriber(web_settings, f"c{i}@example.org") for i in range(4)]
+    with db.session_scope(web_settings) as session:
+        digest = add_digest(session, storage)
+        rows = [
+            Delivery(digest_id=digest.id, subscriber_id=sid, state=DeliveryState.sent,
+                     message_id=f"<{sid}@x>")
+            for sid in ids
+        ]  # fmt: skip
+        session.add_all(rows)
+        session.flush()
+        session.add(DeliveryEvent(delivery_id=rows[0].id, kind="complaint", detail="abuse"))
+    body = client.get("/admin/digests/2026-11-27/status", headers=AUTH).json()
+    assert body["complaints"] == 1
+    assert body["complaint_rate"] == 0.25
+    assert "above 0.1%" in body["complaint_warning"]

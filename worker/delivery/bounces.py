@@ -1,21 +1,25 @@
-"""Bounces that arrive after the relay said 250: delivery status notifications (RFC 3464).
+"""Bounces that arrive after the relay said 250: delivery status notifications (RFC 3464), and
+the other formats mail servers still send (Exim, qmail, Exchange...) through flufl.bounce,
+GNU Mailman's detectors.
 
-A relay accepts a message and later fails to deliver it; the report (multipart/report with a
-message/delivery-status part) comes back to the envelope sender (`bounce_address`). Reading it
-here makes the ledger true: the row becomes `bounced`, the address joins the suppression list
-(a hard bounce, status 5.x.x) so no later digest goes to it, and a delayed report (4.x.x)
-is kept as an event without changing anything.
+A relay accepts a message and later fails to deliver it; the report comes back to the envelope
+sender (BOUNCE_ADDRESS, with BOUNCE_VERP its `+tag` form). A report counts only when
 
-The report is matched to its ledger row by the Message-ID of the returned headers, which is
-stable per row (`<digest-D.sub-S[.rN]@domain>`, ledger.message_id): no address guessing, and a
-report about some other message is counted as not ours. Reading a report twice changes
-nothing the second time.
+- it names one of our rows by a verified tag (returned.py: the Message-ID of the returned
+  headers, or the VERP address it was delivered to), and
+- its recipient is that row's address: Final-Recipient or Original-Recipient (a relay that
+  rewrote the address through an alias reports the rewritten one as Final-Recipient and ours
+  as Original-Recipient).
+
+Then `Action: failed` is a hard bounce whatever the status class (an expired 4.4.1 is final
+too): the row becomes `bounced` and the row's own subscriber is suppressed, never the address
+the report happens to name. `Action: delayed` is kept as an event. Reading a report twice
+changes nothing the second time.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
+import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
@@ -25,136 +29,172 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.delivery import returned
 from worker.delivery.subscribers import suppress
-from worker.models import Delivery, DeliveryEvent, DeliveryState, Subscriber
+from worker.models import DeliveryEvent, DeliveryState
+from worker.settings import Settings
 
-Outcome = Literal["bounced", "delayed", "already", "not_ours", "unreadable"]
-_OUR_MESSAGE_ID = re.compile(r"<?digest-(\d+)\.sub-(\d+)(?:\.r\d+)?@[^>\s]+>?")
+log = logging.getLogger(__name__)
+# flufl.bounce logs every detector it tries at INFO: one line per detector per message
+logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
+Outcome = Literal[
+    "bounced", "delayed", "already", "ignored", "not_ours", "wrong_recipient", "unreadable"
+]
 _STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
+_BLANK = re.compile(r"\n[ \t]*\n")
+DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+# a DSN's actions that report a delivery problem; delivered/relayed/expanded are fine news
+_PROBLEMS = ("failed", "delayed")
 
 
 @dataclass(frozen=True)
 class Bounce:
-    message_id: str | None
-    recipient: str | None  # Final-Recipient (or Original-Recipient)
+    recipient: str | None  # Final-Recipient
+    original_recipient: str | None  # Original-Recipient (the address before any rewriting)
     action: str  # failed | delayed | delivered | relayed | expanded
     status: str  # e.g. 5.1.1
     diagnostic: str
 
     @property
     def hard(self) -> bool:
-        return self.action == "failed" and self.status.startswith("5")
+        """Final: `failed` whatever the class (RFC 3464 2.3.3; Postfix reports an expired
+        message as failed 4.4.1)."""
+        return self.action == "failed"
 
     @property
     def reason(self) -> str:
         return " ".join(f"bounce {self.status} {self.diagnostic}".split())[:2000]
 
+    def is_for(self, email: str) -> bool:
+        return email.lower() in (self.recipient, self.original_recipient)
 
-def _address(field: str | None) -> str | None:
-    """`rfc822; reader@example.net` -> reader@example.net."""
-    if not field:
+
+def _blocks(part: Message) -> list[Message]:
+    """The field blocks of a delivery-status part, the first describing the report itself."""
+    payload = part.get_payload()
+    if part.get_content_type() == "message/delivery-status" and isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    # message/global-delivery-status (RFC 6533, what Postfix writes about SMTPUTF8 mail) is
+    # parsed like an embedded message: read its bytes again as blocks of fields
+    raw = part.as_bytes().replace(b"\r\n", b"\n").split(b"\n\n", 1)[-1]
+    text = raw.decode("utf-8", "replace")
+    return [HeaderParser().parsestr(block) for block in _BLANK.split(text) if block.strip()]
+
+
+def _dsn(message: Message) -> list[Bounce] | None:
+    """The per-recipient blocks of an RFC 3464 report; None if `message` has none."""
+    part = next((p for p in message.walk() if p.get_content_type() in DSN_TYPES), None)
+    if part is None:
         return None
-    value = field.split(";", 1)[-1].strip().strip("<>").strip()
-    return value.lower() or None
-
-
-def _original_message_id(report: Message) -> str | None:
-    for part in report.walk():
-        ctype = part.get_content_type()
-        if ctype == "message/rfc822":
-            payload = part.get_payload()
-            inner = payload[0] if isinstance(payload, list) and payload else None
-            if isinstance(inner, Message) and inner.get("Message-ID"):
-                return str(inner["Message-ID"]).strip()
-        elif ctype == "text/rfc822-headers":
-            raw = part.get_payload(decode=True)
-            if isinstance(raw, bytes):
-                headers = HeaderParser().parsestr(raw.decode("utf-8", "replace"))
-                if headers.get("Message-ID"):
-                    return str(headers["Message-ID"]).strip()
-    return None
-
-
-def parse_report(raw: bytes) -> list[Bounce]:
-    """The per-recipient results of a delivery status notification; [] if `raw` is not one."""
-    message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    status_part = next(
-        (p for p in message.walk() if p.get_content_type() == "message/delivery-status"), None
-    )
-    if status_part is None:
-        return []
-    blocks = status_part.get_payload()
-    if not isinstance(blocks, list):
-        return []
-    message_id = _original_message_id(message)
-    bounces = []
-    for block in blocks[1:]:  # the first block describes the report itself
-        if not isinstance(block, Message):
-            continue
+    found = []
+    for block in _blocks(part)[1:]:  # the first block describes the report itself
         action = str(block.get("Action", "")).strip().lower()
-        found = _STATUS.search(str(block.get("Status", "")))
-        if not action or found is None:
+        status = _STATUS.search(str(block.get("Status", "")))
+        if not action or status is None:
             continue
-        bounces.append(
+        found.append(
             Bounce(
-                message_id=message_id,
-                recipient=_address(block.get("Final-Recipient"))
-                or _address(block.get("Original-Recipient")),
+                recipient=returned.address(block.get("Final-Recipient")),
+                original_recipient=returned.address(block.get("Original-Recipient")),
                 action=action,
-                status=found.group(0),
+                status=status.group(0),
                 diagnostic=" ".join(str(block.get("Diagnostic-Code", "")).split())[:1000],
             )
         )
-    return bounces
+    return found
 
 
-def record(session: Session, bounce: Bounce) -> Outcome:
-    """Apply one report to the ledger (the caller commits)."""
-    found = _OUR_MESSAGE_ID.fullmatch(bounce.message_id or "")
-    if found is None:
-        return "not_ours"
-    digest_id, subscriber_id = int(found.group(1)), int(found.group(2))
-    delivery = session.scalar(
-        select(Delivery).where(
-            Delivery.digest_id == digest_id, Delivery.subscriber_id == subscriber_id
-        )
-    )
-    if delivery is None:
-        return "not_ours"
-    if delivery.state == DeliveryState.bounced:
-        return "already"
-    if not bounce.hard:
-        if bounce.action != "delayed":
-            return "not_ours"  # delivered/relayed: nothing to do
-        seen = session.scalar(
-            select(DeliveryEvent.id).where(
-                DeliveryEvent.delivery_id == delivery.id,
-                DeliveryEvent.kind == "delayed",
-                DeliveryEvent.detail == bounce.reason,
+def _detected(message: Message) -> list[Bounce]:
+    """Bounces in other formats, by flufl.bounce's heuristics (addresses only, no status)."""
+    from flufl.bounce import all_failures
+
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector tripping on a strange message must not stop the rest
+        log.warning("flufl.bounce could not read a message", exc_info=True)
+        return []
+    found = []
+    for action, status, addresses in (
+        ("failed", "5.0.0", permanent),
+        ("delayed", "4.0.0", temporary - permanent),
+    ):
+        for raw in sorted(addresses):
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            found.append(
+                Bounce(
+                    recipient=returned.address(text),
+                    original_recipient=None,
+                    action=action,
+                    status=status,
+                    diagnostic="non-standard bounce (flufl.bounce)",
+                )
             )
-        )
-        if seen is not None:
+    return found
+
+
+def parse_report(raw: bytes | Message) -> list[Bounce]:
+    """The per-recipient results of a bounce; [] if `raw` is not one."""
+    message = raw if isinstance(raw, Message) else returned.parse(raw)
+    found = _dsn(message)
+    if found is not None:
+        return found
+    if message.get_content_type() == "multipart/report":
+        return []  # another kind of report (a complaint, a read receipt): not a bounce
+    return _detected(message)
+
+
+def is_bounce(message: Message) -> bool:
+    return any(b.action in _PROBLEMS for b in parse_report(message))
+
+
+def record(session: Session, settings: Settings, message: Message) -> list[Outcome]:
+    """Apply one bounce to the ledger (the caller commits); one outcome per recipient."""
+    found = parse_report(message)
+    if not found:
+        return ["unreadable"]
+    refs = returned.refs(settings.secret_key.get_secret_value(), message)
+    target = returned.row_for(session, refs[0]) if refs else None
+    if target is None:
+        return ["not_ours"] * len(found)
+    return [_apply(session, target, bounce) for bounce in found]
+
+
+def _apply(session: Session, target: returned.Target, bounce: Bounce) -> Outcome:
+    delivery, subscriber = target.delivery, target.subscriber
+    if bounce.action not in _PROBLEMS:
+        return "ignored"  # delivered / relayed / expanded
+    if not bounce.is_for(subscriber.email):
+        # an address the row was never sent to: forged, or about another list's message
+        return "wrong_recipient"
+    if bounce.hard:
+        if delivery.state == DeliveryState.bounced:
             return "already"
-        session.add(DeliveryEvent(delivery_id=delivery.id, kind="delayed", detail=bounce.reason))
-        return "delayed"
-    delivery.state = DeliveryState.bounced
-    delivery.last_error = bounce.reason
-    delivery.lease_until = None
-    session.add(DeliveryEvent(delivery_id=delivery.id, kind="bounced", detail=bounce.reason))
-    address = bounce.recipient or session.scalar(
-        select(Subscriber.email).where(Subscriber.id == subscriber_id)
+        delivery.state = DeliveryState.bounced
+        delivery.last_error = bounce.reason
+        delivery.lease_until = None
+        session.add(DeliveryEvent(delivery_id=delivery.id, kind="bounced", detail=bounce.reason))
+        suppress(session, subscriber.email, bounce.reason)
+        return "bounced"
+    seen = session.scalar(
+        select(DeliveryEvent.id).where(
+            DeliveryEvent.delivery_id == delivery.id,
+            DeliveryEvent.kind == "delayed",
+            DeliveryEvent.detail == bounce.reason,
+        )
     )
-    if address:
-        suppress(session, address, bounce.reason)
-    return "bounced"
+    if seen is not None:
+        return "already"
+    session.add(DeliveryEvent(delivery_id=delivery.id, kind="delayed", detail=bounce.reason))
+    session.flush()
+    return "delayed"
 
 
-def process(session: Session, raw: bytes) -> list[Outcome]:
+def process(session: Session, settings: Settings, raw: bytes) -> list[Outcome]:
     """One received message: every per-recipient result in it, or ["unreadable"]."""
     try:
-        bounces = parse_report(raw)
+        message = returned.parse(raw)
+        return record(session, settings, message)
     except Exception:  # a malformed report must not stop the others
+        log.warning("unreadable bounce report", exc_info=True)
+        session.rollback()
         return ["unreadable"]
-    if not bounces:
-        return ["unreadable"]
-    return [record(session, b) for b in bounces]

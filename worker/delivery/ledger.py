@@ -10,6 +10,7 @@ most the one message in flight (sent but not yet recorded), which the lease brin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,13 +21,17 @@ from sqlalchemy import (
     Connection,
     Integer,
     Table,
+    Text,
     any_,
     bindparam,
+    cast,
+    func,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from worker.delivery import rowtag
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -75,10 +80,46 @@ def envelope_sender(settings: Settings) -> str:
     return parseaddr(settings.bounce_address or settings.from_address)[1]
 
 
-def message_id(digest_id: int, subscriber_id: int, domain: str, resend: int = 0) -> str:
-    """Stable per row, so a copy re-sent after a crash is recognisable as the same message."""
-    suffix = f".r{resend}" if resend else ""
-    return f"<digest-{digest_id}.sub-{subscriber_id}{suffix}@{domain}>"
+def message_id(settings: Settings, digest_id: int, subscriber_id: int, resend: int = 0) -> str:
+    """Stable per row (a copy re-sent after a crash is recognisable as the same message) and
+    signed (rowtag.py): a bounce or complaint quoting it proves which row it is about."""
+    secret = settings.secret_key.get_secret_value()
+    return rowtag.message_id(secret, message_domain(settings), digest_id, subscriber_id, resend)
+
+
+def message_ids(settings: Settings, digest_id: int, rows: dict[int, int]) -> dict[int, str]:
+    """{subscriber id: resend number} -> {subscriber id: Message-ID}, the key derived once."""
+    secret, domain = settings.secret_key.get_secret_value(), message_domain(settings)
+    return {s: rowtag.message_id(secret, domain, digest_id, s, n) for s, n in rows.items()}
+
+
+def json_pairs(bind: Any, pairs: dict[int, str]) -> Any:
+    """`pairs` as a table (key, value) from one JSON parameter (json_each on SQLite,
+    json_each_text on PostgreSQL): per-row values made in Python, such as the signed
+    Message-IDs, joined into one INSERT ... SELECT or UPDATE (a multi-row VALUES of 2,000 rows
+    measured 3x slower for the whole fan-out)."""
+    document = json.dumps({str(k): v for k, v in pairs.items()})
+    if bind.dialect.name == "postgresql":
+        source = func.json_each_text(cast(bindparam(None, document, type_=Text), postgresql.JSON))
+    else:
+        source = func.json_each(bindparam(None, document, type_=Text))
+    return source.table_valued("key", "value").alias("mids")
+
+
+class Senders:
+    """The envelope sender (MAIL FROM) of each row: BOUNCE_ADDRESS, or with BOUNCE_VERP its
+    `+tag` form naming the row (`bounces+digest-4.sub-9.<mac>@example.org`), so a bounce that
+    carries no standard report still says which row it is about by where it was sent."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.plain = envelope_sender(settings)
+        self.verp = settings.bounce_verp and "@" in self.plain
+
+    def of(self, message_id_value: str) -> str:
+        if not self.verp:
+            return self.plain
+        row_tag = message_id_value.strip("<>").partition("@")[0]
+        return rowtag.verp_address(self.plain, row_tag)
 
 
 # ---------------------------------------------------------------- claiming and outcomes

@@ -148,7 +148,7 @@ def send_batch(
     template = template if template is not None else message_template(settings, digest_id)
     transport = transport if transport is not None else get_transport(settings)
     limiter = _limiter(settings)
-    sender = ledger.envelope_sender(settings)
+    senders = ledger.Senders(settings)  # MAIL FROM per row (VERP)
     composer = Composer(template)
     stats: Counter[str] = Counter()
     retries: dict[float, list[int]] = {}
@@ -189,11 +189,12 @@ def send_batch(
                     if following is not None:
                         nxt, nxt_data, nxt_clean = following  # clean implies 7-bit
                         ascii_body = nxt_clean or nxt_data.isascii()
-                        lookahead = (sender, nxt.email, len(nxt_data), ascii_body)
+                        n_sender = senders.of(nxt.message_id)
+                        lookahead = (n_sender, nxt.email, len(nxt_data), ascii_body)
                     limiter.acquire()
                     try:
                         result = transport.send(
-                            sender,
+                            senders.of(row.message_id),
                             row.email,
                             data,
                             lookahead,

@@ -30,6 +30,7 @@ from worker.models import (
 )
 
 IMPORT_CHUNK = 1000
+REMOVED_BY_OPS = "removed by ops (digestcast subscribers remove)"
 NAME_MAX = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -85,6 +86,14 @@ def add(
     if existing is not None:
         if display and existing.name != display:
             existing.name = display
+        if state == SubscriberState.active:
+            # ops adding back someone they removed lifts their own suppression entry (never
+            # one from a bounce or a complaint)
+            session.execute(
+                delete(Suppression).where(
+                    Suppression.email == existing.email, Suppression.reason == REMOVED_BY_OPS
+                )
+            )
         if state == SubscriberState.active and existing.state != SubscriberState.active:
             # an explicit add by ops re-activates (an import never does)
             existing.state = SubscriberState.active
@@ -142,6 +151,7 @@ def remove(session: Session, email: str, *, wipe: bool = False) -> bool:
     subscriber = get(session, email)
     if subscriber is None:
         return False
+    suppress(session, subscriber.email, REMOVED_BY_OPS)
     if not wipe:
         if subscriber.state != SubscriberState.unsubscribed:
             subscriber.state = SubscriberState.unsubscribed
@@ -154,6 +164,19 @@ def remove(session: Session, email: str, *, wipe: bool = False) -> bool:
     session.delete(subscriber)
     session.flush()
     return True
+
+
+def standing(state: SubscriberState, suppression: str | None) -> str:
+    """What `subscribers list` shows: whether the address is mailed, and if not, why."""
+    if state != SubscriberState.active:
+        return state.value
+    if suppression is None:
+        return "active"
+    if suppression.startswith("complaint"):
+        return "suppressed (complaint)"
+    if suppression.startswith("bounce") or suppression[:1] == "5":  # a DSN or a 5xx to RCPT
+        return "suppressed (bounced)"
+    return "suppressed"
 
 
 def suppress(session: Session, email: str, reason: str) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from worker.delivery.address import ascii_domain
 from worker.delivery.throttle import ConnectionSlots, connection_slots
 from worker.settings import Settings
 
@@ -290,10 +291,14 @@ class SmtpTransport:
             # the caller did not follow up the envelope it announced: dropping the connection
             # abandons that half-open transaction (an SMTP server delivers nothing from it)
             self._discard()
+        recipient = ascii_domain(recipient)
         if _UNSAFE_ADDRESS.search(recipient) or _UNSAFE_ADDRESS.search(sender):
             return SendResult("permanent", None, "address contains whitespace or <>", "rcpt")
-        if next_envelope is not None and _UNSAFE_ADDRESS.search(next_envelope[1]):
-            next_envelope = None
+        if next_envelope is not None:
+            n_sender, n_recipient, n_size, n_ascii = next_envelope
+            next_envelope = (n_sender, ascii_domain(n_recipient), n_size, n_ascii)
+            if _UNSAFE_ADDRESS.search(next_envelope[1]):
+                next_envelope = None
         payload = wire_parts(data, clean)
         ascii_body = clean or data.isascii()
         last = "connection dropped"
@@ -353,7 +358,14 @@ class SmtpTransport:
                 size = sum(len(part) for part in payload)
                 envelope = self._envelope(conn, sender, recipient, size, ascii_body)
                 if envelope is None:
-                    return SendResult("permanent", None, "relay lacks SMTPUTF8", "rcpt")
+                    # our relay's limit, not the address's fault: recorded, never suppressed
+                    return SendResult(
+                        "permanent",
+                        None,
+                        f"not sent: {recipient} needs SMTPUTF8 (a non-ASCII local part) and "
+                        "the relay does not offer it",
+                        "mail",
+                    )
                 if self.pipelining:
                     conn.send(envelope)
                     replies = [conn.getreply(), conn.getreply(), conn.getreply()]

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime
 from html import escape
 from typing import Any
 
@@ -40,6 +40,13 @@ from worker.digest.content import (
     text1,
 )
 from worker.digest.dkimsign import DkimSigner
+from worker.digest.headers import (
+    MessageError,
+    address_for_header,
+    domain_of,
+    to_header,
+    unsubscribe_mailto,
+)
 from worker.digest.render import line
 from worker.digest.service import NO_AUDIO, digest_prefix
 from worker.models import Digest
@@ -75,11 +82,6 @@ _SLOT_OF = {
 # printable ASCII without <, > or spaces; one @
 _MSGID = re.compile(r"[!-;=?A-~]+@[!-;=?A-~]+")
 _UNSUBSCRIBE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?/[!#-%'-;=?-~]*")
-_ADDR = re.compile(r"^[^\s<>(),;:\"\\@]+@[A-Za-z0-9.-]+$")
-
-
-class MessageError(ValueError):
-    """A recipient's data cannot go into a message (e.g. CR/LF or a malformed address)."""
 
 
 @dataclass(frozen=True)
@@ -161,22 +163,11 @@ def _no_crlf(value: str, what: str) -> str:
     return value
 
 
-def _address(email: str) -> str:
-    email = email.strip()
-    if not _ADDR.match(email) or len(email) > 320:
-        raise MessageError(f"not a deliverable address: {email!r}")
-    return email
-
-
 def _message_id(value: str) -> bytes:
     value = value.strip().removeprefix("<").removesuffix(">")
     if not _MSGID.fullmatch(value):
         raise MessageError(f"malformed Message-ID {value!r}")
     return f"<{value}>".encode("ascii")
-
-
-def _domain(address: str) -> str:
-    return parseaddr(address)[1].rpartition("@")[2].lower()
 
 
 def _slug(name: str) -> str:
@@ -190,7 +181,7 @@ def _static_headers(settings: Settings, subject: str, boundary: str, campaign: s
     if settings.reply_to:
         msg["Reply-To"] = line(settings.reply_to)
     msg["Subject"] = line(subject)
-    domain = _domain(settings.from_address)
+    domain = domain_of(settings.from_address)
     list_id = line(settings.list_id or f"{_slug(settings.newsletter_name)}.{domain}")
     list_id = list_id.strip("<>")
     msg["List-Id"] = f"{line(settings.newsletter_name)} <{list_id}>"
@@ -228,9 +219,8 @@ class MessageTemplate:
         self.subject = line(subject)
         self.boundary = boundary or f"=_digestcast_{secrets.token_hex(12)}"
         self._base = settings.public_base_url.rstrip("/")
-        from_domain = _domain(settings.from_address)
-        self._mailto = settings.unsubscribe_mailto or f"unsubscribe@{from_domain}"
-        _address(self._mailto)
+        from_domain = domain_of(settings.from_address)
+        self._mailto = unsubscribe_mailto(settings)
         self._dkim: DkimSigner | None = None
         if settings.dkim_private_key is not None:
             self._dkim = DkimSigner(
@@ -299,8 +289,8 @@ class MessageTemplate:
         return self._date
 
     def values(self, recipient: Recipient) -> dict[str, bytes]:
-        email = _address(recipient.email)
-        name = text1(recipient.name)[:80] if recipient.name else ""
+        email = address_for_header(recipient.email)
+        name = _no_crlf(text1(recipient.name)[:80], "name") if recipient.name else ""
         unsubscribe = recipient.unsubscribe_url.strip()
         # absolute http(s), printable ASCII without spaces, quotes, <, > or & (header and HTML
         # attribute safe as is); the signed token is the last path segment
@@ -308,7 +298,7 @@ class MessageTemplate:
             raise MessageError(f"malformed unsubscribe URL {recipient.unsubscribe_url!r}")
         token = unsubscribe.rstrip("/").rsplit("/", 1)[-1]
         preferences = f"{self._base}/preferences/{token}"
-        to = formataddr((name, email)) if name else email
+        to = to_header(name, email)
         if name:
             # the first name reads as a greeting ("Good morning, Olena."), the full name goes in To
             greeting = f"Good morning, {name.split(' ', 1)[0]}."
@@ -318,13 +308,15 @@ class MessageTemplate:
             plain_greeting = html_greeting = self._neutral_greeting
         unsubscribe_qp = qp_segment(unsubscribe)
         preferences_qp = qp_segment(preferences)
+        list_unsubscribe = f"<{unsubscribe}>"
+        if self._mailto:
+            list_unsubscribe += f",\r\n <mailto:{self._mailto}?subject=unsubscribe-{token}>"
         return {
-            "to": _no_crlf(to, "To").encode("ascii"),
+            # UTF-8 only for a non-ASCII local part (RFC 6532; sent with SMTPUTF8)
+            "to": to.encode("utf-8"),
             "date": self._now(),
             "message_id": _message_id(recipient.message_id),
-            "list_unsubscribe": (
-                f"<{unsubscribe}>,\r\n <mailto:{self._mailto}?subject=unsubscribe-{token}>"
-            ).encode("ascii"),
+            "list_unsubscribe": list_unsubscribe.encode("ascii"),
             "plain:unsubscribe": unsubscribe_qp,
             "plain:preferences": preferences_qp,
             "plain:greeting": plain_greeting,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import String, case, cast, literal, select, update
+from sqlalchemy import Integer, case, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from worker.delivery import ledger
@@ -52,8 +52,6 @@ def create_rows(
     and marked dispatched. Subscribers are walked by id (keyset pagination), so memory stays
     flat however long the list is.
     """
-    domain = ledger.message_domain(settings)
-    prefix = f"<digest-{digest_id}.sub-"
     after = 0
     while True:
         now = utcnow()
@@ -72,6 +70,10 @@ def create_rows(
         if not ids:
             return
         upper = ids[-1]
+        # the Message-ID is signed (worker/delivery/rowtag.py): made here, joined in as JSON
+        mids = ledger.json_pairs(
+            session.get_bind(), ledger.message_ids(settings, digest_id, dict.fromkeys(ids, 0))
+        )
         state = case(
             (Suppression.id.is_not(None), literal(DeliveryState.suppressed.value)),
             else_=literal(DeliveryState.queued.value),
@@ -81,15 +83,14 @@ def create_rows(
                 literal(digest_id).label("digest_id"),
                 Subscriber.id.label("subscriber_id"),
                 state.label("state"),
-                (literal(prefix) + cast(Subscriber.id, String) + literal(f"@{domain}>")).label(
-                    "message_id"
-                ),
+                mids.c.value.label("message_id"),
                 literal(0).label("attempts"),
                 literal(0).label("resend_count"),
                 literal(now, _DT).label("created_at"),
                 literal(now, _DT).label("dispatched_at"),
             )
             .select_from(Subscriber)
+            .join(mids, cast(mids.c.key, Integer) == Subscriber.id)
             .outerjoin(Suppression, Suppression.email == Subscriber.email)
             .where(
                 Subscriber.id > after,
