@@ -32,7 +32,7 @@ from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
-from worker.models import Digest, Subscriber, SubscriberState, Suppression
+from worker.models import Digest, Subscriber, SubscriberState
 from worker.settings import Settings
 from worker.tokens import (
     ConfirmRef,
@@ -96,7 +96,7 @@ def _confirmation_for(settings: Settings, address: str, name: str) -> tuple[int,
     for _ in range(2):  # a concurrent post may insert the row first: then read it
         try:
             with session_scope(settings) as session:
-                if session.scalar(select(Suppression.id).where(Suppression.email == address)):
+                if subscribers.blocks_opt_in(session, address):
                     return None
                 subscriber = subscribers.get(session, address)
                 if subscriber is None:
@@ -244,9 +244,7 @@ def _confirmable(
             request, "invalid", "Invalid link", "This confirmation link is not valid.", 400
         )
     row = session.get(Subscriber, ref.subscriber_id)
-    suppressed = row is not None and session.scalar(
-        select(Suppression.id).where(Suppression.email == row.email)
-    )
+    suppressed = row is not None and subscribers.blocks_opt_in(session, row.email)
     if (
         row is None  # wiped
         or _surely_after(row.created_at, ref.issued_at)  # not the row the link was made for
@@ -328,6 +326,7 @@ def confirm(
     )
     if getattr(used, "rowcount", 0) != 1:
         return _used(request)
+    subscribers.lift_ops_removal(session, row.email)
     WEB_CONFIRM.labels("confirmed").inc()
     return render(
         request,

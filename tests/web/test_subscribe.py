@@ -143,6 +143,26 @@ def test_unsubscribed_address_comes_back_only_by_confirming(
     assert sub.state == SubscriberState.active and sub.unsubscribed_at is None
 
 
+def test_removed_by_ops_comes_back_by_confirming_their_own_address(
+    client: TestClient, web_settings: Settings
+) -> None:
+    """`subscribers remove` keeps a suppression entry, but a person who asks again and confirms
+    gave newer consent: the confirmation lifts ops' entry (a bounce's entry stays, below)."""
+    from worker.delivery import subscribers
+
+    sid = add_subscriber(web_settings, "again@example.org", SubscriberState.active)
+    with db.session_scope(web_settings) as session:
+        subscribers.remove(session, "again@example.org")
+    client.post(
+        "/subscribe", data={"email": "again@example.org", "csrf_token": _form_token(client)}
+    )
+    _confirm(client, _link(_outbox(web_settings)[0]))
+    assert get_subscriber(web_settings, sid).state == SubscriberState.active
+    with db.session_scope(web_settings) as session:
+        left = session.scalar(select(Suppression).where(Suppression.email == "again@example.org"))
+        assert left is None
+
+
 def test_suppressed_address_gets_no_mail(client: TestClient, web_settings: Settings) -> None:
     with db.session_scope(web_settings) as session:
         session.add(Suppression(email="bounced@example.org", reason="hard bounce"))

@@ -72,6 +72,22 @@ def clean_name(raw: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------- add / list / remove
+def blocks_opt_in(session: Session, email: str) -> bool:
+    """Whether a suppression entry stops `email` from subscribing again by double opt-in.
+
+    A bounce or a complaint always does; an ops removal does not: a person who later asks
+    again and confirms their own address has given newer consent than the removal."""
+    reason = session.scalar(select(Suppression.reason).where(Suppression.email == email))
+    return reason is not None and reason != REMOVED_BY_OPS
+
+
+def lift_ops_removal(session: Session, email: str) -> None:
+    """A confirmed opt-in (or an explicit add) lifts ops' own removal entry, never another."""
+    session.execute(
+        delete(Suppression).where(Suppression.email == email, Suppression.reason == REMOVED_BY_OPS)
+    )
+
+
 def add(
     session: Session,
     email: str,
@@ -89,11 +105,7 @@ def add(
         if state == SubscriberState.active:
             # ops adding back someone they removed lifts their own suppression entry (never
             # one from a bounce or a complaint)
-            session.execute(
-                delete(Suppression).where(
-                    Suppression.email == existing.email, Suppression.reason == REMOVED_BY_OPS
-                )
-            )
+            lift_ops_removal(session, existing.email)
         if state == SubscriberState.active and existing.state != SubscriberState.active:
             # an explicit add by ops re-activates (an import never does)
             existing.state = SubscriberState.active
