@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from web import admin, health, media, pages, subscribe, unsubscribe
+from web import admin, health, media, pages, subscribe, unavailable, unsubscribe
 from web.deps import make_environment
 from web.observe import RequestMetrics
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_size=settings.form_max_bytes,
     )
     app.add_exception_handler(StarletteHTTPException, not_found_or_slash)
+    unavailable.install(app)  # PostgreSQL or Redis down: 503 with Retry-After, not 500
     app.state.settings = settings
     app.state.jinja = make_environment()
     app.state.subscribe_throttles = SubscribeThrottles(settings)

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     # PostgreSQL: record "sent" without waiting for the WAL flush (a database crash, not a
     # worker crash, could then re-send the last fraction of a second of messages)
     send_async_commit: bool = True
+    # PostgreSQL or Redis unreachable: a batch ends (its unconfirmed rows back through their
+    # lease) and is retried after 1, 2, 4... seconds, never more than this apart
+    outage_backoff_max_seconds: float = 30.0
     # MAIL FROM `local+<row tag>@domain` (VERP): bounces name their row by where they are sent
     bounce_verp: bool = False
     # a complaint rate (complaints / delivered) of an edition above this is flagged in status

@@ -90,9 +90,13 @@ class Cluster:
         client.close()
 
     def restart_redis(self, down_seconds: float = 1.0) -> None:
-        _stop(self.redis, signal.SIGKILL)
+        self.stop_redis()
         time.sleep(down_seconds)
         self.start_redis()
+
+    def stop_redis(self) -> None:
+        """Redis gone, as a crashed host would leave it (queued tasks lost: no persistence)."""
+        _stop(self.redis, signal.SIGKILL)
 
     # -- smtp
     def start_smtp(self) -> None:
@@ -141,6 +145,9 @@ class Cluster:
                 return b" ready." in handle.read()
 
         _wait_for(ready, 60, f"worker {name}")
+
+    def worker_log(self, name: str) -> str:
+        return (self.workdir / f"worker-{name}.log").read_text(errors="replace")
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL the worker and its pool processes at once, as a crashing host would."""
