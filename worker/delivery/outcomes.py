@@ -94,6 +94,7 @@ class SentRecorder:
         self.pgconn: Any = None
         self.pending = 0  # sync points sent whose results are not read yet
         self.failure: Exception | None = None  # a failed mark, raised by the next sent/close
+        self.broken = False  # the connection is gone (DatabaseUnavailable was raised)
         # unique per recorder: a pooled connection may still hold an earlier one's statement
         self.name = f"digestcast_mark_sent_{uuid.uuid4().hex[:12]}".encode()
         if conn.dialect.name == "postgresql":
@@ -150,10 +151,15 @@ class SentRecorder:
             try:
                 self._check(result)
             except RuntimeError as exc:
+                state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+                if state.startswith(("08", "57P")) or self.pgconn.status != pq.ConnStatus.OK:
+                    # the server is going away (shutdown, terminated backend), not a bad mark
+                    raise self._broken(str(exc)) from exc
                 self.failure = self.failure or exc
 
     def _broken(self, why: str) -> DatabaseUnavailable:
         lost, self.pending = self.pending, 0
+        self.broken = True
         return DatabaseUnavailable(
             f"recording sent messages: {why}; {lost} marks unconfirmed (left to their lease)"
         )
@@ -166,6 +172,8 @@ class SentRecorder:
         if self.pgconn is None:
             mark_sent(self.fallback, delivery_id, code)
             return
+        if self.broken:
+            raise DatabaseUnavailable("recording sent messages: the connection was lost")
         if self.pending >= self.COLLECT_EVERY:
             self.collect(block=self.pending >= self.MAX_PENDING)
         self._raise_failure()
@@ -183,16 +191,21 @@ class SentRecorder:
     def close(self) -> None:
         if self.fast is None:
             return
+        fast, self.fast = self.fast, None  # closed once, whatever happens
+        if self.broken:  # already raised: the connection is only thrown away
+            fast.invalidate()
+            fast.close()
+            return
         try:
             self.collect(block=True)
             self.pgconn.exit_pipeline_mode()
             self.pgconn.exec_(b"DEALLOCATE " + self.name)
-            self.fast.exec_driver_sql("RESET synchronous_commit")
+            fast.exec_driver_sql("RESET synchronous_commit")
         except BaseException:
-            self.fast.invalidate()  # never back into the pool in pipeline mode
+            fast.invalidate()  # never back into the pool in pipeline mode (or broken)
             raise
         finally:
-            self.fast.close()
+            fast.close()
         self._raise_failure()
 
 
