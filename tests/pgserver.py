@@ -12,10 +12,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from tests.conftest import unavailable
 from tests.delivery.smtp_server import free_port
 
 
@@ -120,3 +123,16 @@ class PgServer:
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def own_postgres() -> Iterator[PgServer]:
+    """A started PgServer, removed afterwards (unavailable without the server binaries)."""
+    if pg_bin() is None:
+        unavailable("PostgreSQL server binaries not installed")
+    server = PgServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -27,10 +27,11 @@ from tests.delivery.faults import (
     prepare,
     wait_until_sent,
 )
-from tests.pgserver import PgServer, pg_bin
+from tests.pgserver import PgServer, own_postgres
 from worker import db
 from worker.delivery.outcomes import SentRecorder
 from worker.edition.tasks import send_task
+from worker.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -41,14 +42,10 @@ BOUND_PER_LOSS = SentRecorder.MAX_PENDING + 1
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[PgServer]:
-    if pg_bin() is None or shutil.which("redis-server") is None:
-        unavailable("PostgreSQL server binaries or redis-server not installed")
-    server = PgServer()
-    server.start()
-    try:
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server binary not installed")
+    with own_postgres() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -73,15 +70,21 @@ def _check_every_subscriber(cluster: Cluster, result: dict[str, Any], bound: int
     return extra
 
 
+def _sending(make_cluster: Any) -> tuple[Cluster, Settings, int]:
+    """A cluster sending EMAILS messages, 500 of them sent already."""
+    cluster, settings = make_cluster()
+    digest_id = prepare(settings, EMAILS)
+    send_task.apply_async(args=(digest_id,))
+    wait_until_sent(settings, digest_id, 500)
+    return cluster, settings, digest_id
+
+
 def _outage_lines(cluster: Cluster, what: str) -> list[int]:
     return [cluster.worker_log(name).count(f"{what} unavailable (") for name in cluster.workers]
 
 
 def test_postgres_restarted_mid_send(make_cluster: Any, pg_server: PgServer) -> None:
-    cluster, settings = make_cluster()
-    digest_id = prepare(settings, EMAILS)
-    send_task.apply_async(args=(digest_id,))
-    wait_until_sent(settings, digest_id, 500)
+    cluster, settings, digest_id = _sending(make_cluster)
     pg_server.restart()  # both workers' connections are ended mid-batch
     result = drain(settings, digest_id, timeout=60)
     _check_every_subscriber(cluster, result, 2 * BOUND_PER_LOSS)
@@ -90,10 +93,7 @@ def test_postgres_restarted_mid_send(make_cluster: Any, pg_server: PgServer) -> 
 
 
 def test_postgres_down_30_seconds_mid_send(make_cluster: Any, pg_server: PgServer) -> None:
-    cluster, settings = make_cluster()
-    digest_id = prepare(settings, EMAILS)
-    send_task.apply_async(args=(digest_id,))
-    wait_until_sent(settings, digest_id, 500)
+    cluster, settings, digest_id = _sending(make_cluster)
     pg_server.stop()
     time.sleep(5)
     assert_idle(cluster)  # backing off, not spinning, while the database is away
@@ -107,10 +107,7 @@ def test_postgres_down_30_seconds_mid_send(make_cluster: Any, pg_server: PgServe
 
 
 def test_one_workers_backend_terminated(make_cluster: Any, pg_server: PgServer) -> None:
-    cluster, settings = make_cluster()
-    digest_id = prepare(settings, EMAILS)
-    send_task.apply_async(args=(digest_id,))
-    wait_until_sent(settings, digest_id, 500)
+    cluster, settings, digest_id = _sending(make_cluster)
     # the connection a worker records its sent marks on, in the middle of its batch
     assert len(pg_server.terminate("UPDATE deliveries SET state = 'sent'")) == 1
     result = drain(settings, digest_id, timeout=60)
@@ -119,10 +116,7 @@ def test_one_workers_backend_terminated(make_cluster: Any, pg_server: PgServer) 
 
 
 def test_redis_down_30_seconds_mid_send(make_cluster: Any) -> None:
-    cluster, settings = make_cluster()
-    digest_id = prepare(settings, EMAILS)
-    send_task.apply_async(args=(digest_id,))
-    wait_until_sent(settings, digest_id, 500)
+    cluster, settings, digest_id = _sending(make_cluster)
     cluster.stop_redis()  # the queued batch tasks are lost with it (no persistence)
     time.sleep(5)
     assert_idle(cluster)

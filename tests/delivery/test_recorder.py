@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 
 from tests.conftest import make_settings
 from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
@@ -24,6 +24,12 @@ def _claimed(settings: Settings, count: int) -> list[int]:
         ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     with db.get_engine(settings.database_url).connect() as conn:
         return ledger.claim(conn, digest_id, ids, 300)
+
+
+def _pg_claimed(tmp_path: Path, pg_url: str, count: int) -> tuple[Engine, list[int]]:
+    settings = make_settings(tmp_path, database_url=pg_url)
+    db.upgrade(settings)
+    return db.get_engine(settings.database_url), _claimed(settings, count)
 
 
 def test_every_mark_lands(any_db_settings: Settings) -> None:
@@ -50,10 +56,7 @@ def test_every_mark_lands(any_db_settings: Settings) -> None:
 
 def test_a_failed_mark_is_raised(tmp_path: Path, pg_url: str) -> None:
     """PostgreSQL only: SQLite has no pipeline, its marks are plain statements."""
-    settings = make_settings(tmp_path, database_url=pg_url)
-    db.upgrade(settings)
-    ids = _claimed(settings, 3)
-    engine = db.get_engine(settings.database_url)
+    engine, ids = _pg_claimed(tmp_path, pg_url, 3)
     with engine.connect() as conn:
         recorder = outcomes.SentRecorder(conn, async_commit=True)
         recorder.sent(ids[0], 250)
@@ -78,10 +81,7 @@ def test_a_killed_connection_raises_instead_of_waiting_for_ever(
     the recorder raises DatabaseUnavailable at once (it used to loop on libpq's empty
     results for ever); the marks it could not confirm are the rows left to their lease, and
     no more than MAX_PENDING of them."""
-    settings = make_settings(tmp_path, database_url=pg_url)
-    db.upgrade(settings)
-    ids = _claimed(settings, 40)
-    engine = db.get_engine(settings.database_url)
+    engine, ids = _pg_claimed(tmp_path, pg_url, 40)
     with engine.connect() as conn:
         recorder = outcomes.SentRecorder(conn, async_commit=True)
         assert recorder.fast is not None

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from tests.conftest import make_settings, unavailable
 from tests.delivery.smtp_server import free_port
-from tests.pgserver import PgServer, pg_bin
+from tests.pgserver import PgServer, own_postgres
 from tests.web.conftest import ADMIN_TOKEN, add_digest, add_subscriber
 from web.app import create_app
 from worker import db
@@ -32,15 +32,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 @pytest.fixture
 def pg_server() -> Iterator[PgServer]:
-    if pg_bin() is None:
-        unavailable("PostgreSQL server binaries not installed")
-    server = PgServer()
-    server.start()
-    try:
+    with own_postgres() as server:
         yield server
-    finally:
-        server.close()
-        db.get_engine.cache_clear()
+    db.get_engine.cache_clear()
 
 
 class OwnRedis:
