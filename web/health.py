@@ -46,9 +46,7 @@ def _check_database(url: str) -> str:
 def _check_broker(url: str) -> str:
     try:
         if url.startswith(("redis://", "rediss://", "unix://")):
-            import redis
-
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            client = outage.redis_client(url)
             try:
                 client.ping()
             finally:

@@ -45,9 +45,9 @@ CELERY_QUEUE = "celery"
 
 def queue_depth(broker_url: str, queue: str = CELERY_QUEUE) -> int:
     """Messages waiting in the Redis list Celery uses for `queue` (kombu's Redis transport)."""
-    import redis
+    from worker.outage import redis_client
 
-    client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client(broker_url)
     try:
         return int(client.llen(queue))
     finally:

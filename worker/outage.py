@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import Any
 
 log = logging.getLogger("digestcast.outage")
 
@@ -107,3 +108,19 @@ def quiet_broker_retries() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, BrokerRetryLines) for f in logger.filters):
             logger.addFilter(BrokerRetryLines())
+
+
+def redis_client(url: str, timeout: float = 2.0) -> Any:
+    """A Redis client for short questions (limits, locks, counters, health): every wait
+    bounded by `timeout` and no retries, so a Redis that is down costs one refused connection
+    (or `timeout`), never redis-py's default 3 retries with backoff (measured: 4.4 s a call)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )

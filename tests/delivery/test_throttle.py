@@ -78,7 +78,7 @@ def test_redis_down_limits_locally_asking_redis_only_now_and_then(
     from tests.delivery.smtp_server import free_port
 
     # nothing listens on that port: every attempt is refused at once
-    client = redis.Redis(port=free_port(), socket_connect_timeout=1, socket_timeout=1)
+    client = outage.redis_client(f"redis://127.0.0.1:{free_port()}/0", timeout=1)
     bucket = RedisTokenBucket(client, rate=10_000.0)
     slots = RedisSlots(client, limit=2)
     asked = {"n": 0}

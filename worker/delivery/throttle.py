@@ -239,9 +239,9 @@ def _redis(settings: Settings) -> Any | None:
     url = settings.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    import redis
+    from worker.outage import redis_client
 
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return redis_client(url, timeout=5)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
