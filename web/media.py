@@ -4,11 +4,16 @@ Only keys under `articles/` and `digests/`, the two podcast feeds and their cove
 A key from a request goes through `check_key` (no empty, `.` or `..` segments, no backslash, no
 NUL, not absolute) and, on local storage, through `LocalStorage`'s resolve-and-contain check,
 so nothing outside DATA_DIR is ever opened (symlinks included).
+
+How the bytes leave: a local range up to INLINE_MAX is one pread and one body (what players
+ask for), bigger answers stream; on S3 the object is HEADed and only the asked-for bytes are
+fetched (a ranged GET pinned to the HEAD's ETag), never the whole object. With
+MEDIA_ACCEL_PREFIX set (behind nginx, deploy/nginx.conf) the app still decides what may be
+served and counts the request, and answers with X-Accel-Redirect so nginx sends the file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 from collections.abc import Iterator
@@ -17,12 +22,15 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from stat import S_ISREG
 from typing import BinaryIO
+from urllib.parse import quote
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from web.deps import get_settings_from
 from web.params import MAX_ID, ascii_int
+from worker.s3storage import ObjectChanged, S3Storage
 from worker.storage import Storage, StorageError, check_key, get_storage
 
 router = APIRouter()
@@ -30,7 +38,10 @@ router = APIRouter()
 # files at the top of DATA_DIR that the web serves: the feeds and the cover art they point at
 ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
 SERVED_PREFIXES = ("articles/", "digests/")
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
+# a range (or file) up to this size is read in one pread and sent as one body: the 64 KiB
+# ranges players ask for never pay for a streaming response
+INLINE_MAX = 1024 * 1024
 HUGE = MAX_ID  # what an over-long Range number counts as: beyond any file
 FEED_MAX_AGE_SECONDS = 300
 
@@ -110,7 +121,8 @@ class FileInfo:
     # local storage: the file, opened once, so a concurrent atomic replace (re-synthesis) can
     # never pair one version's length and ETag with another version's bytes
     handle: BinaryIO | None = None
-    data: bytes | None = None  # remote storage: the object, read once for validator and body
+    # S3: the object is only HEADed here; its bytes come from a ranged GET pinned to this ETag
+    remote: S3Storage | None = None
 
     def close(self) -> None:
         if self.handle is not None:
@@ -135,22 +147,44 @@ def file_info(storage: Storage, key: str) -> FileInfo | None:
         mtime = datetime.fromtimestamp(int(stat.st_mtime), UTC)
         etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
         return FileInfo(stat.st_size, etag, mtime, handle=handle)
-    # remote storage (S3): one GET; the content hash is the validator the Storage protocol allows
+    if not isinstance(storage, S3Storage):
+        return None  # no other remote storage exists; never read a whole object to serve a part
     try:
-        data = storage.read_bytes(key)
-    except (FileNotFoundError, StorageError):
+        found = storage.stat(key)
+    except (StorageError, ClientError, BotoCoreError):
         return None
-    return FileInfo(len(data), f'"{hashlib.sha256(data).hexdigest()[:32]}"', None, data=data)
+    if found is None:
+        return None
+    modified = (
+        found.last_modified.astimezone(UTC).replace(microsecond=0)
+        if found.last_modified is not None
+        else None
+    )
+    return FileInfo(found.size, found.etag, modified, remote=storage)
+
+
+def _read_at(handle: BinaryIO, first: int, length: int) -> bytes:
+    """`length` bytes at `first` with pread (no shared file position, one call for a range)."""
+    parts = []
+    fd = handle.fileno()
+    while length > 0:
+        chunk = os.pread(fd, length, first)
+        if not chunk:
+            break
+        parts.append(chunk)
+        first += len(chunk)
+        length -= len(chunk)
+    return b"".join(parts)
 
 
 def _iter_handle(handle: BinaryIO, first: int, length: int) -> Iterator[bytes]:
     try:
-        handle.seek(first)
         left = length
         while left > 0:
-            chunk = handle.read(min(CHUNK, left))
+            chunk = _read_at(handle, first, min(CHUNK, left))
             if not chunk:
                 break
+            first += len(chunk)
             left -= len(chunk)
             yield chunk
     finally:
@@ -191,17 +225,28 @@ def _if_range_allows(request: Request, info: FileInfo) -> bool:
 
 def serve(request: Request, storage: Storage, key: str, max_age: int) -> Response:
     """Answer GET/HEAD for `key` (already checked with `servable`)."""
-    info = file_info(storage, key)
-    if info is None:
-        return Response("not found\n", status_code=404, media_type="text/plain")
-    streaming = False
-    try:
-        response = _answer(request, info, key, max_age)
-        streaming = isinstance(response, StreamingResponse)
-        return response
-    finally:
-        if not streaming:  # the stream closes the file when it ends
-            info.close()
+    for _ in range(2):  # once more if an S3 object was replaced between its HEAD and GET
+        info = file_info(storage, key)
+        if info is None:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        streaming = False
+        try:
+            response = _answer(request, info, key, max_age)
+            streaming = isinstance(response, StreamingResponse)
+            return response
+        except ObjectChanged:
+            continue
+        except FileNotFoundError:
+            return Response("not found\n", status_code=404, media_type="text/plain")
+        finally:
+            if not streaming:  # the stream closes the file when it ends
+                info.close()
+    return Response(
+        "the file is being replaced; try again\n",
+        status_code=503,
+        headers={"Retry-After": "1"},
+        media_type="text/plain",
+    )
 
 
 def _answer(request: Request, info: FileInfo, key: str, max_age: int) -> Response:
@@ -228,17 +273,46 @@ def _answer(request: Request, info: FileInfo, key: str, max_age: int) -> Respons
     if wanted is not None:
         headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
     headers["Content-Length"] = str(length)
-    if request.method == "HEAD":
+    if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers, media_type=ctype)
     if info.handle is not None:
+        if length <= INLINE_MAX:
+            body = _read_at(info.handle, first, length)
+            return Response(body, status_code=status, headers=headers, media_type=ctype)
         return StreamingResponse(
             _iter_handle(info.handle, first, length),
             status_code=status,
             headers=headers,
             media_type=ctype,
         )
-    body = (info.data or b"")[first : last + 1]
-    return Response(body, status_code=status, headers=headers, media_type=ctype)
+    assert info.remote is not None
+    # only the asked-for bytes leave S3 (a ranged GET), streamed as they arrive
+    chunks = info.remote.open_range(key, first, last, info.etag)
+    return StreamingResponse(chunks, status_code=status, headers=headers, media_type=ctype)
+
+
+def accel_redirect(storage: Storage, key: str, prefix: str, max_age: int) -> Response | None:
+    """nginx sends the bytes: the app has decided the key may be served and the file exists;
+    the answer names the file under nginx's internal location. None: not a local file."""
+    try:
+        path = storage.local_path(key)
+    except StorageError:
+        return None
+    if path is None:
+        return None
+    try:
+        if not S_ISREG(path.stat().st_mode):
+            return Response("not found\n", status_code=404, media_type="text/plain")
+    except OSError:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    return Response(
+        status_code=200,
+        headers={
+            "X-Accel-Redirect": prefix + quote(key, safe="/"),
+            "Cache-Control": f"public, max-age={max_age}",
+        },
+        media_type=content_type(key),
+    )
 
 
 def _serve_key(request: Request, key: str) -> Response:
@@ -249,7 +323,12 @@ def _serve_key(request: Request, key: str) -> Response:
     if key.endswith(".xml"):
         # feeds change when a day is published; apps poll, and revalidate cheaply via the ETag
         max_age = min(max_age, FEED_MAX_AGE_SECONDS)
-    return serve(request, get_storage(settings), key, max_age)
+    storage = get_storage(settings)
+    if settings.media_accel_prefix:
+        accel = accel_redirect(storage, key, settings.media_accel_prefix, max_age)
+        if accel is not None:
+            return accel
+    return serve(request, storage, key, max_age)
 
 
 @router.api_route("/media/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)

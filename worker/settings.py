@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     subscribe_rate_limit: int = 5
     subscribe_rate_window_seconds: int = 3600
     media_max_age_seconds: int = 3600
+    # behind nginx: the internal location that maps to DATA_DIR (e.g. "/_media/"); /media then
+    # answers with X-Accel-Redirect and nginx sends the bytes (local storage only). Empty: off.
+    media_accel_prefix: str = ""
     # confirmation mails per address per window, whoever asks (the answer never says)
     subscribe_recipient_limit: int = 3
     subscribe_recipient_window_seconds: int = 86400
@@ -196,6 +199,19 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("media_accel_prefix")
+    @classmethod
+    def _accel_prefix(cls, value: str) -> str:
+        # a header value and a path prefix: "/internal/" shape only, never CR/LF or a URL
+        if value and not (
+            value.startswith("/")
+            and value.endswith("/")
+            and value.isascii()
+            and all(c.isalnum() or c in "/_-." for c in value)
+        ):
+            raise ValueError("MEDIA_ACCEL_PREFIX must look like /_media/ (or be empty)")
         return value
 
     @field_validator("secret_key_fallbacks", mode="before")

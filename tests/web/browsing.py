@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -62,14 +63,9 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
         yield handler, port
 
 
-@pytest.fixture
-def live(web_settings: Settings, inbox: tuple[Inbox, int]) -> Iterator[tuple[str, Settings]]:
-    """uvicorn serving create_app(settings) in a thread; mail goes to the aiosmtpd server."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = web_settings.model_copy(
-        update={"public_base_url": base, "smtp_url": f"smtp://127.0.0.1:{inbox[1]}"}
-    )
+@contextmanager
+def app_in_thread(settings: Settings, port: int) -> Iterator[None]:
+    """uvicorn serving create_app(settings) on 127.0.0.1:port in a thread."""
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -81,10 +77,24 @@ def live(web_settings: Settings, inbox: tuple[Inbox, int]) -> Iterator[tuple[str
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield base, settings
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def live(web_settings: Settings, inbox: tuple[Inbox, int]) -> Iterator[tuple[str, Settings]]:
+    """The app in a thread; mail goes to the aiosmtpd server."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = web_settings.model_copy(
+        update={"public_base_url": base, "smtp_url": f"smtp://127.0.0.1:{inbox[1]}"}
+    )
+    try:
+        with app_in_thread(settings, port):
+            yield base, settings
+    finally:
         from worker.delivery.transport import close_transports
 
         close_transports()
