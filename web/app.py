@@ -6,8 +6,9 @@
 
 Layers, outermost first, around FastAPI's own stack (so they also wrap the 500 page that
 FastAPI's ServerErrorMiddleware writes, the 404/405/413/422 answers and everything else):
-SecurityHeaders -> RequestMetrics -> HeadAsGet -> FastAPI (body caps: FORM_MAX_BYTES for
-every route, ADMIN_MAX_BODY_BYTES for /admin/, counted while reading, 413 past it).
+SecurityHeaders -> RequestMetrics -> HeadAsGet -> MediaFastPath (/media/ only: web/media.py)
+-> FastAPI (body caps: FORM_MAX_BYTES for every route, ADMIN_MAX_BODY_BYTES for /admin/,
+counted while reading, 413 past it).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class DigestcastApp(FastAPI):
     """FastAPI with our outermost layers around its whole middleware stack."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(RequestMetrics(HeadAsGet(super().build_middleware_stack())))
+        inner = media.MediaFastPath(super().build_middleware_stack())
+        return SecurityHeaders(RequestMetrics(HeadAsGet(inner)))
 
 
 def create_app(settings: Settings) -> FastAPI:

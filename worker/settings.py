@@ -181,6 +181,8 @@ class Settings(BaseSettings):
     beat_max_interval_seconds: float = 30.0  # beat wakes at least this often
     beat_lock_timeout_seconds: int = 150  # redbeat lock; a standby beat takes over after it
     log_level: str = "INFO"
+    # uvicorn's line per HTTP request; behind nginx (which logs every request) it can go
+    web_access_log: bool = True
 
     # --- edition lifecycle (worker/edition/): approval, auto-pause
     send_approval: Literal["none", "required"] = "none"  # required: held until an editor approves
