@@ -7,19 +7,34 @@ the answer is 204 either way for a well-formed beacon, 400 for anything else.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from web.admin import require_admin
+from web.admin import AUTH_RESPONSES, require_admin
 from web.deps import SessionDep, get_settings_from
 from worker import listens
 from worker.db import session_scope
 
 router = APIRouter(include_in_schema=False)
-admin_router = APIRouter(prefix="/admin")
+admin_router = APIRouter(prefix="/admin", tags=["admin"], responses=AUTH_RESPONSES)
+
+
+class ListenRowOut(BaseModel):
+    kind: str
+    id: int
+    title: str  # the article's title, or the edition's day
+    plays: int
+    reached_25: int
+    reached_50: int
+    reached_75: int
+    reached_100: int
+
+
+class ListensOut(BaseModel):
+    plays: int
+    top: list[ListenRowOut]
 
 
 @router.post("/beacon")
@@ -39,7 +54,21 @@ def _count(request: Request, found: listens.Beacon) -> None:
             listens.record(session, found)
 
 
-@admin_router.get("/listens", dependencies=[Depends(require_admin)])
-def listen_counts(session: SessionDep) -> dict[str, Any]:
-    """Plays started and quartiles reached, per article, edition and briefing."""
-    return {"plays": listens.total_plays(session), "top": listens.summary(session, 100)}
+@admin_router.get("/listens", response_model=ListensOut, dependencies=[Depends(require_admin)])
+def listen_counts(session: SessionDep) -> ListensOut:
+    """Plays started and quartiles reached, per article, edition and briefing (the 100 most
+    played); counters only, nothing about listeners."""
+    rows = [
+        ListenRowOut(
+            kind=r["kind"],
+            id=r["id"],
+            title=r["title"],
+            plays=r["plays"],
+            reached_25=r["25%"],
+            reached_50=r["50%"],
+            reached_75=r["75%"],
+            reached_100=r["100%"],
+        )
+        for r in listens.summary(session, 100)
+    ]
+    return ListensOut(plays=listens.total_plays(session), top=rows)
