@@ -75,7 +75,16 @@ def collect() -> None:
 
 
 @app.command()
-def audio(date_: DateOption = None) -> None:
+def audio(
+    date_: DateOption = None,
+    renormalize: Annotated[
+        bool,
+        typer.Option(
+            "--renormalize",
+            help="Re-master existing files to the loudness, rate and bitrate settings; no TTS.",
+        ),
+    ] = False,
+) -> None:
     """Synthesize audio for articles that need it (new, edited, missing or failed)."""
     from sqlalchemy import select
 
@@ -91,6 +100,17 @@ def audio(date_: DateOption = None) -> None:
 
     settings = _settings()
     load_tasks(settings)
+    if renormalize:
+        done = run_tasks(settings, [task("audio.renormalize")])[0]
+        publish_podcasts(settings)  # the files' lengths changed
+        console.print(
+            f"renormalized {done['articles']} article files and {done['briefings']} briefings, "
+            f"{done['unchanged']} already done; 0 TTS requests"
+            + (f"; failed: {'; '.join(done['failed'])}" if done["failed"] else "")
+        )
+        if done["failed"]:
+            raise typer.Exit(1)
+        return
     ids = articles_needing_audio(settings)
     if date_ is not None:
         day = _day(settings, date_)
@@ -99,13 +119,14 @@ def audio(date_: DateOption = None) -> None:
             ids = sorted(set(ids) | set(session.scalars(stmt)))
     with _progress() as progress:
         summary = synthesize(settings, ids, progress("audio"))
-    # offline (espeak) files are re-spoken with gTTS as soon as Google answers again
+    # offline files are re-spoken with a better voice as soon as one is available
     upgrade = run_tasks(settings, [task("audio.upgrade_fallbacks")])[0]
     publish_podcasts(settings)
     console.print(summary.line() + f"; {summary.requests} TTS requests")
     if upgrade.get("candidates"):
         console.print(
             f"offline fallbacks: {upgrade['upgraded']} of {upgrade['candidates']} upgraded to gTTS"
+            + (f", {upgrade['neural']} to the neural voice" if upgrade.get("neural") else "")
             + (f" ({upgrade['skipped']})" if upgrade.get("skipped") else "")
         )
 

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     fetch_per_host_concurrency: int = 2  # fetches at once to one host, across sources and workers
 
     # --- audio
-    tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
+    tts_engine: Literal["auto", "gtts", "neural", "espeak"] = "auto"
     gtts_endpoint: str = GOOGLE_BATCHEXECUTE
     gtts_timeout_seconds: float = 10.0
     gtts_concurrency: int = 12  # chunk requests in flight per article (one keep-alive pool)
@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     gtts_burst: int = 60
     espeak_rate_wpm: int = 170  # speaking rate of the offline voice (words per minute)
     tts_lexicon: Path | None = None  # pronunciation lexicon (TOML); unset: templates/lexicon.toml
+    audio_bitrate_kbps: int = 96  # CBR of every MP3 (44.1 kHz mono); Apple: 96-128 for mono
+    audio_loudness_lufs: float = -16.0  # integrated loudness of every file (ITU-R BS.1770)
+    audio_true_peak_dbtp: float = -1.0  # true-peak ceiling, measured on the encoded file
     podcast_title: str | None = None  # default: NEWSLETTER_NAME
     podcast_description: str = "Every article of the day, read aloud."
     podcast_author: str | None = None  # default: NEWSLETTER_NAME
@@ -193,6 +196,14 @@ class Settings(BaseSettings):
     # (5xx, 4xx, dropped connections); 0 turns auto-pause off
     auto_pause_window: int = 200
     auto_pause_error_rate: float = 0.5
+
+    @field_validator("audio_bitrate_kbps")
+    @classmethod
+    def _mp3_bitrate(cls, value: int) -> int:
+        allowed = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+        if value not in allowed:
+            raise ValueError(f"not an MPEG-1 Layer III bitrate: {value} (one of {allowed})")
+        return value
 
     @field_validator("timezone")
     @classmethod
