@@ -136,14 +136,10 @@ class FileInfo:
 
 def file_info(storage: Storage, key: str) -> FileInfo | None:
     """Size, validators and the content source; None when there is no such file."""
-    try:
-        path = storage.local_path(key)
-    except StorageError:
-        return None
-    if path is not None:
+    if isinstance(storage, LocalStorage):
         try:
-            handle = path.open("rb")
-        except OSError:  # missing, a directory, unreadable
+            handle = storage.open_contained(key)
+        except (OSError, StorageError):  # missing, a directory, unreadable, outside the root
             return None
         stat = os.fstat(handle.fileno())
         if not S_ISREG(stat.st_mode):
@@ -296,20 +292,13 @@ def _answer(request: Request, info: FileInfo, key: str, max_age: int) -> Respons
     return StreamingResponse(chunks, status_code=status, headers=headers, media_type=ctype)
 
 
-def accel_redirect(storage: Storage, key: str, prefix: str, max_age: int) -> Response | None:
-    """nginx sends the bytes: the app has decided the key may be served and the file exists;
-    the answer names the file under nginx's internal location. None: not a local file."""
-    try:
-        path = storage.local_path(key)
-    except StorageError:
-        return None
-    if path is None:
-        return None
-    try:
-        if not S_ISREG(path.stat().st_mode):
-            return Response("not found\n", status_code=404, media_type="text/plain")
-    except OSError:
+def accel_redirect(storage: LocalStorage, key: str, prefix: str, max_age: int) -> Response:
+    """nginx sends the bytes: the app has decided the key may be served and the file exists
+    (the same checks as serving it), and names it under nginx's internal location."""
+    info = file_info(storage, key)
+    if info is None:
         return Response("not found\n", status_code=404, media_type="text/plain")
+    info.close()
     return Response(
         status_code=200,
         headers={
@@ -342,9 +331,7 @@ async def _serve_key(request: Request, key: str) -> Response:
         # a local file's open, fstat and one pread take microseconds from the page cache: done
         # right here, without the thread hop that cost more than the work itself
         if settings.media_accel_prefix:
-            accel = accel_redirect(storage, key, settings.media_accel_prefix, max_age)
-            if accel is not None:
-                return accel
+            return accel_redirect(storage, key, settings.media_accel_prefix, max_age)
         return serve(request, storage, key, max_age)
     # S3: network round trips, in a worker thread
     return await run_in_threadpool(serve, request, storage, key, max_age)
