@@ -159,7 +159,7 @@
       p.dataset.seekBound = "1";
       p.tabIndex = 0;
       p.setAttribute("role", "button");
-      p.setAttribute("aria-label", "Play from: " + squash(p.textContent).slice(0, 80));
+      p.setAttribute("aria-describedby", "seek-hint"); // the paragraph's own text stays its name
       const go = () => {
         audio.currentTime = Number(p.dataset.start);
         audio.play().catch(() => {});
@@ -172,7 +172,16 @@
         }
       });
     }
-    if (any || paras.some((p) => p.dataset.seekBound)) transcript.classList.add("seekable");
+    if (any || paras.some((p) => p.dataset.seekBound)) {
+      transcript.classList.add("seekable");
+      if (!document.getElementById("seek-hint")) {
+        const hint = document.createElement("span");
+        hint.id = "seek-hint";
+        hint.className = "visually-hidden";
+        hint.textContent = "Plays the audio from this paragraph.";
+        transcript.appendChild(hint);
+      }
+    }
   }
 
   function currentParagraph(cueText) {
@@ -192,9 +201,13 @@
     lit = null;
   }
 
+  let shown = null; // [paragraph, cue text] last drawn: timeupdate fires 4 times a second
+
   function highlight(cueText) {
     if (!paras.length) return;
     const p = currentParagraph(cueText);
+    if (shown && shown[0] === p && shown[1] === cueText) return;
+    shown = [p, cueText];
     if (p !== lit) unlight();
     if (!p) return;
     lit = p;

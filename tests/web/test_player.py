@@ -44,14 +44,18 @@ def spoken_article(
     return article
 
 
+def spoken_id(settings: Settings, storage: LocalStorage, seconds: float) -> int:
+    with db.session_scope(settings) as session:
+        return spoken_article(storage, session, tone_mp3(seconds), PARAGRAPHS[0]).id
+
+
 def wait(page: Any, script: str, timeout: int = 15_000) -> None:
     page.wait_for_function(script, timeout=timeout)
 
 
 def test_listen_player(live: tuple[str, Settings], browser: Any, storage: LocalStorage) -> None:
     base, settings = live
-    with db.session_scope(settings) as session:
-        article_id = spoken_article(storage, session, tone_mp3(4.0), PARAGRAPHS[0]).id
+    article_id = spoken_id(settings, storage, 4.0)
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -143,8 +147,7 @@ def test_player_without_javascript(
     from tests.web.browsing import CHROMIUM, CHROMIUM_ARGS
 
     base, settings = live
-    with db.session_scope(settings) as session:
-        article_id = spoken_article(storage, session, tone_mp3(2.0), PARAGRAPHS[0]).id
+    article_id = spoken_id(settings, storage, 2.0)
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     try:
         context = browser.new_context(java_script_enabled=False)
@@ -180,8 +183,7 @@ def test_beacons_count_each_quartile_once(
     live: tuple[str, Settings], browser: Any, storage: LocalStorage
 ) -> None:
     base, settings = live
-    with db.session_scope(settings) as session:
-        article_id = spoken_article(storage, session, tone_mp3(4.0), PARAGRAPHS[0]).id
+    article_id = spoken_id(settings, storage, 4.0)
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{base}/listen/{article_id}")
