@@ -2,10 +2,13 @@
 
 A beacon is `{"kind": "article"|"edition"|"briefing", "id": N, "event": "play"|"25"|...}`,
 sent with navigator.sendBeacon. It sets no cookie and nothing about the sender is stored:
-the answer is 204 either way for a well-formed beacon, 400 for anything else.
+the answer is 204 either way for a well-formed beacon, 400 for anything else, 403 when a
+browser says another site's page sent it (Origin).
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -37,8 +40,17 @@ class ListensOut(BaseModel):
     top: list[ListenRowOut]
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 @router.post("/beacon")
 async def beacon(request: Request) -> Response:
+    # browsers name the page's origin on a beacon: another site's pages cannot inflate counts
+    origin = request.headers.get("origin")
+    if origin is not None and origin.lower() != _origin(get_settings_from(request).public_base_url):
+        return Response("not from this site\n", status_code=403, media_type="text/plain")
     body = await request.body()
     found = listens.parse_beacon(body)
     if found is None:

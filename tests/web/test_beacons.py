@@ -85,6 +85,18 @@ def test_bad_beacons_refused(client: TestClient) -> None:
     assert client.get("/beacon").status_code in (404, 405)
 
 
+def test_beacon_from_another_site_refused(
+    client: TestClient, web_settings: Settings, article_id: int
+) -> None:
+    body = json.dumps({"kind": "article", "id": article_id, "event": "play"})
+    r = client.post("/beacon", content=body, headers={"Origin": "https://elsewhere.example"})
+    assert r.status_code == 403
+    own = web_settings.public_base_url.rstrip("/")
+    assert client.post("/beacon", content=body, headers={"Origin": own}).status_code == 204
+    with db.session_scope(web_settings) as session:
+        assert session.scalars(select(ListenCount.count)).all() == [1]
+
+
 def test_parse_beacon() -> None:
     assert listens.parse_beacon(b'{"kind":"edition","id":3,"event":"75"}') == listens.Beacon(
         "edition", 3, "75"
