@@ -11,7 +11,7 @@ import pytest
 
 from tests.web.browsing import BROWSER_MARKS
 from tests.web.conftest import add_digest, add_subscriber, subscriber_token, tone_mp3
-from tests.web.test_player import spoken_article
+from tests.web.test_player import CUES, PARAGRAPHS, spoken_article
 from worker import db
 from worker.models import Digest, DigestState, Subscriber
 from worker.settings import Settings
@@ -35,6 +35,10 @@ def site(live: tuple[str, Settings], storage: LocalStorage) -> dict[str, str]:
         )
         day = digest.date.isoformat()
         article_id = article.id
+        # the day's spoken briefing: its page carries the player too
+        storage.write_bytes(f"digests/{day}/briefing.mp3", tone_mp3(1.0))
+        storage.write_bytes(f"digests/{day}/briefing.vtt", CUES.encode())
+        storage.write_bytes(f"digests/{day}/briefing.txt", "\n\n".join(PARAGRAPHS).encode())
     sid = add_subscriber(settings, "reader@example.org")
     token = subscriber_token(settings, sid)
     pending = add_subscriber(settings, "pending@example.org")
