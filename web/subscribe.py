@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
+from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key
 from web.unsubscribe import masked
@@ -59,7 +60,7 @@ def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResp
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep) -> HTMLResponse:
     """The subscribe form, and the latest days to read or listen to."""
-    latest = session.scalars(select(Digest).order_by(Digest.date.desc()).limit(7)).all()
+    latest = session.scalars(listed_editions().order_by(Digest.date.desc()).limit(7)).all()
     return _form_page(request, get_settings_from(request), latest=latest)
 
 

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     subscribe_rate_limit: int = 5
     subscribe_rate_window_seconds: int = 3600
     media_max_age_seconds: int = 3600
+    # behind nginx: the internal location that maps to DATA_DIR (e.g. "/_media/"); /media then
+    # answers with X-Accel-Redirect and nginx sends the bytes (local storage only). Empty: off.
+    media_accel_prefix: str = ""
     # confirmation mails per address per window, whoever asks (the answer never says)
     subscribe_recipient_limit: int = 3
     subscribe_recipient_window_seconds: int = 86400
@@ -184,6 +187,8 @@ class Settings(BaseSettings):
     beat_max_interval_seconds: float = 30.0  # beat wakes at least this often
     beat_lock_timeout_seconds: int = 150  # redbeat lock; a standby beat takes over after it
     log_level: str = "INFO"
+    # uvicorn's line per HTTP request; behind nginx (which logs every request) it can go
+    web_access_log: bool = True
 
     # --- edition lifecycle (worker/edition/): approval, auto-pause
     send_approval: Literal["none", "required"] = "none"  # required: held until an editor approves
@@ -210,6 +215,19 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("media_accel_prefix")
+    @classmethod
+    def _accel_prefix(cls, value: str) -> str:
+        # a header value and a path prefix: "/internal/" shape only, never CR/LF or a URL
+        if value and not (
+            value.startswith("/")
+            and value.endswith("/")
+            and value.isascii()
+            and all(c.isalnum() or c in "/_-." for c in value)
+        ):
+            raise ValueError("MEDIA_ACCEL_PREFIX must look like /_media/ (or be empty)")
         return value
 
     @field_validator("secret_key_fallbacks", mode="before")

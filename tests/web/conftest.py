@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
+from tests.web.browsing import browser, inbox, live, pw  # noqa: F401 (fixtures for the web tests)
 from web.app import create_app
 from worker import db
 from worker.models import (
