@@ -4,7 +4,8 @@ the same run on the same machine:
   nginx    nginx serving the file itself (the baseline)
   direct   `digestcast web --workers 2` sending the bytes (/media, MEDIA_ACCEL_PREFIX unset)
   x-accel  nginx in front of `digestcast web --workers 2` with MEDIA_ACCEL_PREFIX=/_media/
-           (deploy/nginx.conf): the app decides and counts, nginx sends the file
+           (deploy/nginx.conf): the app decides (auth_request, a "yes" kept 5 s per URL) and
+           counts its decisions, nginx sends the file
 
 Prints requests/s of each, then `direct ratio: X` (goal >= 0.25) and, last, `ratio: Y` for
 the X-Accel path against nginx alone (goal >= 0.8). Needs nginx and wrk (apt-get install
@@ -113,7 +114,9 @@ def main() -> None:
         nginx_dir = work / "nginx"
         nginx_dir.mkdir()
         config = main_config(
-            nginx_dir, baseline + site_config(accel_port, app_port, data_dir), workers=2
+            nginx_dir,
+            baseline + site_config(accel_port, app_port, data_dir, nginx_dir / "media-cache"),
+            workers=2,
         )
         rates: dict[str, float] = {}
         with running_nginx(nginx_dir, config, nginx_port):

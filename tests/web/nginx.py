@@ -21,12 +21,13 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DEPLOY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 
 
-def site_config(port: int, app_port: int, data_dir: Path) -> str:
+def site_config(port: int, app_port: int, data_dir: Path, cache_dir: Path) -> str:
     text = DEPLOY_CONF.read_text()
     for old, new in (
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};"),
         ("alias /var/lib/digestcast/data/;", f"alias {data_dir.resolve()}/;"),
+        ("/var/cache/nginx/digestcast-media", str(cache_dir)),
     ):
         assert old in text, f"deploy/nginx.conf no longer has {old!r}"
         text = text.replace(old, new)

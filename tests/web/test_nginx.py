@@ -1,5 +1,6 @@
 """The production path with a real nginx (Debian's) running deploy/nginx.conf: the app decides
-access and counts, nginx sends the bytes (X-Accel-Redirect to an internal location)."""
+access and counts its decisions, nginx sends the bytes (auth_request for /media/, its "yes" kept
+5 s per URL; X-Accel-Redirect to an internal location for the feeds)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def behind_nginx(web_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, 
     settings = web_settings.model_copy(update={"media_accel_prefix": "/_media/"})
     workdir = tmp_path / "nginx"
     workdir.mkdir()
-    config = main_config(workdir, site_config(port, app_port, settings.data_dir))
+    config = main_config(
+        workdir, site_config(port, app_port, settings.data_dir, workdir / "media-cache")
+    )
     with app_in_thread(settings, app_port), running_nginx(workdir, config, port):
         yield f"http://127.0.0.1:{port}", settings
 
@@ -85,8 +88,31 @@ def test_nginx_sends_what_the_app_allows(
         # and the internal location cannot be asked for directly
         assert client.get("/_media/secret.txt").status_code == 404
         assert client.get(f"/_media/{KEY}").status_code == 404
-        # every /media request above went through the app and was counted
-        assert media_requests(base) - before >= 9
+        # the app decided on each URL (the refusals each time), and counted its decisions
+        assert media_requests(base) - before >= 4
+
+
+def test_a_players_ranges_cost_the_app_one_decision(
+    behind_nginx: tuple[str, Settings], storage: LocalStorage, mp3_bytes: bytes
+) -> None:
+    base, _ = behind_nginx
+    storage.write_bytes(KEY, mp3_bytes)
+    with httpx.Client(base_url=base) as client:
+        before = media_requests(base)
+        for first in range(0, 40 * 100, 100):
+            part = client.get(f"/media/{KEY}", headers={"Range": f"bytes={first}-{first + 99}"})
+            assert part.status_code == 206 and part.content == mp3_bytes[first : first + 100]
+        assert part.headers["cache-control"].startswith("public, max-age=")  # the app's
+        # 40 ranges within the 5 s a "yes" is kept: one decision (two if a slow run crosses it)
+        assert 1 <= media_requests(base) - before <= 2
+        # a file removed after the app said yes is not served from nginx's memory of the yes
+        storage.delete(KEY)
+        assert client.get(f"/media/{KEY}", headers={"Range": "bytes=0-9"}).status_code == 404
+        # refusals are never kept: each one is the app's, every time
+        before = media_requests(base)
+        for _ in range(3):
+            assert client.get("/media/secret.txt").status_code == 404
+        assert media_requests(base) - before == 3
 
 
 def test_app_answers_with_the_internal_location(
