@@ -131,9 +131,14 @@ def _json_number(storage: Storage, key: str, field: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+# An edition is public once it went out to subscribers: not while built or held (editors may
+# still change it), never when skipped, missed or cancelled (ops stop a wrong edition).
+PUBLISHED = (DigestState.sending, DigestState.paused, DigestState.sent)
+
+
 def listed_editions() -> Select[Digest]:
-    """Editions a reader may browse: a skipped day (nothing was sent) is not an edition."""
-    return select(Digest).where(Digest.state != DigestState.skipped)
+    """Editions a reader may browse: the ones that were (or are being) sent."""
+    return select(Digest).where(Digest.state.in_(PUBLISHED))
 
 
 def not_found(request: Request, what: str) -> HTMLResponse:
@@ -151,7 +156,7 @@ class Listing:
 @router.get("/briefing/{day}", response_class=HTMLResponse)
 def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
     parsed = parse_day(day)
-    digest = session.scalar(select(Digest).where(Digest.date == parsed)) if parsed else None
+    digest = session.scalar(listed_editions().where(Digest.date == parsed)) if parsed else None
     if digest is None or parsed is None:
         return not_found(request, "There is no briefing for that day.")
     storage = get_storage(get_settings_from(request))
@@ -212,7 +217,7 @@ def archive(request: Request, session: SessionDep) -> HTMLResponse:
 @router.get("/digests/{day}", response_model=None)
 def archived_digest(request: Request, day: str, session: SessionDep) -> Response:
     parsed = parse_day(day)
-    if parsed is None:
+    if parsed is None or session.scalar(listed_editions().where(Digest.date == parsed)) is None:
         return not_found(request, "There is no digest for that day.")
     storage = get_storage(get_settings_from(request))
     key = f"digests/{parsed.isoformat()}/digest.html"

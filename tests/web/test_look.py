@@ -146,27 +146,43 @@ def test_open_graph_card_and_local_time(site: dict[str, str], browser: Any) -> N
     page.close()
 
 
-def test_archive_leaves_out_skipped_days(
+def test_archive_lists_only_editions_that_went_out(
     live: tuple[str, Settings], storage: LocalStorage, browser: Any
 ) -> None:
+    """Sent, sending and paused editions are public; a built or held one is not yet (editors
+    may still change it), a skipped, missed or cancelled one never is."""
     from datetime import date
 
     base, settings = live
+    public = {date(2026, 11, 20): DigestState.sent, date(2026, 11, 21): DigestState.sending}
+    public[date(2026, 11, 22)] = DigestState.paused
+    hidden = {
+        date(2026, 11, 23): DigestState.built,
+        date(2026, 11, 24): DigestState.held,
+        date(2026, 11, 25): DigestState.skipped,
+        date(2026, 11, 26): DigestState.missed,
+        date(2026, 11, 27): DigestState.cancelled,
+    }
     with db.session_scope(settings) as session:
-        add_digest(session, storage, date(2026, 11, 27))
-        skipped = add_digest(session, storage, date(2026, 11, 28))
-        skipped.state = DigestState.skipped
+        for day, state in (public | hidden).items():
+            add_digest(session, storage, day, state)
     page = browser.new_page()
     page.goto(f"{base}/digests/")
     links = [a.get_attribute("href") for a in page.query_selector_all("ol.days a.headline")]
-    assert links == ["/digests/2026-11-27"]
+    assert links == [f"/digests/{day.isoformat()}" for day in sorted(public, reverse=True)]
     page.goto(f"{base}/subscribe")
-    assert "2026-11-28" not in page.content()
-    r = page.request.get(f"{base}/edition/2026-11-28")
-    assert r.status == 404
+    content = page.content()
+    pages = ("edition", "digests", "briefing")
+    for day in hidden:
+        assert day.isoformat() not in content
+        for kind in pages:
+            assert page.request.get(f"{base}/{kind}/{day.isoformat()}").status == 404, kind
+    for day in public:
+        for kind in pages:
+            assert page.request.get(f"{base}/{kind}/{day.isoformat()}").status == 200, kind
     page.close()
     with db.session_scope(settings) as session:
-        assert session.query(Digest).count() == 2
+        assert session.query(Digest).count() == len(public) + len(hidden)
 
 
 def test_axe_reports_what_it_should(browser: Any) -> None:
