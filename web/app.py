@@ -24,7 +24,7 @@ from web.deps import make_environment
 from web.observe import RequestMetrics
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
 from web.security import SecurityHeaders
-from web.throttle import SubscribeThrottles
+from web.throttle import SubscribeThrottles, beacon_throttle
 from worker.metrics import DatabaseCollector
 from worker.paths import templates_dir
 from worker.secret_guard import require_strong_secret
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.jinja = make_environment()
     app.state.subscribe_throttles = SubscribeThrottles(settings)
+    app.state.beacon_throttle = beacon_throttle(settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(settings))
     app.state.metrics_registry = registry

@@ -3,7 +3,8 @@
 A beacon is `{"kind": "article"|"edition"|"briefing", "id": N, "event": "play"|"25"|...}`,
 sent with navigator.sendBeacon. It sets no cookie and nothing about the sender is stored:
 the answer is 204 either way for a well-formed beacon, 400 for anything else, 403 when a
-browser says another site's page sent it (Origin).
+browser says another site's page sent it (Origin), 429 past BEACON_RATE_LIMIT a minute from one
+client address (held in the throttle only as a keyed hash, for the minute).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from web.admin import AUTH_RESPONSES, require_admin
 from web.deps import SessionDep, get_settings_from
+from web.throttle import Throttle, client_key, hashed_key
 from worker import listens
 from worker.db import session_scope
 
@@ -55,6 +57,18 @@ async def beacon(request: Request) -> Response:
     found = listens.parse_beacon(body)
     if found is None:
         return Response("not a beacon\n", status_code=400, media_type="text/plain")
+    throttle: Throttle = request.app.state.beacon_throttle
+    client = hashed_key(
+        get_settings_from(request), client_key(request.client and request.client.host)
+    )
+    wait = await run_in_threadpool(throttle.hit, client)
+    if wait:  # a script, not a listener: nothing counted
+        return Response(
+            "too many beacons\n",
+            status_code=429,
+            headers={"Retry-After": str(int(wait))},
+            media_type="text/plain",
+        )
     # the database work in a thread: a burst of beacons never blocks the event loop
     await run_in_threadpool(_count, request, found)
     return Response(status_code=204, headers={"Cache-Control": "no-store"})

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     confirm_max_age_seconds: int = 3 * 86400
     subscribe_rate_limit: int = 5
     subscribe_rate_window_seconds: int = 3600
+    # listen beacons per client address per minute: a listener sends a few per story, so this
+    # only stops a script from inflating the counts (the address is hashed, never stored)
+    beacon_rate_limit: int = 60
     media_max_age_seconds: int = 3600
     # behind nginx: the internal location that maps to DATA_DIR (e.g. "/_media/"); /media then
     # answers with X-Accel-Redirect and nginx sends the bytes (local storage only). Empty: off.

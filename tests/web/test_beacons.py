@@ -97,6 +97,19 @@ def test_beacon_from_another_site_refused(
         assert session.scalars(select(ListenCount.count)).all() == [1]
 
 
+def test_a_script_cannot_inflate_the_counts(
+    web_settings: Settings, article_id: int, storage: LocalStorage
+) -> None:
+    from web.app import create_app
+
+    settings = web_settings.model_copy(update={"beacon_rate_limit": 5})
+    with TestClient(create_app(settings)) as client:
+        codes = [beacon(client, "article", article_id, "play") for _ in range(8)]
+    assert codes == [204] * 5 + [429] * 3
+    with db.session_scope(settings) as session:
+        assert session.scalars(select(ListenCount.count)).all() == [5]
+
+
 def test_parse_beacon() -> None:
     assert listens.parse_beacon(b'{"kind":"edition","id":3,"event":"75"}') == listens.Beacon(
         "edition", 3, "75"
