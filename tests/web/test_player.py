@@ -109,6 +109,41 @@ def test_listen_player(live: tuple[str, Settings], browser: Any, storage: LocalS
     page.close()
 
 
+def test_lock_screen_and_headphone_controls(
+    live: tuple[str, Settings], browser: Any, storage: LocalStorage
+) -> None:
+    """The handlers the player gives the Media Session (what a lock screen or headphones
+    call) do what they say: Chromium runs them as the OS would, through the API."""
+    base, settings = live
+    article_id = spoken_id(settings, storage, 4.0)
+    page = browser.new_page()
+    # keep each handler the page registers, so the test can call it as the OS would
+    page.add_init_script(
+        "window.__media = {}; const own = navigator.mediaSession.setActionHandler"
+        ".bind(navigator.mediaSession); navigator.mediaSession.setActionHandler = "
+        "(name, handler) => { window.__media[name] = handler; own(name, handler); };"
+    )
+    page.goto(f"{base}/listen/{article_id}")
+    wait(page, "() => document.getElementById('player').readyState >= 1")
+    names = set(page.evaluate("Object.keys(window.__media)"))
+    assert {"play", "pause", "seekbackward", "seekforward", "seekto"} <= names
+    player = "document.getElementById('player')"
+    page.evaluate("window.__media.play({action: 'play'})")
+    wait(page, f"() => !{player}.paused")
+    page.evaluate("window.__media.pause({action: 'pause'})")
+    wait(page, f"() => {player}.paused")
+    page.evaluate("window.__media.seekto({action: 'seekto', seekTime: 3})")
+    assert page.evaluate(f"{player}.currentTime") == 3
+    page.evaluate("window.__media.seekbackward({action: 'seekbackward', seekOffset: 2})")
+    assert abs(page.evaluate(f"{player}.currentTime") - 1) < 0.01
+    page.evaluate("window.__media.seekbackward({action: 'seekbackward'})")  # 15 s: to 0
+    assert page.evaluate(f"{player}.currentTime") == 0
+    page.evaluate("window.__media.seekforward({action: 'seekforward'})")  # 30 s: to the end
+    duration = page.evaluate(f"{player}.duration")
+    assert page.evaluate(f"{player}.currentTime") >= duration - 0.05
+    page.close()
+
+
 def test_edition_plays_story_after_story(
     live: tuple[str, Settings], browser: Any, storage: LocalStorage
 ) -> None:
