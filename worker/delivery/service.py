@@ -51,7 +51,9 @@ MAX_BACKOFF_SECONDS = 900.0
 
 
 class DeliveryError(RuntimeError):
-    pass
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent  # the relay refused for good (5xx): trying again won't help
 
 
 class MessageTemplateLike(Protocol):
@@ -371,4 +373,5 @@ def send_transactional(
         ledger.envelope_sender(settings), address, message.as_bytes()
     )
     if result.outcome != "sent":
-        raise DeliveryError(f"{result.outcome}: {result.code} {result.reply}")
+        permanent = result.outcome == "permanent"
+        raise DeliveryError(f"{result.outcome}: {result.code} {result.reply}", permanent=permanent)
