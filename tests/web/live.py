@@ -54,6 +54,18 @@ def digestcast(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Complet
     )
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group (a warm shutdown), SIGKILL after 30 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @contextmanager
 def web_process(
     env: dict[str, str], port: int, workdir: Path, workers: int = 2
@@ -92,14 +104,7 @@ def web_process(
             raise TimeoutError("digestcast web did not come up")
         yield proc, pids
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 
@@ -128,14 +133,7 @@ def mail_worker(env: dict[str, str], workdir: Path) -> Iterator[subprocess.Popen
             time.sleep(0.2)
         yield proc
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 
