@@ -71,7 +71,7 @@ def subscribe_form(request: Request) -> HTMLResponse:
 
 def send_confirmation(settings: Settings, email: str, subscriber_id: int, nonce: str) -> None:
     # imported here: the delivery stage imports the digest stage, which a page view never needs
-    from worker.delivery.service import send_transactional
+    from worker.delivery.transactional import send_soon
 
     token = confirm_token(settings, subscriber_id, nonce)
     link = f"{settings.public_base_url.rstrip('/')}/confirm/{token}"
@@ -85,7 +85,9 @@ def send_confirmation(settings: Settings, email: str, subscriber_id: int, nonce:
     html = env.get_template("confirm_email.html.j2").render(context)
     # the subject is ours; the name cannot carry CR/LF into a header
     subject = f"Confirm your subscription to {settings.newsletter_name}".replace("\r", " ")
-    send_transactional(settings, email, subject.replace("\n", " "), text, html)
+    # on the transactional queue (a worker sends it at once, even during a bulk send);
+    # in-process without a broker
+    send_soon(settings, email, subject.replace("\n", " "), text, html)
 
 
 def _confirmation_for(settings: Settings, address: str, name: str) -> tuple[int, str] | None:

@@ -14,6 +14,7 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
 from worker import outage
+from worker.queues import BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings, get_settings
 
 TASK_MODULES = [
@@ -77,6 +78,8 @@ def configure(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
+        task_default_queue=BULK_QUEUE,
+        task_routes={"mail.transactional": {"queue": TRANSACTIONAL_QUEUE}},
     )
     return app
 

@@ -19,6 +19,7 @@ from worker.cli_common import require_secret as _require_secret
 from worker.cli_edition import register as register_edition_commands
 from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
+from worker.queues import ALL_QUEUES, BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
 app = typer.Typer(help="digestcast: a daily newsletter with a voice.", no_args_is_help=True)
@@ -249,7 +250,17 @@ def status(date_: DateOption = None) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "celery",
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated queues: `transactional` (confirmations, approval mails), "
+            "`celery` (everything else, the bulk send)."
+        ),
+    ] = ALL_QUEUES,
+    hostname: Annotated[
+        str | None,
+        typer.Option(help="Node name, unique per worker (default celery@<host>; %h: host)."),
+    ] = None,
 ) -> None:
     """Start a Celery worker (needs DIGESTCAST_BROKER_URL)."""
     settings = _settings()
@@ -260,13 +271,20 @@ def worker(
             "embedded mode runs tasks in-process[/red]"
         )
         raise typer.Exit(2)
+    known = {BULK_QUEUE, TRANSACTIONAL_QUEUE}
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(chosen) - known)
+    if not chosen or unknown:
+        err.print(f"[red]--queues: choose among {', '.join(sorted(known))} (got {queues!r})[/red]")
+        raise typer.Exit(2)
     from worker.celery_app import app as celery_app
     from worker.pipeline import load_tasks
 
     load_tasks(settings)
-    celery_app.worker_main(
-        ["worker", f"--concurrency={concurrency}", f"--queues={queues}", "--loglevel=INFO"]
-    )
+    argv = ["worker", f"--concurrency={concurrency}", f"--queues={','.join(chosen)}"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery_app.worker_main([*argv, "--loglevel=INFO"])
 
 
 @app.command()

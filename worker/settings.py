@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     bounce_address: str | None = None
     # messages per second across all workers (Redis token bucket with a Redis broker); 0: no limit
     send_rate_per_second: float = 0.0
+    # pace each edition's messages evenly over this many minutes (Ghost's targetDeliveryWindow),
+    # so the site is not hit by every reader's click at once; 0: as fast as the limits allow
+    send_spread_minutes: Annotated[float, Field(ge=0, le=1440)] = 0.0
     # concurrent SMTP connections across all workers (Redis semaphore when broker_url is redis)
     smtp_max_connections: int = 8
     smtp_timeout_seconds: float = 30.0

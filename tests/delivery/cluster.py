@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.delivery.smtp_server import free_port
+from worker.queues import ALL_QUEUES
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -125,13 +126,15 @@ class Cluster:
         return [float(line.split("\t")[2]) for line in lines if line.count("\t") >= 2]
 
     # -- workers
-    def start_worker(self, name: str, concurrency: int = 1, pool: str = "solo") -> None:
+    def start_worker(
+        self, name: str, concurrency: int = 1, pool: str = "solo", queues: str = ALL_QUEUES
+    ) -> None:
         log = self.workdir / f"worker-{name}.log"
         offset = log.stat().st_size if log.exists() else 0
         self.workers[name] = subprocess.Popen(
             [str(VENV_BIN / "celery"), "-A", "worker.celery_app", "worker", f"--pool={pool}",
              f"--concurrency={concurrency}", "--loglevel=INFO", f"--hostname={name}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             f"--queues={queues}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=REPO,
             env=self.env,
             stdout=log.open("ab"),

@@ -48,16 +48,21 @@ def make_cluster(tmp_path: Path, pg_url: str) -> Iterator[Any]:
 
 
 def test_worker_killed_three_times_every_subscriber_once(make_cluster: Any) -> None:
+    # two workers as on two hosts (their own --hostname, one Redis, one PostgreSQL); each of
+    # them is SIGKILLed mid-send while the other carries on
     cluster, settings = make_cluster()
     emails = 5000
     digest_id = prepare(settings, emails)
     send_task.apply_async(args=(digest_id,))
-    for at in (600, 1800, 3000):
+    for at, name in ((600, "w0"), (1800, "w1"), (3000, "w0")):
         wait_until_sent(settings, digest_id, at)
-        cluster.kill_worker("w0")
+        cluster.kill_worker(name)
         time.sleep(0.3)
-        cluster.start_worker("w0")
+        cluster.start_worker(name)
     result = drain(settings, digest_id)
+    for name in ("w0", "w1"):  # both took part in the send
+        assert f"{name}@" in cluster.worker_log(name)
+        assert "Task digest.send_batch[" in cluster.worker_log(name), name
     assert result["counts"] == {"sent": emails}
     received = cluster.received()
     assert len(received) == emails, "a subscriber got nothing"

@@ -7,17 +7,23 @@ redelivered or duplicated batch sends nothing twice (the edition's own tasks, `d
 With the database down, a batch ends at its first failed statement (its claimed rows whose
 sent marks were not confirmed come back through their lease), one line says so, and the task
 is retried with a capped backoff until the database answers again; the worker carries on.
+`mail.transactional` sends one queued one-off message (worker/delivery/transactional.py).
 With Redis down, a batch sends on (its rows are in the ledger, not in Redis); only queueing
 the retry of its deferred rows waits, for the reconciler.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from worker import outage
 from worker.celery_app import app, current_settings
-from worker.delivery import service
+from worker.delivery import service, transactional
+from worker.delivery.subscribers import InvalidAddress
+from worker.queues import TRANSACTIONAL_QUEUE
+
+log = logging.getLogger(__name__)
 
 # retries of one batch during an outage: at the 30 s cap, a quarter of an hour; after that
 # the reconciler (every minute, from the beat) dispatches its rows again
@@ -44,3 +50,33 @@ def send_batch_task(self: Any, digest_id: int, delivery_ids: list[int]) -> dict[
         raise self.retry(countdown=delay, exc=exc) from None
     outage.DATABASE.ok()
     return result
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name="mail.transactional",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    queue=TRANSACTIONAL_QUEUE,
+    max_retries=transactional.RETRIES,
+)
+def transactional_task(
+    self: Any, to: str, subject: str, text: str, html: str | None = None
+) -> dict[str, Any]:
+    """One message; a relay that is down or answers 4xx is tried again with backoff, a 5xx is
+    final (logged: nobody is waiting on the task)."""
+    retry: Exception
+    try:
+        service.send_transactional(current_settings(), to, subject, text, html)
+    except (service.DeliveryError, InvalidAddress) as exc:
+        if isinstance(exc, InvalidAddress) or exc.permanent:
+            log.error("transactional mail to %s refused: %s", to, exc)
+            return {"sent": False, "reason": str(exc)}
+        retry = exc
+    except OSError as exc:  # the relay unreachable
+        retry = exc
+    else:
+        return {"sent": True}
+    if self.request.retries >= transactional.RETRIES:
+        raise retry
+    raise self.retry(countdown=transactional.retry_delay(self.request.retries), exc=retry)

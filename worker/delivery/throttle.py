@@ -235,7 +235,7 @@ class RedisSlots:
             self.client.zrem(SLOTS_KEY, self.member)
 
 
-def _redis(settings: Settings) -> Any | None:
+def limits_redis(settings: Settings) -> Any | None:
     url = settings.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
@@ -247,14 +247,14 @@ def _redis(settings: Settings) -> Any | None:
 def rate_limiter(settings: Settings) -> RateLimiter:
     if settings.send_rate_per_second <= 0:
         return Unlimited()
-    client = _redis(settings)
+    client = limits_redis(settings)
     if client is None:
         return LocalTokenBucket(settings.send_rate_per_second)
     return RedisTokenBucket(client, settings.send_rate_per_second)
 
 
 def connection_slots(settings: Settings) -> ConnectionSlots:
-    client = _redis(settings)
+    client = limits_redis(settings)
     if client is None:
         return LocalSlots(settings.smtp_max_connections)
     return RedisSlots(client, settings.smtp_max_connections)
