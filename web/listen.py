@@ -14,14 +14,14 @@ from web.deps import SessionDep, get_settings_from, render
 from web.pages import (
     exists,
     format_duration,
-    listed_editions,
     media_url,
     not_found,
     paragraphs,
+    published_edition,
     safe_link,
     transcript,
 )
-from web.params import parse_day, parse_id
+from web.params import parse_id
 from worker.models import Article, Digest
 from worker.storage import Storage, StorageError, get_storage
 
@@ -113,9 +113,8 @@ class Story:
 @router.get("/edition/{day}", response_class=HTMLResponse)
 def edition(request: Request, day: str, session: SessionDep) -> HTMLResponse:
     """Every story of a day's edition that has audio, in the email's order, played in a row."""
-    parsed = parse_day(day)
-    digest = session.scalar(listed_editions().where(Digest.date == parsed)) if parsed else None
-    if digest is None or parsed is None:
+    digest = published_edition(session, day)
+    if digest is None:
         return not_found(request, "There is no edition for that day.")
     storage = get_storage(get_settings_from(request))
     articles = session.scalars(
@@ -138,4 +137,6 @@ def edition(request: Request, day: str, session: SessionDep) -> HTMLResponse:
                 format_duration(a.audio.duration_seconds),
             )
         )
-    return render(request, "edition.html", {"digest": digest, "day": parsed, "stories": stories})
+    return render(
+        request, "edition.html", {"digest": digest, "day": digest.date, "stories": stories}
+    )

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, public_redirect, render
 from web.params import parse_day
@@ -141,6 +142,14 @@ def listed_editions() -> Select[Digest]:
     return select(Digest).where(Digest.state.in_(PUBLISHED))
 
 
+def published_edition(session: Session, day: str) -> Digest | None:
+    """The edition of a day named in a URL, if it is one a reader may see."""
+    parsed = parse_day(day)
+    if parsed is None:
+        return None
+    return session.scalar(listed_editions().where(Digest.date == parsed))
+
+
 def not_found(request: Request, what: str) -> HTMLResponse:
     return render(request, "message.html", {"title": "Not found", "message": what}, status_code=404)
 
@@ -155,12 +164,11 @@ class Listing:
 
 @router.get("/briefing/{day}", response_class=HTMLResponse)
 def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
-    parsed = parse_day(day)
-    digest = session.scalar(listed_editions().where(Digest.date == parsed)) if parsed else None
-    if digest is None or parsed is None:
+    digest = published_edition(session, day)
+    if digest is None:
         return not_found(request, "There is no briefing for that day.")
     storage = get_storage(get_settings_from(request))
-    base = f"digests/{parsed.isoformat()}"
+    base = f"digests/{digest.date.isoformat()}"
     mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
     has_audio = exists(storage, mp3)
     articles = session.scalars(
@@ -180,7 +188,7 @@ def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
         "briefing.html",
         {
             "digest": digest,
-            "day": parsed,
+            "day": digest.date,
             "audio_url": media_url(mp3) if has_audio else None,
             "vtt_url": media_url(vtt) if has_audio and exists(storage, vtt) else None,
             "duration": format_duration(
@@ -216,11 +224,11 @@ def archive(request: Request, session: SessionDep) -> HTMLResponse:
 
 @router.get("/digests/{day}", response_model=None)
 def archived_digest(request: Request, day: str, session: SessionDep) -> Response:
-    parsed = parse_day(day)
-    if parsed is None or session.scalar(listed_editions().where(Digest.date == parsed)) is None:
+    digest = published_edition(session, day)
+    if digest is None:
         return not_found(request, "There is no digest for that day.")
     storage = get_storage(get_settings_from(request))
-    key = f"digests/{parsed.isoformat()}/digest.html"
+    key = f"digests/{digest.date.isoformat()}/digest.html"
     if not exists(storage, key):
         return not_found(request, "There is no digest for that day.")
     # the web copy the digest stage stores has no subscriber token in it
