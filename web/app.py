@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from web import admin, health, media, pages, subscribe, unsubscribe
+from web import admin, health, media, ops, pages, subscribe, unsubscribe
 from web.deps import make_environment
 from web.observe import RequestMetrics
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, subscribe, unsubscribe, pages, media):
         app.include_router(module.router)
     app.include_router(admin.router, max_body_size=settings.admin_max_body_bytes)
+    ops.install(app)  # the ops console, /ops/ (web/ops/)
     return app
 
 

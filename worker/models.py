@@ -235,7 +235,9 @@ class Subscriber(Base):
     # the ops console's lookup by the start of an address (LIKE 'q%') uses an index on
     # PostgreSQL too, whatever the database's collation
     __table_args__ = (
-        Index("ix_subscribers_email_prefix", "email", postgresql_ops={"email": "varchar_pattern_ops"}),
+        Index(
+            "ix_subscribers_email_prefix", "email", postgresql_ops={"email": "varchar_pattern_ops"}
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

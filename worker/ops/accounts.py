@@ -128,9 +128,7 @@ def setup_link(settings: Settings, user: OpsUser) -> str:
 def setup_user(session: Session, settings: Settings, token: str) -> OpsUser | None:
     """The account a set-password link is for, while it is unused and fresh."""
     try:
-        user_id, nonce = _links(settings).loads(
-            token, max_age=settings.ops_setup_link_hours * 3600
-        )
+        user_id, nonce = _links(settings).loads(token, max_age=settings.ops_setup_link_hours * 3600)
     except (BadSignature, ValueError, TypeError):
         return None
     user = session.get(OpsUser, user_id) if isinstance(user_id, int) else None
@@ -244,16 +242,16 @@ def audit(
     reason: str = "",
     ok: bool = True,
     detail: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        OpsAudit(
-            at=utcnow(),
-            actor=actor[:320],
-            action=action[:40],
-            target=target[:320],
-            reason=reason,
-            ok=ok,
-            detail=detail or {},
-        )
+) -> OpsAudit:
+    row = OpsAudit(
+        at=utcnow(),
+        actor=actor[:320],
+        action=action[:40],
+        target=target[:320],
+        reason=reason,
+        ok=ok,
+        detail=detail or {},
     )
+    session.add(row)
     session.flush()
+    return row

@@ -1,0 +1,39 @@
+"""The ops console under /ops/: server-rendered pages for the person on call.
+
+`install(app)` mounts it: the routers, its stylesheet and script, and the redirect of a page
+asked for without a session to the login page.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from web.ops import audit, login, people, today
+from web.ops.pages import LoginRequired
+from worker.paths import templates_dir
+
+STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
+
+
+def install(app: FastAPI) -> None:
+    router = APIRouter(prefix="/ops", include_in_schema=False)
+    files = {name: (templates_dir() / "web" / "ops" / name).read_bytes() for name in STATIC}
+
+    @router.get("/static/{name}")
+    def static(name: str) -> Response:
+        if name not in files:
+            return Response(status_code=404)
+        headers = {"Cache-Control": "public, max-age=300"}
+        return Response(files[name], media_type=STATIC[name], headers=headers)
+
+    # people first: its /editions/{day}/resend must win over today's /editions/{day}/{action}
+    for module in (login, people, today, audit):
+        router.include_router(module.router)
+    app.include_router(router)
+
+    async def to_login(request: Request, exc: Exception) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/ops/login?next={login.quote(target)}", status_code=303)
+
+    app.add_exception_handler(LoginRequired, to_login)
