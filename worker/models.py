@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -354,6 +355,14 @@ class Delivery(Base):
         Index("ix_deliveries_state_dispatched", "state", "dispatched_at"),
         # the ops console's sending rate (rows sent in the last minute) without a scan
         Index("ix_deliveries_digest_sent_at", "digest_id", "sent_at"),
+        # ... and its latest failures (a partial index: failed rows only, newest last)
+        Index(
+            "ix_deliveries_digest_failures",
+            "digest_id",
+            "id",
+            postgresql_where=text("state IN ('failed', 'bounced')"),
+            sqlite_where=text("state IN ('failed', 'bounced')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -56,6 +56,7 @@ def _edition_page(
     request: Request, session: Any, user: Any, digest: Digest | None, note: int | None
 ) -> HTMLResponse:
     context: dict[str, Any] = {"digest": digest, "labels": today.LABELS, "note": None}
+    context["latest_failures"] = today.LATEST_FAILURES
     if digest is not None:
         context["s"] = today.summary(session, digest, utcnow())
     if note:

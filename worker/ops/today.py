@@ -19,6 +19,7 @@ from worker.edition.lifecycle import history
 from worker.models import Delivery, DeliveryState, Digest, Subscriber
 
 RATE_WINDOW = timedelta(seconds=60)
+LATEST_FAILURES = 5000  # the failures grouped on the page: the newest ones
 FAILED = (DeliveryState.failed, DeliveryState.bounced)
 # the buttons of the Today page, in the order shown, and what the lifecycle calls them
 BUTTONS = ("start", "approve", "pause", "resume", "cancel")
@@ -141,12 +142,24 @@ def summary(session: Session, digest: Digest, now: datetime, details: bool = Tru
     return result
 
 
-def failures_by_code(session: Session, digest_id: int, limit: int = 10) -> list[dict[str, Any]]:
-    """Failed and bounced rows per SMTP reply code, with the latest reply text of each."""
-    groups = session.execute(
-        select(Delivery.smtp_code, func.count(), func.max(Delivery.id))
+def _latest_failures(digest_id: int) -> Any:
+    """The edition's latest LATEST_FAILURES failed or bounced rows (the partial index
+    ix_deliveries_digest_failures, newest first): what is failing now, at any scale."""
+    return (
+        select(Delivery.id, Delivery.smtp_code, Delivery.subscriber_id)
         .where(Delivery.digest_id == digest_id, Delivery.state.in_(FAILED))
-        .group_by(Delivery.smtp_code)
+        .order_by(Delivery.id.desc())
+        .limit(LATEST_FAILURES)
+        .subquery()
+    )
+
+
+def failures_by_code(session: Session, digest_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest failures per SMTP reply code, with the latest reply text of each."""
+    f = _latest_failures(digest_id)
+    groups = session.execute(
+        select(f.c.smtp_code, func.count(), func.max(f.c.id))
+        .group_by(f.c.smtp_code)
         .order_by(func.count().desc())
         .limit(limit)
     ).all()
@@ -154,11 +167,11 @@ def failures_by_code(session: Session, digest_id: int, limit: int = 10) -> list[
 
 
 def failures_by_domain(session: Session, digest_id: int, limit: int = 10) -> list[dict[str, Any]]:
-    """Failed and bounced rows per recipient domain, with the latest reply text of each."""
+    """The latest failures per recipient domain, with the latest reply text of each."""
+    f = _latest_failures(digest_id)
     groups = session.execute(
-        select(Subscriber.domain, func.count(), func.max(Delivery.id))
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.digest_id == digest_id, Delivery.state.in_(FAILED))
+        select(Subscriber.domain, func.count(), func.max(f.c.id))
+        .join(Subscriber, Subscriber.id == f.c.subscriber_id)
         .group_by(Subscriber.domain)
         .order_by(func.count().desc())
         .limit(limit)

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-06 20:05:44.294887
+Create Date: 2026-12-06 20:21:18.682198
 """
 
 from collections.abc import Sequence
@@ -73,6 +73,13 @@ def upgrade() -> None:
 
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_deliveries_digest_failures",
+            ["digest_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("state IN ('failed', 'bounced')"),
+            sqlite_where=sa.text("state IN ('failed', 'bounced')"),
+        )
+        batch_op.create_index(
             "ix_deliveries_digest_sent_at", ["digest_id", "sent_at"], unique=False
         )
 
@@ -96,6 +103,11 @@ def downgrade() -> None:
 
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_digest_sent_at")
+        batch_op.drop_index(
+            "ix_deliveries_digest_failures",
+            postgresql_where=sa.text("state IN ('failed', 'bounced')"),
+            sqlite_where=sa.text("state IN ('failed', 'bounced')"),
+        )
 
     with op.batch_alter_table("ops_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ops_sessions_user_id"))
