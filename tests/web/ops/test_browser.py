@@ -243,6 +243,10 @@ def test_run_the_day_from_the_console(
     assert re.search(r"edition pause.*operator@example.org|operator@example.org\s*edition pause",
                      page.text_content("#audit") or "", re.S)  # fmt: skip
 
+    for path in ("/ops/sources", "/ops/editions/", "/ops/subscribers?q=%40slow.example"):
+        page.goto(base + path)
+        accessible(page)
+
     # a viewer sees everything and no button; posting one by hand is refused
     viewer = browser.new_context().new_page()
     login(viewer, base, "viewer@example.org")
