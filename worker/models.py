@@ -313,6 +313,9 @@ class Digest(Base):
     ledger_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     approved_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # an editor's changes before sending (worker/digest/editorial.py): story order, dropped
+    # stories and news items, subject and preheader; every build applies them
+    editorial: Mapped[dict[str, Any] | None]
     # why the edition is in its state when that is not the plain road (skipped, missed, held,
     # paused, cancelled); ops read it in status, the history is in edition_events
     skip_reason: Mapped[str | None] = mapped_column(Text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from web.ops import audit, login, people, preview, sources, today
+from web.ops import audit, editing, login, people, preview, sources, today
 from web.ops.pages import LoginRequired
 from worker.paths import templates_dir
 
@@ -28,7 +28,7 @@ def install(app: FastAPI) -> None:
         return Response(files[name], media_type=STATIC[name], headers=headers)
 
     # people first: its /editions/{day}/resend must win over today's /editions/{day}/{action}
-    for module in (login, people, preview, today, audit, sources):
+    for module in (login, people, preview, editing, today, audit, sources):
         router.include_router(module.router)
     app.include_router(router)
 

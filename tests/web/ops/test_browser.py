@@ -158,6 +158,25 @@ def test_run_the_day_from_the_console(
     page = browser.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # before the send, an editor makes the last story the lead; the rebuilt email follows
+    editor = browser.new_context().new_page()
+    login(editor, base, "editor@example.org")
+    editor.click("#action-edit")
+    editor.wait_for_selector("#stories")
+    accessible(editor)
+    last = editor.locator("#stories tbody tr").last
+    chosen = last.locator("td").nth(2).inner_text().strip()
+    last.locator("input[type=radio]").check()
+    editor.fill("#reason", "the night shift story leads")
+    editor.click("#save")
+    editor.wait_for_selector("#note")
+    assert "done" in (editor.text_content("#note") or "")
+    assert editor.locator("#stories tbody tr").first.locator("td").nth(2).inner_text() == chosen
+    editor.goto(f"{base}/ops/editions/2026-11-27/preview")
+    assert editor.text_content("#subject") == chosen  # the lead's headline is the subject
+    frame_text = editor.frame_locator("#frame-375").locator("body").inner_text()
+    assert chosen in frame_text
+
     login(page, base, "operator@example.org")
     assert "Edition of 2026-11-27" in page.text_content("h1")
     accessible(page)
@@ -258,6 +277,7 @@ def test_run_the_day_from_the_console(
         assert action in audit, action
     accessible(page)
     page.goto(f"{base}/ops/audit")
+    assert "editor@example.org" in (page.text_content("#audit") or "")  # the edit, by its author
     assert re.search(r"edition pause.*operator@example.org|operator@example.org\s*edition pause",
                      page.text_content("#audit") or "", re.S)  # fmt: skip
 

@@ -1,8 +1,8 @@
-"""ops console: accounts, sessions, per-IP login failures, audit; ledger indexes for its pages
+"""ops console: accounts, sessions, login failures, audit; ledger indexes; editorial changes
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-06 20:21:18.682198
+Create Date: 2026-12-06 20:28:42.175576
 """
 
 from collections.abc import Sequence
@@ -83,6 +83,9 @@ def upgrade() -> None:
             "ix_deliveries_digest_sent_at", ["digest_id", "sent_at"], unique=False
         )
 
+    with op.batch_alter_table("digests", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("editorial", sa.JSON(), nullable=True))
+
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.create_index(
             "ix_subscribers_email_prefix",
@@ -100,6 +103,9 @@ def downgrade() -> None:
         batch_op.drop_index(
             "ix_subscribers_email_prefix", postgresql_ops={"email": "varchar_pattern_ops"}
         )
+
+    with op.batch_alter_table("digests", schema=None) as batch_op:
+        batch_op.drop_column("editorial")
 
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_digest_sent_at")
