@@ -382,7 +382,7 @@ class Delivery(Base):
     resend_count: Mapped[int] = mapped_column(Integer, default=0)
     # the ops resend that last queued this row again: its outcome is counted per resend
     resend_id: Mapped[int | None] = mapped_column(
-        ForeignKey("resends.id", name="fk_deliveries_resend_id")
+        ForeignKey("resends.id", name="fk_deliveries_resend_id"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # when a send_batch task was last dispatched (or is due) for this row: queued rows whose

@@ -16,7 +16,7 @@ from worker.delivery.recovery import counts as state_counts
 from worker.edition import core
 from worker.edition.core import Action, State
 from worker.edition.lifecycle import history
-from worker.models import Delivery, DeliveryState, Digest, Subscriber
+from worker.models import Delivery, DeliveryState, Digest, Resend, Subscriber
 
 RATE_WINDOW = timedelta(seconds=60)
 LATEST_FAILURES = 5000  # the failures grouped on the page: the newest ones
@@ -78,6 +78,7 @@ class Summary:
     by_code: list[dict[str, Any]] = field(default_factory=list)
     by_domain: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    resends: list[dict[str, Any]] = field(default_factory=list)
 
     def live(self) -> dict[str, Any]:
         """The figures the page's script refreshes (JSON)."""
@@ -139,6 +140,7 @@ def summary(session: Session, digest: Digest, now: datetime, details: bool = Tru
         result.by_code = failures_by_code(session, digest.id)
         result.by_domain = failures_by_domain(session, digest.id)
         result.events = history(session, digest.id, limit=20)
+        result.resends = resends(session, digest.id)
     return result
 
 
@@ -194,3 +196,35 @@ def _with_latest(
         latest = f"{code or ''} {text or ''}".strip() or "-"
         out.append({key: value, "count": int(n), "latest": latest})
     return out
+
+
+def resends(session: Session, digest_id: int, limit: int = 5) -> list[dict[str, Any]]:
+    """The edition's latest resends (dry runs left out), each with its rows' states now: the
+    resend's own progress (ix_deliveries_resend_id)."""
+    rows = list(
+        session.scalars(
+            select(Resend)
+            .where(Resend.digest_id == digest_id, Resend.dry_run.is_(False))
+            .order_by(Resend.id.desc())
+            .limit(limit)
+        )
+    )
+    states: dict[int, dict[str, int]] = {}
+    for resend_id, state, n in session.execute(
+        select(Delivery.resend_id, Delivery.state, func.count())
+        .where(Delivery.resend_id.in_([r.id for r in rows]))
+        .group_by(Delivery.resend_id, Delivery.state)
+    ):
+        if resend_id is not None:
+            states.setdefault(resend_id, {})[DeliveryState(state).value] = int(n)
+    return [
+        {
+            "at": r.at,
+            "by": r.requested_by,
+            "mode": r.mode + (f" {r.target}" if r.target else ""),
+            "selected": r.selected,
+            "reason": r.reason,
+            "states": states.get(r.id, {}),
+        }
+        for r in rows
+    ]

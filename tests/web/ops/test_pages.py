@@ -153,6 +153,8 @@ def test_send_pause_resume_resend_and_audit(
         states = set(session.scalars(select(Delivery.state)))
         assert states == {DeliveryState.sent}
 
+    page = console.get("/ops/editions/2026-11-27")
+    assert 'id="resends"' in page.text and "template fix" in page.text and "sent " in page.text
     audit = console.get("/ops/audit", params={"actor": "operator@example.org"})
     for action in ("edition-start", "edition-pause", "resend-to", "resend-dry-run", "resend-all"):
         assert action in audit.text, action

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-06 20:28:42.175576
+Create Date: 2026-12-06 20:39:41.878663
 """
 
 from collections.abc import Sequence
@@ -82,6 +82,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_deliveries_digest_sent_at", ["digest_id", "sent_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_deliveries_resend_id"), ["resend_id"], unique=False)
 
     with op.batch_alter_table("digests", schema=None) as batch_op:
         batch_op.add_column(sa.Column("editorial", sa.JSON(), nullable=True))
@@ -108,6 +109,7 @@ def downgrade() -> None:
         batch_op.drop_column("editorial")
 
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deliveries_resend_id"))
         batch_op.drop_index("ix_deliveries_digest_sent_at")
         batch_op.drop_index(
             "ix_deliveries_digest_failures",
