@@ -6,11 +6,14 @@ asked for without a session to the login page.
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from web.ops import audit, editing, login, people, preview, sources, today
-from web.ops.pages import LoginRequired
+from web.ops.pages import LoginRequired, page
 from worker.paths import templates_dir
 
 STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
@@ -37,3 +40,20 @@ def install(app: FastAPI) -> None:
         return RedirectResponse(f"/ops/login?next={login.quote(target)}", status_code=303)
 
     app.add_exception_handler(LoginRequired, to_login)
+
+    # a person (a browser asking for HTML) gets the refusal as a console page; scripts and the
+    # live poll keep the JSON answer of the handler before
+    before = app.exception_handlers.get(StarletteHTTPException)
+
+    async def as_page(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if request.url.path.startswith("/ops/") and wants_html and exc.status_code < 500:
+            context = {"status": exc.status_code, "detail": str(exc.detail)}
+            return page(request, "ops/error.html", context, None, status_code=exc.status_code)
+        if before is None:
+            raise exc
+        answer = before(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(StarletteHTTPException, as_page)

@@ -88,6 +88,11 @@ def test_viewer_sees_no_buttons_and_gets_403_posting(
     for path in ("/ops/editions/2026-11-27/pause", "/ops/editions/2026-11-27/resend"):
         r = _post(console, path, token, reason="x", mode="failed")
         assert r.status_code == 403, path  # type: ignore[attr-defined]
+    # a browser gets the refusal as a page, a script as JSON
+    r = console.get("/ops/editions/2026-11-27/pause", headers={"Accept": "text/html"})
+    assert r.status_code == 403 and 'id="error"' in r.text and "viewer" in r.text
+    r = console.get("/ops/editions/2026-11-27/pause")
+    assert r.status_code == 403 and r.json()["detail"].startswith("your role (viewer)")
     sid = _subscriber_id(console_settings, "@")
     assert _post(console, f"/ops/subscribers/{sid}/wipe", token, reason="x").status_code == 403  # type: ignore[attr-defined]
     assert console.get(f"/ops/subscribers/{sid}/export.json").status_code == 403
