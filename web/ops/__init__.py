@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from web.ops import audit, editing, login, people, preview, sources, today
+from web.ops import audit, editing, login, people, preview, sources, today, users
 from web.ops.pages import LoginRequired, page
 from worker.paths import templates_dir
 
@@ -31,7 +31,7 @@ def install(app: FastAPI) -> None:
         return Response(files[name], media_type=STATIC[name], headers=headers)
 
     # people first: its /editions/{day}/resend must win over today's /editions/{day}/{action}
-    for module in (login, people, preview, editing, today, audit, sources):
+    for module in (login, people, preview, editing, today, audit, sources, users):
         router.include_router(module.router)
     app.include_router(router)
 

@@ -304,6 +304,29 @@ def test_run_the_day_from_the_console(
     assert answer.status == 403
     with db.session_scope(settings) as session:
         assert session.scalar(select(Delivery).where(Delivery.resend_count > 2)) is None
+    admin = browser.new_context().new_page()
+    login(admin, base, "admin@example.org")
+    admin.goto(f"{base}/ops/users")
+    accessible(admin)
+    admin.goto(f"{base}/ops/subscribers/999999")  # a refusal, as a page
+    assert admin.text_content("#error")
+    accessible(admin)
+
+    # last (it locks this address too): five wrong passwords lock the account
+    stranger = browser.new_context().new_page()
+    for n in range(5):
+        stranger.goto(f"{base}/ops/login")
+        stranger.fill("#email", "admin@example.org")
+        stranger.fill("#password", f"wrong guess {n}")
+        stranger.click("#signin")
+        stranger.wait_for_selector("#error")
+    assert "Too many wrong passwords" in (stranger.text_content("#error") or "")
+    stranger.fill("#email", "admin@example.org")
+    stranger.fill("#password", PASSWORD)
+    stranger.click("#signin")
+    stranger.wait_for_selector("#error")  # the right password is refused as well, for now
+    assert stranger.query_selector("#logout") is None
+
     # the email's remote images do not resolve offline; anything else (a CSP refusal, a script
     # error) is a failure
     assert [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e] == []
