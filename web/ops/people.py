@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from
 from web.ops.pages import UserDep, checked_form, page, reason_of, record, require, signed_in
+from web.ops.today import unfinished
 from worker import db
 from worker.delivery import subscribers as subscriber_list
 from worker.models import Digest, Resend, Subscriber
@@ -92,9 +93,12 @@ async def resend_one(request: Request, sid: int) -> Response:
     reason = reason_of(form)
     day = _day(form.get("day", ""))
     email = _email_of(request, sid)
-    result = lifecycle.resend(
-        get_settings_from(request), day, to=email, requested_by=user.email, reason=reason
-    )
+    try:
+        result = lifecycle.resend(
+            get_settings_from(request), day, to=email, requested_by=user.email, reason=reason
+        )
+    except Exception as exc:  # the broker is down while dispatching...: say so, record it
+        result = {"refused": unfinished(exc)}
     note = record(
         request, user, "resend-to", email, reason, "refused" not in result, _brief(result, day)
     )
@@ -188,16 +192,19 @@ async def resend(request: Request, day: date) -> Response:
         raise HTTPException(400, "give the address to resend to")
     dry = form.get("step") != "send"
     reason = "" if dry else reason_of(form)
-    result = lifecycle.resend(
-        get_settings_from(request),
-        day,
-        to=to,
-        failed=mode == "failed",
-        everyone=mode == "all",
-        dry_run=dry,
-        requested_by=user.email,
-        reason=reason,
-    )
+    try:
+        result = lifecycle.resend(
+            get_settings_from(request),
+            day,
+            to=to,
+            failed=mode == "failed",
+            everyone=mode == "all",
+            dry_run=dry,
+            requested_by=user.email,
+            reason=reason,
+        )
+    except Exception as exc:  # the broker is down while dispatching...: say so, record it
+        result = {"refused": unfinished(exc)}
     action = "resend-dry-run" if dry else f"resend-{mode}"
     ok = "refused" not in result
     note = record(request, user, action, to or mode, reason, ok, _brief(result, day))

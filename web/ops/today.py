@@ -7,6 +7,7 @@ lifecycle (worker/edition/lifecycle.py), the one road, and writes the audit log.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from worker.models import Digest, utcnow
 from worker.ops import today
 from worker.ops.models import OpsAudit, Role
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 ActionName = Literal["start", "approve", "pause", "resume", "cancel"]
 NEEDS: dict[str, Role] = {
@@ -46,6 +48,15 @@ WARNINGS = {
     "cancel": "Final: rows not sent yet are cancelled and never sent. Resend is still possible "
     "for rows that were sent.",
 }
+
+
+def unfinished(exc: Exception) -> str:
+    """The line shown when a lifecycle call failed half-way (its state change is committed
+    first; the reconciler, every minute, dispatches what could not be)."""
+    return (
+        f"failed: {type(exc).__name__}: {str(exc)[:200]}; what the lifecycle recorded stands, "
+        "and the reconciler dispatches what is left within a minute once the cause is fixed"
+    )
 
 
 def _today(request: Request) -> date:
@@ -128,23 +139,20 @@ async def act(request: Request, day: date, action: ActionName) -> Response:
     reason = reason_of(form)
     settings = get_settings_from(request)
     by = user.email
-    if action == "start":
-        outcome = lifecycle.start(settings, day, by=by, reason=reason, builder=builder())
-    elif action == "approve":
-        outcome = lifecycle.approve(settings, day, by=by, reason=reason, builder=builder())
-    elif action == "pause":
-        outcome = lifecycle.pause(settings, day, by=by, reason=reason)
-    elif action == "resume":
-        outcome = lifecycle.resume(settings, day, by=by, reason=reason)
-    else:
-        outcome = lifecycle.cancel(settings, day, by=by, reason=reason)
-    note = record(
-        request,
-        user,
-        f"edition-{action}",
-        day.isoformat(),
-        reason,
-        outcome.ok,
-        {"line": outcome.line(), "to_state": outcome.to_state},
-    )
+    calls = {
+        "start": lambda: lifecycle.start(settings, day, by=by, reason=reason, builder=builder()),
+        "approve": lambda: lifecycle.approve(
+            settings, day, by=by, reason=reason, builder=builder()
+        ),
+        "pause": lambda: lifecycle.pause(settings, day, by=by, reason=reason),
+        "resume": lambda: lifecycle.resume(settings, day, by=by, reason=reason),
+        "cancel": lambda: lifecycle.cancel(settings, day, by=by, reason=reason),
+    }
+    try:
+        outcome = calls[action]()
+        ok, detail = outcome.ok, {"line": outcome.line(), "to_state": outcome.to_state}
+    except Exception as exc:  # e.g. the broker is down while dispatching: say so, record it
+        log.exception("ops console: %s of %s failed", action, day)
+        ok, detail = False, {"line": unfinished(exc)}
+    note = record(request, user, f"edition-{action}", day.isoformat(), reason, ok, detail)
     return RedirectResponse(f"/ops/editions/{day.isoformat()}?note={note}", status_code=303)
