@@ -18,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -26,15 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from bench.send import create_database, drop_database
 from web.app import create_app
 from worker import db
 from worker.celery_app import configure
 from worker.ops import accounts
 from worker.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ROWS = int(os.environ.get("BENCH_OPS_ROWS", "1000000"))
 DOMAINS = 500
 DAY = date(2026, 11, 27)
@@ -65,22 +64,6 @@ SELECT :digest, s.id,
             CASE WHEN s.id % 7 = 0 THEN 451 ELSE 550 END END
 FROM subscribers s
 """
-
-
-def create_database() -> tuple[str, str]:
-    name = f"dc_bench_ops_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def fill(settings: Settings) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.delivery.recovery import counts as state_counts
+from worker.delivery.resend import resend_outcomes
 from worker.edition import core
 from worker.edition.core import Action, State
 from worker.edition.lifecycle import history
@@ -209,14 +210,7 @@ def resends(session: Session, digest_id: int, limit: int = 5) -> list[dict[str, 
             .limit(limit)
         )
     )
-    states: dict[int, dict[str, int]] = {}
-    for resend_id, state, n in session.execute(
-        select(Delivery.resend_id, Delivery.state, func.count())
-        .where(Delivery.resend_id.in_([r.id for r in rows]))
-        .group_by(Delivery.resend_id, Delivery.state)
-    ):
-        if resend_id is not None:
-            states.setdefault(resend_id, {})[DeliveryState(state).value] = int(n)
+    states = resend_outcomes(session, [r.id for r in rows])
     return [
         {
             "at": r.at,
