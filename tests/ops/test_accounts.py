@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from tests.conftest import make_settings
+from worker import db
 from worker.models import utcnow
 from worker.ops import accounts
-from worker.ops.models import Role, allows
+from worker.ops.models import OpsIpFailures, Role, allows
 from worker.settings import Settings
 
 PASSWORD = "correct horse battery staple"
@@ -97,3 +101,31 @@ def test_reset_ends_sessions_and_lifts_the_lock(session: Session, settings: Sett
         accounts.remove(session, "ops@example.org")
         and accounts.get(session, "ops@example.org") is None
     )
+
+
+def test_first_failures_from_one_address_at_once_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """Two first wrong passwords from a new address at the same moment: both count, no error."""
+    settings = make_settings(tmp_path, database_url=pg_url)
+    db.upgrade(settings)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def attempt(n: int) -> None:
+        try:
+            start.wait(5)
+            with db.session_scope(settings) as session:
+                accounts.login(
+                    session, settings, f"x{n}@example.org", "nope", "198.51.100.4", utcnow()
+                )
+        except BaseException as exc:  # the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with db.session_scope(settings) as session:
+        row = session.get(OpsIpFailures, "198.51.100.4")
+        assert row is not None and row.failures == 4

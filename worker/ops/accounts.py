@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker.delivery.subscribers import InvalidAddress, validate_address
@@ -157,10 +158,17 @@ WRONG = "Wrong address or password."
 
 
 def _ip_row(session: Session, ip: str) -> OpsIpFailures:
-    row = session.get(OpsIpFailures, ip[:64], with_for_update=True)
-    if row is None:
-        row = OpsIpFailures(ip=ip[:64], failures=0)
-        session.add(row)
+    key = ip[:64]
+    row = session.get(OpsIpFailures, key, with_for_update=True)
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():  # two first attempts at once: one inserts, one reads
+            session.add(OpsIpFailures(ip=key, failures=0, last_at=utcnow()))
+    except IntegrityError:
+        pass
+    row = session.get(OpsIpFailures, key, with_for_update=True, populate_existing=True)
+    assert row is not None
     return row
 
 
