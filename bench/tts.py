@@ -4,7 +4,11 @@ A 6,000-character article, 100 ms of latency per request (roughly Google's). Sto
 chunks one after another, each on a new connection; ours sends them concurrently over one
 keep-alive pool (GTTS_CONCURRENCY, default settings otherwise), joins and tags the MP3. Then the
 unchanged article is spoken again (must make 0 requests) and one paragraph is edited (must request
-only that paragraph's chunks). Prints times, request counts and, last, `ratio: ours/stock`.
+only that paragraph's chunks). Both sides of the ratio make an MP3 of Google's raw chunks; the
+podcast mastering that follows in production (decode, 44.1 kHz, -16 LUFS under -1 dBTP, encode,
+verify) is timed on its own, per minute of audio, and so is the neural offline voice (its
+real-time factor, one thread) when the `neural` extra is installed.
+Prints times, request counts and, last, `ratio: ours/stock`.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gtts.tts
+import numpy as np
 from gtts import gTTS
 
 from tests.audio.gtts_emulator import serve_in_process
-from worker.audio import mp3
-from worker.audio.gtts_engine import GttsEngine
+from worker.audio import engines, loudness, master, mp3, neural, pcm
+from worker.audio.gtts_engine import GttsEngine, Spoken, tokenize_text
 from worker.audio.ratelimit import LocalBucket
+from worker.audio.text import prepare
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
@@ -149,6 +155,51 @@ class RemoteEmulator:
         self.process.join(timeout=10)
 
 
+def mastering_line(label: str, spoken: Spoken, engine_wall: float) -> None:
+    """What podcast mastering costs per minute of audio, wall and CPU (one process)."""
+    settings = master.Mastering()
+    started, cpu = time.perf_counter(), time.process_time()
+    track = master.master(spoken, settings)
+    first = time.perf_counter() - started
+    encoded = master.encode(track, settings)
+    wall, used = time.perf_counter() - started, time.process_time() - cpu
+    minutes = encoded.duration / 60
+    print(
+        f"mastering {encoded.duration:.1f} s of {label} to {encoded.levels.lufs:.2f} LUFS, "
+        f"{encoded.levels.true_peak_dbtp:.2f} dBTP, {settings.bitrate_kbps} kbit/s: {wall:.2f} s "
+        f"({wall / minutes:.2f} s per minute of audio, CPU {used / minutes:.2f} s/min; decode + "
+        f"resample + normalize {first:.2f} s, encode + verify {wall - first:.2f} s)"
+    )
+    clips, rate = master.chunk_samples(spoken)
+    raw = pcm.resample(np.concatenate(clips), rate, master.OUTPUT_RATE)
+    started, cpu = time.perf_counter(), time.process_time()
+    loudness.normalize(raw, master.OUTPUT_RATE, settings.target_lufs, settings.ceiling_dbtp - 0.5)
+    alone, alone_cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"  of which normalization (BS.1770 loudness + true-peak limiter) {alone / minutes:.2f} s "
+        f"per minute of audio (CPU {alone_cpu / minutes:.2f} s/min); "
+        f"the voice plus mastering: {engine_wall + wall:.3f} s"
+    )
+
+
+def neural_line(text: str) -> None:
+    if not neural.installed():
+        print("neural voice: not installed (pip install 'digestcast[neural]')")
+        return
+    neural.synthesize("Warm up.")  # the model loads once per process
+    speech = prepare("Bench", f"<p>{text}</p>".replace("\n\n", "</p><p>"), "en")
+    plan = speech.plan(lambda t: tokenize_text(t, "en"))
+    started, cpu = time.perf_counter(), time.process_time()
+    spoken = engines.speak_neural(plan)
+    wall, used = time.perf_counter() - started, time.process_time() - cpu
+    seconds = sum(len(c) for chunks in spoken.paragraphs for c in chunks) / 2 / neural.SAMPLE_RATE
+    print(
+        f"neural voice (hibari, one thread): {seconds:.1f} s of speech in {wall:.2f} s, "
+        f"real-time factor {wall / seconds:.4f} ({seconds / wall:.0f}x real time, CPU {used:.2f} s)"
+    )
+    mastering_line("neural speech", spoken, wall)  # real speech: the limiter has work to do
+
+
 def main() -> None:
     text = "\n\n".join(PARAGRAPHS)
     emulator = RemoteEmulator(LATENCY)
@@ -210,6 +261,10 @@ def main() -> None:
         # chunk-level cache: only the changed chunks of that paragraph are requested
         ok = rerun_requests == 0 and 0 < edit_requests <= expected and changed <= own_chunks
         print(f"cache: {'ok' if ok else 'FAILED'}")
+        with GttsEngine(settings, storage, limiter=LocalBucket(1000.0, 1000)) as engine:
+            spoken = engine.speak(PARAGRAPHS, "en")  # all cached: no request
+        mastering_line("gTTS (emulator tones)", spoken, wall)
+        neural_line(text)
         print(f"ratio: {wall / stock:.3f}")
         if not ok:
             sys.exit(1)

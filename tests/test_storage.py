@@ -30,6 +30,26 @@ def test_symlink_out_of_root_is_refused(tmp_path: Path) -> None:
         storage.read_bytes("link/secret")
 
 
+def test_open_contained_checks_the_opened_file(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "articles").mkdir(parents=True)
+    (tmp_path / "secret").write_bytes(b"outside")
+    (root / "articles" / "in.mp3").write_bytes(b"inside")
+    (root / "articles" / "dir-link").symlink_to(tmp_path)
+    (root / "articles" / "file-link.mp3").symlink_to(tmp_path / "secret")
+    (root / "articles" / "ok-link.mp3").symlink_to(root / "articles" / "in.mp3")
+    storage = LocalStorage(root)
+    with storage.open_contained("articles/in.mp3") as handle:
+        assert handle.read() == b"inside"
+    with storage.open_contained("articles/ok-link.mp3") as handle:  # a link staying inside
+        assert handle.read() == b"inside"
+    for key in ("articles/dir-link/secret", "articles/file-link.mp3"):
+        with pytest.raises(StorageError):
+            storage.open_contained(key)
+    with pytest.raises(FileNotFoundError):
+        storage.open_contained("articles/missing.mp3")
+
+
 def test_round_trip_and_listing(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "data")
     storage.write_bytes("articles/2026/11/27/a/article.json", b"{}")

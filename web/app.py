@@ -6,8 +6,9 @@
 
 Layers, outermost first, around FastAPI's own stack (so they also wrap the 500 page that
 FastAPI's ServerErrorMiddleware writes, the 404/405/413/422 answers and everything else):
-SecurityHeaders -> RequestMetrics -> HeadAsGet -> FastAPI (body caps: FORM_MAX_BYTES for
-every route, ADMIN_MAX_BODY_BYTES for /admin/, counted while reading, 413 past it).
+SecurityHeaders -> RequestMetrics -> HeadAsGet -> MediaFastPath (/media/ only: web/media.py)
+-> FastAPI (body caps: FORM_MAX_BYTES for every route, ADMIN_MAX_BODY_BYTES for /admin/,
+counted while reading, 413 past it).
 """
 
 from __future__ import annotations
@@ -18,23 +19,44 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from web import admin, health, media, ops, pages, subscribe, unsubscribe
+from web import (
+    admin,
+    beacons,
+    health,
+    listen,
+    media,
+    ops,
+    pages,
+    subscribe,
+    unavailable,
+    unsubscribe,
+)
 from web.deps import make_environment
 from web.observe import RequestMetrics
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
 from web.security import SecurityHeaders
-from web.throttle import SubscribeThrottles
+from web.throttle import SubscribeThrottles, beacon_throttle
 from worker.metrics import DatabaseCollector
 from worker.paths import templates_dir
 from worker.secret_guard import require_strong_secret
 from worker.settings import Settings, get_settings
+
+# the files under /static/: the stylesheet every page shares, the player, the icon
+STATIC_FILES = {
+    "site.css": ("web/site.css", "text/css; charset=utf-8"),
+    "player.js": ("web/player.js", "text/javascript; charset=utf-8"),
+    "favicon.svg": ("web/favicon.svg", "image/svg+xml"),
+    # the podcast's cover: the share card's image (Open Graph wants a raster image)
+    "cover.png": ("podcast-cover.png", "image/png"),
+}
 
 
 class DigestcastApp(FastAPI):
     """FastAPI with our outermost layers around its whole middleware stack."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(RequestMetrics(HeadAsGet(super().build_middleware_stack())))
+        inner = media.MediaFastPath(super().build_middleware_stack())
+        return SecurityHeaders(RequestMetrics(HeadAsGet(inner)))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -53,28 +75,42 @@ def create_app(settings: Settings) -> FastAPI:
         max_body_size=settings.form_max_bytes,
     )
     app.add_exception_handler(StarletteHTTPException, not_found_or_slash)
+    unavailable.install(app)  # PostgreSQL or Redis down: 503 with Retry-After, not 500
     app.state.settings = settings
     app.state.jinja = make_environment()
     app.state.subscribe_throttles = SubscribeThrottles(settings)
+    app.state.beacon_throttle = beacon_throttle(settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(settings))
     app.state.metrics_registry = registry
 
-    css = (templates_dir() / "web" / "site.css").read_bytes()
+    static = {
+        name: (templates_dir() / path).read_bytes() for name, (path, _) in STATIC_FILES.items()
+    }
 
-    @app.get("/static/site.css", include_in_schema=False)
-    def stylesheet() -> Response:
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        if name not in static:
+            return Response("not found\n", status_code=404, media_type="text/plain")
         return Response(
-            css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+            static[name],
+            media_type=STATIC_FILES[name][1],
+            headers={"Cache-Control": "public, max-age=3600"},
         )
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
-        return Response(status_code=204)  # no icon; saves every page view a logged 404
+        # browsers that ignore <link rel=icon> still get the mark (SVG answers here too)
+        return Response(
+            static["favicon.svg"],
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
-    for module in (health, subscribe, unsubscribe, pages, media):
+    for module in (health, subscribe, unsubscribe, listen, pages, media, beacons):
         app.include_router(module.router)
     app.include_router(admin.router, max_body_size=settings.admin_max_body_bytes)
+    app.include_router(beacons.admin_router)
     ops.install(app)  # the ops console, /ops/ (web/ops/)
     return app
 

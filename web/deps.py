@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -31,14 +32,30 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def local_time(moment: datetime | None, zone: tzinfo, fmt: str = "%d %B %Y, %H:%M") -> str:
+    """`moment` in the newsroom's zone (naive values are UTC, as the database stores them)."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime(fmt)
+
+
+def zone_label(name: str) -> str:
+    """ "Europe/Kyiv" -> "Kyiv": how a reader names the zone."""
+    return name.rsplit("/", 1)[-1].replace("_", " ")
+
+
 def make_environment() -> Environment:
     # autoescape for every template name we use (.html and .html.j2); text mail is .txt.j2
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(templates_dir() / "web"),
         autoescape=select_autoescape(["html", "html.j2", "xml"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["local_time"] = local_time
+    return env
 
 
 def render(
@@ -54,6 +71,9 @@ def render(
     values: dict[str, Any] = {
         "newsletter_name": settings.newsletter_name,
         "request": request,
+        "tz": settings.tz,
+        "timezone_label": zone_label(settings.timezone),
+        "public_base_url": settings.public_base_url.rstrip("/"),
     }
     values.update(context or {})
     html = env.get_template(template).render(values)

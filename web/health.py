@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,9 +12,9 @@ from sqlalchemy import text
 
 from web.deps import get_settings_from
 from web.observe import process_registry
+from worker import outage
 from worker.db import get_engine
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -37,18 +36,17 @@ def _check_database(url: str) -> str:
     try:
         with get_engine(url).connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        log.warning("readyz: database not reachable: %s", exc)
+    except Exception as exc:  # one log line per outage, not one per probe
+        outage.DATABASE.failed(exc, "/readyz answers 503 until it is back")
         return f"error: {type(exc).__name__}"
+    outage.DATABASE.ok()
     return "ok"
 
 
 def _check_broker(url: str) -> str:
     try:
         if url.startswith(("redis://", "rediss://", "unix://")):
-            import redis
-
-            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            client = outage.redis_client(url)
             try:
                 client.ping()
             finally:
@@ -59,8 +57,9 @@ def _check_broker(url: str) -> str:
             with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
                 conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:
-        log.warning("readyz: broker not reachable: %s", exc)
+        outage.BROKER.failed(exc, "/readyz answers 503 until it is back")
         return f"error: {type(exc).__name__}"
+    outage.BROKER.ok()
     return "ok"
 
 

@@ -11,12 +11,12 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from web.deps import SessionDep, get_settings_from, public_redirect, render
-from web.params import parse_day, parse_id
+from web.params import parse_day
 from web.security import CSP_HEADER, DIGEST_CSP
-from worker.models import Article, Digest
+from worker.models import Article, Digest, DigestState
 from worker.storage import Storage, StorageError, get_storage
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def media_url(key: str) -> str:
     return "/media/" + quote(key, safe="/")
 
 
-def _exists(storage: Storage, key: str) -> bool:
+def exists(storage: Storage, key: str) -> bool:
     try:
         return storage.exists(key)
     except (StorageError, OSError):
@@ -110,9 +110,9 @@ def _mp3_duration(storage: Storage, key: str) -> float | None:
         return None
 
 
-def _transcript(storage: Storage, key: str) -> list[str] | None:
+def transcript(storage: Storage, key: str) -> list[str] | None:
     """Paragraphs of a stored transcript (`audio.txt`: what was spoken, blank-line separated)."""
-    if not _exists(storage, key):
+    if not exists(storage, key):
         return None
     try:
         text = storage.read_bytes(key).decode("utf-8", errors="replace")
@@ -122,7 +122,7 @@ def _transcript(storage: Storage, key: str) -> list[str] | None:
 
 
 def _json_number(storage: Storage, key: str, field: str) -> float | None:
-    if not _exists(storage, key):
+    if not exists(storage, key):
         return None
     try:
         value = json.loads(storage.read_bytes(key)).get(field)
@@ -131,7 +131,17 @@ def _json_number(storage: Storage, key: str, field: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _not_found(request: Request, what: str) -> HTMLResponse:
+# An edition is public once it went out to subscribers: not while built or held (editors may
+# still change it), never when skipped, missed or cancelled (ops stop a wrong edition).
+PUBLISHED = (DigestState.sending, DigestState.paused, DigestState.sent)
+
+
+def listed_editions() -> Select[Digest]:
+    """Editions a reader may browse: the ones that were (or are being) sent."""
+    return select(Digest).where(Digest.state.in_(PUBLISHED))
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
     return render(request, "message.html", {"title": "Not found", "message": what}, status_code=404)
 
 
@@ -143,44 +153,16 @@ class Listing:
     has_audio: bool
 
 
-@router.get("/listen/{article_id}", response_class=HTMLResponse)
-def listen(request: Request, article_id: str, session: SessionDep) -> HTMLResponse:
-    found_id = parse_id(article_id)
-    article = session.get(Article, found_id) if found_id is not None else None
-    if article is None:
-        return _not_found(request, "There is no such article.")
-    storage = get_storage(get_settings_from(request))
-    prefix = article.storage_prefix
-    audio_key, vtt_key = f"{prefix}/audio.mp3", f"{prefix}/audio.vtt"
-    has_audio = _exists(storage, audio_key)
-    duration = article.audio.duration_seconds if article.audio is not None else None
-    return render(
-        request,
-        "listen.html",
-        {
-            "article": article,
-            "audio_url": media_url(audio_key) if has_audio else None,
-            "vtt_url": media_url(vtt_key) if has_audio and _exists(storage, vtt_key) else None,
-            "duration": format_duration(duration),
-            # what the voice said when the audio stage stored it, else the article's text
-            "paragraphs": _transcript(storage, f"{prefix}/audio.txt")
-            or [article.title, *(paragraphs(article.body_html) or paragraphs(article.summary))],
-            "article_url": safe_link(article.url),
-            "language": article.language,
-        },
-    )
-
-
 @router.get("/briefing/{day}", response_class=HTMLResponse)
 def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
     parsed = parse_day(day)
-    digest = session.scalar(select(Digest).where(Digest.date == parsed)) if parsed else None
+    digest = session.scalar(listed_editions().where(Digest.date == parsed)) if parsed else None
     if digest is None or parsed is None:
-        return _not_found(request, "There is no briefing for that day.")
+        return not_found(request, "There is no briefing for that day.")
     storage = get_storage(get_settings_from(request))
     base = f"digests/{parsed.isoformat()}"
     mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
-    has_audio = _exists(storage, mp3)
+    has_audio = exists(storage, mp3)
     articles = session.scalars(
         select(Article).where(Article.digest_id == digest.id).order_by(Article.published_at.desc())
     ).all()
@@ -200,14 +182,14 @@ def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
             "digest": digest,
             "day": parsed,
             "audio_url": media_url(mp3) if has_audio else None,
-            "vtt_url": media_url(vtt) if has_audio and _exists(storage, vtt) else None,
+            "vtt_url": media_url(vtt) if has_audio and exists(storage, vtt) else None,
             "duration": format_duration(
                 _json_number(storage, f"{base}/briefing.json", "duration_seconds")
                 or (_mp3_duration(storage, mp3) if has_audio else None)
             ),
-            "transcript": _transcript(storage, f"{base}/briefing.txt"),
+            "transcript": transcript(storage, f"{base}/briefing.txt"),
             "articles": listings,
-            "has_digest_html": _exists(storage, f"{base}/digest.html"),
+            "has_digest_html": exists(storage, f"{base}/digest.html"),
         },
     )
 
@@ -228,19 +210,19 @@ def archive_alias(request: Request, day: str | None = None) -> Response:
 
 @router.get("/digests/", response_class=HTMLResponse)
 def archive(request: Request, session: SessionDep) -> HTMLResponse:
-    digests = session.scalars(select(Digest).order_by(Digest.date.desc()).limit(1000)).all()
+    digests = session.scalars(listed_editions().order_by(Digest.date.desc()).limit(1000)).all()
     return render(request, "archive.html", {"digests": digests})
 
 
 @router.get("/digests/{day}", response_model=None)
 def archived_digest(request: Request, day: str, session: SessionDep) -> Response:
     parsed = parse_day(day)
-    if parsed is None:
-        return _not_found(request, "There is no digest for that day.")
+    if parsed is None or session.scalar(listed_editions().where(Digest.date == parsed)) is None:
+        return not_found(request, "There is no digest for that day.")
     storage = get_storage(get_settings_from(request))
     key = f"digests/{parsed.isoformat()}/digest.html"
-    if not _exists(storage, key):
-        return _not_found(request, "There is no digest for that day.")
+    if not exists(storage, key):
+        return not_found(request, "There is no digest for that day.")
     # the web copy the digest stage stores has no subscriber token in it
     return HTMLResponse(
         storage.read_bytes(key),

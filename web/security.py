@@ -26,10 +26,12 @@ CSRF_FIELD = "csrf_token"
 CSRF_SALT = "digestcast.csrf.v1"
 CSRF_MAX_AGE_SECONDS = 6 * 3600
 
-# Pages: our own CSS, media and images only; no script at all; never framed.
+# Pages: our own CSS, scripts (the player, a static file: never inline), media and images;
+# beacons back to us only; never framed.
 PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' https: data:; media-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "media-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
 # The archived email carries inline styles (MJML output) and remote images; still no script.
 DIGEST_CSP = (

@@ -89,6 +89,7 @@ def serve(
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             server_header=False,
+            access_log=settings.web_access_log,
             # uvicorn's own lines go through our logging (JSON when LOG_JSON is on); the
             # factory configures it in every worker process
             log_config=None,

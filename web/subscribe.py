@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
+from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key
 from web.unsubscribe import masked
@@ -59,7 +60,7 @@ def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResp
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep) -> HTMLResponse:
     """The subscribe form, and the latest days to read or listen to."""
-    latest = session.scalars(select(Digest).order_by(Digest.date.desc()).limit(7)).all()
+    latest = session.scalars(listed_editions().order_by(Digest.date.desc()).limit(7)).all()
     return _form_page(request, get_settings_from(request), latest=latest)
 
 
@@ -70,7 +71,7 @@ def subscribe_form(request: Request) -> HTMLResponse:
 
 def send_confirmation(settings: Settings, email: str, subscriber_id: int, nonce: str) -> None:
     # imported here: the delivery stage imports the digest stage, which a page view never needs
-    from worker.delivery.service import send_transactional
+    from worker.delivery.transactional import send_soon
 
     token = confirm_token(settings, subscriber_id, nonce)
     link = f"{settings.public_base_url.rstrip('/')}/confirm/{token}"
@@ -84,7 +85,9 @@ def send_confirmation(settings: Settings, email: str, subscriber_id: int, nonce:
     html = env.get_template("confirm_email.html.j2").render(context)
     # the subject is ours; the name cannot carry CR/LF into a header
     subject = f"Confirm your subscription to {settings.newsletter_name}".replace("\r", " ")
-    send_transactional(settings, email, subject.replace("\n", " "), text, html)
+    # on the transactional queue (a worker sends it at once, even during a bulk send);
+    # in-process without a broker
+    send_soon(settings, email, subject.replace("\n", " "), text, html)
 
 
 def _confirmation_for(settings: Settings, address: str, name: str) -> tuple[int, str] | None:

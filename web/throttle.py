@@ -92,8 +92,19 @@ def client_key(host: str | None) -> str:
 
 def recipient_key(settings: Settings, email: str) -> str:
     """An address as a throttle key, keyed-hashed so Redis never holds addresses."""
+    return hashed_key(settings, email)
+
+
+def hashed_key(settings: Settings, value: str) -> str:
+    """A throttle key that does not reveal `value` (an email or a client address)."""
     secret = settings.secret_key.get_secret_value().encode()
-    return hmac.new(secret, email.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def beacon_throttle(settings: Settings, storage: Storage | None = None) -> Throttle:
+    """Listen beacons per client address per minute (the address only as a keyed hash)."""
+    storage = storage if storage is not None else throttle_storage(settings)
+    return WindowThrottle(storage, "beacon-client", settings.beacon_rate_limit, 60)
 
 
 class SubscribeThrottles:

@@ -7,11 +7,14 @@ with BROKER_URL=redis://..., the same tasks go through Redis to `digestcast work
 from __future__ import annotations
 
 import gc
+import warnings
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
+from worker import outage
+from worker.queues import BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings, get_settings
 
 TASK_MODULES = [
@@ -38,6 +41,11 @@ def _freeze_startup_objects(**_: Any) -> None:
 
 worker_init.connect(_freeze_startup_objects)
 worker_process_init.connect(_freeze_startup_objects)
+# Redis away: one line when it goes, one when it is back (not one per reconnection attempt)
+outage.quiet_broker_retries()
+# a running batch is left to finish on a lost broker connection (its rows are in the ledger,
+# not in the task message); Celery warns about that choice at every disconnection
+warnings.filterwarnings("ignore", message=r"\s*In Celery 5\.1 we introduced an optional")
 
 
 def configure(settings: Settings) -> Celery:
@@ -65,8 +73,13 @@ def configure(settings: Settings) -> Celery:
         timezone=settings.timezone,
         enable_utc=True,
         broker_connection_retry_on_startup=True,
+        # Redis down for longer than Celery's 100 attempts (~50 min) must not end the worker
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
+        task_default_queue=BULK_QUEUE,
+        task_routes={"mail.transactional": {"queue": TRANSACTIONAL_QUEUE}},
     )
     return app
 

@@ -20,6 +20,7 @@ from worker.cli_edition import register as register_edition_commands
 from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
 from worker.cli_ops import ops_user_app
+from worker.queues import ALL_QUEUES, BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
 app = typer.Typer(help="digestcast: a daily newsletter with a voice.", no_args_is_help=True)
@@ -77,7 +78,16 @@ def collect() -> None:
 
 
 @app.command()
-def audio(date_: DateOption = None) -> None:
+def audio(
+    date_: DateOption = None,
+    renormalize: Annotated[
+        bool,
+        typer.Option(
+            "--renormalize",
+            help="Re-master existing files to the loudness, rate and bitrate settings; no TTS.",
+        ),
+    ] = False,
+) -> None:
     """Synthesize audio for articles that need it (new, edited, missing or failed)."""
     from sqlalchemy import select
 
@@ -93,6 +103,17 @@ def audio(date_: DateOption = None) -> None:
 
     settings = _settings()
     load_tasks(settings)
+    if renormalize:
+        done = run_tasks(settings, [task("audio.renormalize")])[0]
+        publish_podcasts(settings)  # the files' lengths changed
+        console.print(
+            f"renormalized {done['articles']} article files and {done['briefings']} briefings, "
+            f"{done['unchanged']} already done; 0 TTS requests"
+            + (f"; failed: {'; '.join(done['failed'])}" if done["failed"] else "")
+        )
+        if done["failed"]:
+            raise typer.Exit(1)
+        return
     ids = articles_needing_audio(settings)
     if date_ is not None:
         day = _day(settings, date_)
@@ -101,13 +122,14 @@ def audio(date_: DateOption = None) -> None:
             ids = sorted(set(ids) | set(session.scalars(stmt)))
     with _progress() as progress:
         summary = synthesize(settings, ids, progress("audio"))
-    # offline (espeak) files are re-spoken with gTTS as soon as Google answers again
+    # offline files are re-spoken with a better voice as soon as one is available
     upgrade = run_tasks(settings, [task("audio.upgrade_fallbacks")])[0]
     publish_podcasts(settings)
     console.print(summary.line() + f"; {summary.requests} TTS requests")
     if upgrade.get("candidates"):
         console.print(
             f"offline fallbacks: {upgrade['upgraded']} of {upgrade['candidates']} upgraded to gTTS"
+            + (f", {upgrade['neural']} to the neural voice" if upgrade.get("neural") else "")
             + (f" ({upgrade['skipped']})" if upgrade.get("skipped") else "")
         )
 
@@ -230,7 +252,17 @@ def status(date_: DateOption = None) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "celery",
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated queues: `transactional` (confirmations, approval mails), "
+            "`celery` (everything else, the bulk send)."
+        ),
+    ] = ALL_QUEUES,
+    hostname: Annotated[
+        str | None,
+        typer.Option(help="Node name, unique per worker (default celery@<host>; %h: host)."),
+    ] = None,
 ) -> None:
     """Start a Celery worker (needs DIGESTCAST_BROKER_URL)."""
     settings = _settings()
@@ -241,13 +273,20 @@ def worker(
             "embedded mode runs tasks in-process[/red]"
         )
         raise typer.Exit(2)
+    known = {BULK_QUEUE, TRANSACTIONAL_QUEUE}
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = sorted(set(chosen) - known)
+    if not chosen or unknown:
+        err.print(f"[red]--queues: choose among {', '.join(sorted(known))} (got {queues!r})[/red]")
+        raise typer.Exit(2)
     from worker.celery_app import app as celery_app
     from worker.pipeline import load_tasks
 
     load_tasks(settings)
-    celery_app.worker_main(
-        ["worker", f"--concurrency={concurrency}", f"--queues={queues}", "--loglevel=INFO"]
-    )
+    argv = ["worker", f"--concurrency={concurrency}", f"--queues={','.join(chosen)}"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery_app.worker_main([*argv, "--loglevel=INFO"])
 
 
 @app.command()

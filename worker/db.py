@@ -34,10 +34,28 @@ def ensure_sqlite_folder(url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+# PostgreSQL: every wait on the server is bounded, so a database that goes away (restart,
+# failover, a network that drops packets) ends the task with an error instead of hanging it:
+# connecting gives up after 10 s, a silent peer is found dead by TCP keepalives within ~25 s,
+# and data the server stops acknowledging fails the connection after 30 s (tcp_user_timeout).
+# A server that closes the connection (restart, pg_terminate_backend) fails it at once.
+PG_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
 @lru_cache(maxsize=16)
 def get_engine(url: str) -> Engine:
     ensure_sqlite_folder(url)
-    engine = create_engine(url, pool_pre_ping=True, future=True)
+    postgresql = url.startswith(("postgresql", "postgres:"))
+    engine = create_engine(
+        url, pool_pre_ping=True, future=True, connect_args=PG_CONNECT_ARGS if postgresql else {}
+    )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from worker.queues import BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ WEB_UNSUBSCRIBE = Counter(
     "digestcast_web_unsubscribe", "Unsubscribes by kind (one-click POST or page form)", ["kind"]
 )
 
-CELERY_QUEUE = "celery"
+CELERY_QUEUE = BULK_QUEUE
 
 
 def queue_depth(broker_url: str, queue: str = CELERY_QUEUE) -> int:
     """Messages waiting in the Redis list Celery uses for `queue` (kombu's Redis transport)."""
-    import redis
+    from worker.outage import redis_client
 
-    client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client(broker_url)
     try:
         return int(client.llen(queue))
     finally:
@@ -182,9 +183,10 @@ class DatabaseCollector(Collector):
             q = GaugeMetricFamily(
                 "digestcast_queue_depth", "Tasks waiting in the broker queue", labels=["queue"]
             )
-            try:
-                q.add_metric([CELERY_QUEUE], queue_depth(self.settings.broker_url))
-            except Exception:
-                log.exception("metrics: broker query failed")
-                q.add_metric([CELERY_QUEUE], float("nan"))
+            for queue in (BULK_QUEUE, TRANSACTIONAL_QUEUE):  # mail waiting behind a send shows
+                try:
+                    q.add_metric([queue], queue_depth(self.settings.broker_url, queue))
+                except Exception:
+                    log.exception("metrics: broker query failed")
+                    q.add_metric([queue], float("nan"))
             yield q

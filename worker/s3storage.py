@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -70,6 +71,25 @@ def parse_url(url: str) -> S3Location:
 
 def content_type(key: str) -> str:
     return _CONTENT_TYPES.get(Path(key).suffix.lower(), "application/octet-stream")
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    size: int
+    etag: str  # S3's own, quoted: a strong validator for this version of the object
+    last_modified: datetime | None
+
+
+class ObjectChanged(Exception):
+    """The object was replaced between its HEAD and its ranged GET."""
+
+
+def _chunks(body: Any, size: int = 256 * 1024) -> Iterator[bytes]:
+    try:
+        while chunk := body.read(size):
+            yield chunk
+    finally:
+        body.close()
 
 
 class S3Storage:
@@ -137,6 +157,33 @@ class S3Storage:
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None
+
+    def stat(self, key: str) -> ObjectStat | None:
+        """Size and validators from one HEAD (no body is read); None when missing."""
+        head = self._head(key)
+        if head is None:
+            return None
+        return ObjectStat(int(head["ContentLength"]), str(head["ETag"]), head.get("LastModified"))
+
+    def open_range(self, key: str, first: int, last: int, etag: str) -> Iterator[bytes]:
+        """Bytes first..last (inclusive) of the object, fetched with a ranged GET, in chunks.
+
+        `IfMatch` pins the version `stat` described: an object replaced in between raises
+        ObjectChanged instead of mixing one version's length with another's bytes."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket,
+                Key=self._object_key(key),
+                Range=f"bytes={first}-{last}",
+                IfMatch=etag,
+            )
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(key) from exc
+            if str(exc.response.get("Error", {}).get("Code", "")) in {"412", "PreconditionFailed"}:
+                raise ObjectChanged(key) from exc
+            raise
+        return _chunks(response["Body"])
 
     def size(self, key: str) -> int:
         head = self._head(key)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     fetch_per_host_concurrency: int = 2  # fetches at once to one host, across sources and workers
 
     # --- audio
-    tts_engine: Literal["auto", "gtts", "espeak"] = "auto"
+    tts_engine: Literal["auto", "gtts", "neural", "espeak"] = "auto"
     gtts_endpoint: str = GOOGLE_BATCHEXECUTE
     gtts_timeout_seconds: float = 10.0
     gtts_concurrency: int = 12  # chunk requests in flight per article (one keep-alive pool)
@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     gtts_burst: int = 60
     espeak_rate_wpm: int = 170  # speaking rate of the offline voice (words per minute)
     tts_lexicon: Path | None = None  # pronunciation lexicon (TOML); unset: templates/lexicon.toml
+    audio_bitrate_kbps: int = 96  # CBR of every MP3 (44.1 kHz mono); Apple: 96-128 for mono
+    audio_loudness_lufs: float = -16.0  # integrated loudness of every file (ITU-R BS.1770)
+    audio_true_peak_dbtp: float = -1.0  # true-peak ceiling, measured on the encoded file
     podcast_title: str | None = None  # default: NEWSLETTER_NAME
     podcast_description: str = "Every article of the day, read aloud."
     podcast_author: str | None = None  # default: NEWSLETTER_NAME
@@ -121,6 +124,9 @@ class Settings(BaseSettings):
     bounce_address: str | None = None
     # messages per second across all workers (Redis token bucket with a Redis broker); 0: no limit
     send_rate_per_second: float = 0.0
+    # pace each edition's messages evenly over this many minutes (Ghost's targetDeliveryWindow),
+    # so the site is not hit by every reader's click at once; 0: as fast as the limits allow
+    send_spread_minutes: Annotated[float, Field(ge=0, le=1440)] = 0.0
     # concurrent SMTP connections across all workers (Redis semaphore when broker_url is redis)
     smtp_max_connections: int = 8
     smtp_timeout_seconds: float = 30.0
@@ -138,6 +144,9 @@ class Settings(BaseSettings):
     # PostgreSQL: record "sent" without waiting for the WAL flush (a database crash, not a
     # worker crash, could then re-send the last fraction of a second of messages)
     send_async_commit: bool = True
+    # PostgreSQL or Redis unreachable: a batch ends (its unconfirmed rows back through their
+    # lease) and is retried after 1, 2, 4... seconds, never more than this apart
+    outage_backoff_max_seconds: float = 30.0
     # MAIL FROM `local+<row tag>@domain` (VERP): bounces name their row by where they are sent
     bounce_verp: bool = False
     # a complaint rate (complaints / delivered) of an edition above this is flagged in status
@@ -155,7 +164,13 @@ class Settings(BaseSettings):
     confirm_max_age_seconds: int = 3 * 86400
     subscribe_rate_limit: int = 5
     subscribe_rate_window_seconds: int = 3600
+    # listen beacons per client address per minute: a listener sends a few per story, so this
+    # only stops a script from inflating the counts (the address is hashed, never stored)
+    beacon_rate_limit: int = 60
     media_max_age_seconds: int = 3600
+    # behind nginx: the internal location that maps to DATA_DIR (e.g. "/_media/"); /media then
+    # answers with X-Accel-Redirect and nginx sends the bytes (local storage only). Empty: off.
+    media_accel_prefix: str = ""
     # confirmation mails per address per window, whoever asks (the answer never says)
     subscribe_recipient_limit: int = 3
     subscribe_recipient_window_seconds: int = 86400
@@ -183,6 +198,8 @@ class Settings(BaseSettings):
     beat_max_interval_seconds: float = 30.0  # beat wakes at least this often
     beat_lock_timeout_seconds: int = 150  # redbeat lock; a standby beat takes over after it
     log_level: str = "INFO"
+    # uvicorn's line per HTTP request; behind nginx (which logs every request) it can go
+    web_access_log: bool = True
 
     # --- edition lifecycle (worker/edition/): approval, auto-pause
     send_approval: Literal["none", "required"] = "none"  # required: held until an editor approves
@@ -194,6 +211,14 @@ class Settings(BaseSettings):
     auto_pause_window: int = 200
     auto_pause_error_rate: float = 0.5
 
+    @field_validator("audio_bitrate_kbps")
+    @classmethod
+    def _mp3_bitrate(cls, value: int) -> int:
+        allowed = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+        if value not in allowed:
+            raise ValueError(f"not an MPEG-1 Layer III bitrate: {value} (one of {allowed})")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -201,6 +226,19 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("media_accel_prefix")
+    @classmethod
+    def _accel_prefix(cls, value: str) -> str:
+        # a header value and a path prefix: "/internal/" shape only, never CR/LF or a URL
+        if value and not (
+            value.startswith("/")
+            and value.endswith("/")
+            and value.isascii()
+            and all(c.isalnum() or c in "/_-." for c in value)
+        ):
+            raise ValueError("MEDIA_ACCEL_PREFIX must look like /_media/ (or be empty)")
         return value
 
     @field_validator("secret_key_fallbacks", mode="before")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.daily import scheduler_status
+from worker import listens
 from worker.audio.service import audio_status
 from worker.collect import skipped
 from worker.delivery.complaints import rate as complaint_rate
@@ -122,6 +123,8 @@ def gather_status(
         "Audio": audio_rows,
         "Sources": source_rows,
         "Skipped entries": skipped_rows,
+        # from the web player's beacons: plays started, and how far (counters only)
+        "Listening": listens.summary(session, 10),
     }
     report.update(scheduler_status(session, settings))
     return report

@@ -8,6 +8,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from mutagen.id3 import ID3
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from tests.audio.conftest import gtts_settings
 from tests.audio.gtts_emulator import Emulator
-from worker.audio import mp3
+from tests.audio.levels import assert_podcast_grade, chapter_times, decode, lufs, to_m4a
+from worker.audio import engines, mp3
 from worker.audio.briefing import build_briefing
 from worker.models import Article, Digest
 from worker.settings import Settings
@@ -58,13 +60,31 @@ def test_briefing_has_intro_stories_outro_as_chapters(
     assert titles[0] == "Intro" and titles[-1] == "Outro"
     assert sorted(titles[1:-1]) == sorted([first.title, second.title])
     tags = ID3(io.BytesIO(data))
-    chaps = sorted(tags.getall("CHAP"), key=lambda c: c.start_time)
+    chaps = tags.getall("CHAP")  # in file order: that is the order ffmpeg and apps list
     assert [c.sub_frames["TIT2"].text[0] for c in chaps] == titles
     assert chaps[0].start_time == 0
     for a, b in itertools.pairwise(chaps):
-        assert a.end_time == b.start_time  # contiguous: the story boundaries
+        assert a.end_time == b.start_time > a.start_time  # contiguous: the story boundaries
     assert chaps[-1].end_time == pytest.approx(result["duration_seconds"] * 1000, abs=1)
-    assert tags.getall("CTOC")[0].child_element_ids == [c.element_id for c in chaps]
+    toc = tags.getall("CTOC")[0]
+    assert toc.child_element_ids == [c.element_id for c in chaps]
+    assert toc.flags & 0x01 and toc.flags & 0x02  # ordered, top level
+
+    # every story at the target on its own (the Ukrainian voice is no louder than the English)
+    assert_podcast_grade(data)
+    samples, rate = decode(data)
+    for chapter in result["chapters"]:
+        part = samples[round(chapter["start"] * rate) : round(chapter["end"] * rate)]
+        assert lufs(part, rate) == pytest.approx(-16.0, abs=1.0), chapter["title"]
+
+    # Podcasting 2.0 JSON chapters next to it, linked from the feed
+    json_chapters = json.loads(storage.read_bytes("digests/2026-11-27/briefing.chapters.json"))
+    assert json_chapters["version"] == "1.2.0"
+    assert [c["title"] for c in json_chapters["chapters"]] == titles
+    assert [c["startTime"] for c in json_chapters["chapters"]] == [
+        round(c.start_time / 1000, 3) for c in chaps
+    ]
+    assert json_chapters["chapters"][1]["url"] == result["chapters"][1]["url"]
 
     meta = json.loads(storage.read_bytes("digests/2026-11-27/briefing.json"))
     assert meta["stories"] == 2 and meta["duration_seconds"] == result["duration_seconds"]
@@ -78,6 +98,11 @@ def test_briefing_has_intro_stories_outro_as_chapters(
     assert len(items) == 1
     enclosure = items[0].find("enclosure")
     assert enclosure is not None and int(enclosure.get("length", "0")) == len(data)
+    link = items[0].find("{https://podcastindex.org/namespace/1.0}chapters")
+    assert link is not None and link.get("type") == "application/json+chapters"
+    assert link.get("url") == (
+        "https://daily.example.org/media/digests/2026-11-27/briefing.chapters.json"
+    )
 
     again = build_briefing(session, settings, storage, digest.id)
     assert again is not None and again["status"] == "unchanged" and again["bytes"] == len(data)
@@ -110,7 +135,10 @@ def test_briefing_with_gtts_and_the_whole_programme_falls_back_together(
     emulator.fail(*["500"] * 200)
     failing = gtts_settings(settings, emulator.url, gtts_retries=0)
     result = build_briefing(session, failing, storage, other.id)
-    assert result is not None and result["engine"] == "espeak"  # one voice for the whole briefing
+    # no gTTS left in it: the whole programme is read offline
+    assert result is not None and result["engine"] == engines.offline_engine("en")
+    meta = json.loads(storage.read_bytes("digests/2026-11-28/briefing.json"))
+    assert "gtts" not in meta["engines"] and meta["requests"] >= 1
 
 
 def _other_digest(session: Session) -> Digest:
@@ -118,3 +146,32 @@ def _other_digest(session: Session) -> Digest:
     session.add(digest)
     session.commit()
     return digest
+
+
+def test_chapters_stay_in_order_in_ffmpeg_and_after_conversion_to_m4a(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    tmp_path: Path,
+) -> None:
+    """Titles of very different lengths: mutagen's own frame order would scramble them."""
+    digest = _digest(session)
+    titles = ["A", "A much, much longer headline about the grid, the winter and repairs", "Mid"]
+    for title in titles:
+        make_article(title=title, digest_id=digest.id, body_html="<p>Short story.</p>")
+    result = build_briefing(session, settings, storage, digest.id)
+    assert result is not None
+    path = storage.local_path(result["key"])
+    assert path is not None
+    expected = [(c["title"], c["start"], c["end"]) for c in result["chapters"]]
+    assert len(expected) == 5
+    for got, want in zip(chapter_times(path), expected, strict=True):
+        assert got[0] == want[0]
+        assert got[1] == pytest.approx(want[1], abs=0.002)
+        assert got[2] == pytest.approx(want[2], abs=0.002)
+    converted = chapter_times(to_m4a(path, tmp_path / "briefing.m4a"))
+    assert [c[0] for c in converted] == [c[0] for c in expected]
+    for (_, start, end), (_, want_start, want_end) in zip(converted, expected, strict=True):
+        assert end - start == pytest.approx(want_end - want_start, abs=0.05)  # not 1 ms
+        assert start == pytest.approx(want_start, abs=0.05)

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from tests.audio.conftest import gtts_settings
 from tests.audio.gtts_emulator import Emulator
-from worker.audio import mp3
+from tests.audio.levels import assert_podcast_grade
+from tests.conftest import unavailable
+from worker.audio import engines, mp3, neural, pcm
 from worker.audio.gtts_engine import tokenize_text
 from worker.audio.service import (
     article_speech,
@@ -54,6 +56,14 @@ def test_espeak_writes_mp3_and_json_next_to_the_article(
         == storage.size(f"{article.storage_prefix}/audio.mp3")
     )
     assert meta["engine"] == "espeak" and meta["language"] == "en" and len(meta["text_hash"]) == 64
+    # podcast grade, measured on the file itself and recorded as measured
+    level, peak = assert_podcast_grade(files["audio.mp3"])
+    assert probe.sample_rate == meta["sample_rate"] == 44100 and meta["bitrate_kbps"] == 96
+    assert probe.bitrate == 96000
+    record = meta["loudness"]
+    assert record["integrated_lufs"] == pytest.approx(level, abs=0.1)
+    assert record["true_peak_dbtp"] == pytest.approx(peak, abs=0.15)
+    assert record["target_lufs"] == -16.0 and record["ceiling_dbtp"] == -1.0
     vtt = files["audio.vtt"].decode()
     assert vtt.startswith("WEBVTT") and "Grid holds after night of strikes" in vtt
     assert "caption" not in files["audio.txt"].decode()  # the figure caption is not spoken
@@ -93,15 +103,18 @@ def test_auto_uses_gtts_through_the_emulator(
     assert result["requests"] == emulator.requests - 1  # minus the one reachability probe
     meta = json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))
     assert meta["engine"] == "gtts" and meta["voice"] == "gtts:en:com"
-    assert mp3.probe(storage.read_bytes(f"{article.storage_prefix}/audio.mp3")).sample_rate == 24000
+    data = storage.read_bytes(f"{article.storage_prefix}/audio.mp3")
+    assert mp3.probe(data).sample_rate == 44100  # Google's 24 kHz, resampled
+    assert_podcast_grade(data)
 
-    # captions: cues end exactly on gTTS chunk boundaries; text as written, not respelled
+    # captions: cues end exactly on gTTS chunk boundaries (heard after the codec's delay), with
+    # the text as written, not respelled
     blocks = storage.read_bytes(f"{article.storage_prefix}/audio.vtt").decode().split("\n\n")[1:]
     cues = [b.splitlines() for b in blocks if b.strip()]
     plan = article_speech(article).plan(lambda t: tokenize_text(t, "en"))
     chunks = [c for paragraph in plan for piece in paragraph for c in piece.chunks]
     assert len(chunks) == meta["chunks"] and len(cues) <= len(chunks)
-    edges = [0.0]
+    edges = [pcm.CODEC_DELAY_SAMPLES / 44100]
     for chunk in chunks:
         edges.append(edges[-1] + mp3.duration_of(emulator.audio_for(chunk)))
 
@@ -109,7 +122,7 @@ def test_auto_uses_gtts_through_the_emulator(
         h, m, s = stamp.split(":")
         return int(h) * 3600 + int(m) * 60 + float(s)
 
-    position = 0.0
+    position = edges[0]
     for _number, timing, _text in cues:
         start, end = (seconds(t) for t in timing.split(" --> "))
         assert start == pytest.approx(position, abs=0.001)
@@ -132,12 +145,13 @@ def test_auto_falls_back_to_espeak_when_the_endpoint_is_unreachable_and_upgrades
     article = make_article()
     offline = gtts_settings(settings, closed_port_url)
     result = synthesize_article(session, offline, storage, article.id)
-    assert result["status"] == "synthesized" and result["engine"] == "espeak"
+    voice = engines.offline_engine("en")  # the neural voice where the extra is installed
+    assert result["status"] == "synthesized" and result["engine"] == voice
     assert result["fallback"] is True and "unreachable" in result["error"]
     row = session.scalar(select(Audio).where(Audio.article_id == article.id))
     assert row is not None and row.state == AudioState.fallback
     meta = json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))
-    assert meta["engine"] == "espeak" and meta["fallback_reason"]
+    assert meta["engine"] == voice and meta["fallback_reason"]
     old_mp3 = storage.read_bytes(f"{article.storage_prefix}/audio.mp3")
 
     # still offline: the upgrade leaves the fallback in place
@@ -183,7 +197,7 @@ def test_gtts_failure_after_retries_falls_back_per_article(
     s = gtts_settings(settings, emulator.url, gtts_retries=1, gtts_concurrency=1)
     emulator.fail("ok", *["500"] * 10)  # the probe succeeds, then every chunk fails
     result = synthesize_article(session, s, storage, article.id)
-    assert result["engine"] == "espeak" and result["fallback"] is True
+    assert result["engine"] == engines.offline_engine("en") and result["fallback"] is True
     assert "500" in result["error"]
     assert result["requests"] == 2  # one chunk: 1 try + 1 retry, the others were not sent
 
@@ -191,7 +205,7 @@ def test_gtts_failure_after_retries_falls_back_per_article(
     other = make_article(title="Second article")
     before = emulator.requests
     second = synthesize_article(session, s, storage, other.id)
-    assert second["engine"] == "espeak" and "cooling down" in second["error"]
+    assert second["engine"] == engines.offline_engine("en") and "cooling down" in second["error"]
     assert emulator.requests == before
 
 
@@ -272,6 +286,41 @@ def test_garbage_audio_from_the_endpoint_falls_back_to_espeak(
     article = make_article(title="Short", body_html="<p>Tiny.</p>")
     emulator.fail("ok", *["garbage"] * 20)
     result = synthesize_article(session, gtts_settings(settings, emulator.url), storage, article.id)
-    assert result["status"] == "synthesized" and result["engine"] == "espeak"
+    assert result["status"] == "synthesized" and result["engine"] == engines.offline_engine("en")
     assert "not MP3" in result["error"]
     assert list(storage.list("cache")) == []  # nothing unusable was cached
+
+
+def test_offline_upgrade_ladder_espeak_then_neural_then_gtts(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+    emulator: Emulator,
+    closed_port_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not neural.installed():
+        unavailable("the neural extra is not installed: pip install 'digestcast[neural]'")
+    english = make_article()
+    ukrainian = make_article(title="Рада ухвалила бюджет", language="uk", body_html="<p>Так.</p>")
+    offline = gtts_settings(settings, closed_port_url)
+    with monkeypatch.context() as patch:  # as made before the extra was installed
+        patch.setattr(neural, "installed", lambda: False)
+        for article in (english, ukrainian):
+            assert synthesize_article(session, offline, storage, article.id)["engine"] == "espeak"
+
+    summary = upgrade_fallbacks(session, offline, storage)
+    assert summary["neural"] == 1 and summary["upgraded"] == 0 and summary["candidates"] == 2
+    meta = json.loads(storage.read_bytes(f"{english.storage_prefix}/audio.json"))
+    assert meta["engine"] == "neural" and "unreachable" in meta["fallback_reason"]
+    row = session.scalar(select(Audio).where(Audio.article_id == english.id))
+    assert row is not None and row.state == AudioState.fallback and row.engine == "neural"
+    # nothing better offline for Ukrainian, and nothing more to do for English
+    assert upgrade_fallbacks(session, offline, storage)["neural"] == 0
+
+    online = gtts_settings(settings, emulator.url)
+    assert upgrade_fallbacks(session, online, storage)["upgraded"] == 2
+    for article in (english, ukrainian):
+        meta = json.loads(storage.read_bytes(f"{article.storage_prefix}/audio.json"))
+        assert meta["engine"] == "gtts"

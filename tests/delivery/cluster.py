@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.delivery.smtp_server import free_port
+from worker.queues import ALL_QUEUES
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -90,9 +91,13 @@ class Cluster:
         client.close()
 
     def restart_redis(self, down_seconds: float = 1.0) -> None:
-        _stop(self.redis, signal.SIGKILL)
+        self.stop_redis()
         time.sleep(down_seconds)
         self.start_redis()
+
+    def stop_redis(self) -> None:
+        """Redis gone, as a crashed host would leave it (queued tasks lost: no persistence)."""
+        _stop(self.redis, signal.SIGKILL)
 
     # -- smtp
     def start_smtp(self) -> None:
@@ -121,13 +126,15 @@ class Cluster:
         return [float(line.split("\t")[2]) for line in lines if line.count("\t") >= 2]
 
     # -- workers
-    def start_worker(self, name: str, concurrency: int = 1, pool: str = "solo") -> None:
+    def start_worker(
+        self, name: str, concurrency: int = 1, pool: str = "solo", queues: str = ALL_QUEUES
+    ) -> None:
         log = self.workdir / f"worker-{name}.log"
         offset = log.stat().st_size if log.exists() else 0
         self.workers[name] = subprocess.Popen(
             [str(VENV_BIN / "celery"), "-A", "worker.celery_app", "worker", f"--pool={pool}",
              f"--concurrency={concurrency}", "--loglevel=INFO", f"--hostname={name}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             f"--queues={queues}", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=REPO,
             env=self.env,
             stdout=log.open("ab"),
@@ -141,6 +148,9 @@ class Cluster:
                 return b" ready." in handle.read()
 
         _wait_for(ready, 60, f"worker {name}")
+
+    def worker_log(self, name: str) -> str:
+        return (self.workdir / f"worker-{name}.log").read_text(errors="replace")
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL the worker and its pool processes at once, as a crashing host would."""

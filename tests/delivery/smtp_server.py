@@ -8,7 +8,8 @@ Rules (by recipient address, regular expressions):
 - `pipelining`: advertise PIPELINING in the EHLO reply (aiosmtpd reads commands line by line,
   so pipelined commands are answered in order either way);
 - `refuse_while`: a file path; while that file exists every RCPT gets 451 (a relay that starts
-  refusing everything mid-send, and recovers when the file is removed).
+  refusing everything mid-send, and recovers when the file is removed);
+- `slow_data`: seconds to wait before answering each DATA (a slow relay; other sessions go on).
 
 Every accepted message is recorded: in memory (`handler.messages`) and, when `record` is set,
 as one line "recipient<TAB>message-id<TAB>unix time" appended to that file (for the fault
@@ -18,6 +19,7 @@ tests, where the server runs in its own process:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -45,6 +47,7 @@ class Rules:
     drop_before_data: str | None = None
     drop_after_data: str | None = None
     refuse_while: str | None = None
+    slow_data: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rules:
@@ -101,6 +104,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.rules.slow_data > 0:
+            await asyncio.sleep(self.rules.slow_data)
         content = envelope.original_content or b""
         for rcpt in envelope.rcpt_tos:
             self._store(rcpt, content)

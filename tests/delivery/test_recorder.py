@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 
 from tests.conftest import make_settings
 from tests.delivery.helpers import add_subscribers, queue_rows, stage_digest
 from worker import db
 from worker.delivery import ledger, outcomes
 from worker.models import Delivery, DeliveryState
+from worker.outage import DatabaseUnavailable
 from worker.settings import Settings
 
 
@@ -23,6 +24,12 @@ def _claimed(settings: Settings, count: int) -> list[int]:
         ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     with db.get_engine(settings.database_url).connect() as conn:
         return ledger.claim(conn, digest_id, ids, 300)
+
+
+def _pg_claimed(tmp_path: Path, pg_url: str, count: int) -> tuple[Engine, list[int]]:
+    settings = make_settings(tmp_path, database_url=pg_url)
+    db.upgrade(settings)
+    return db.get_engine(settings.database_url), _claimed(settings, count)
 
 
 def test_every_mark_lands(any_db_settings: Settings) -> None:
@@ -49,10 +56,7 @@ def test_every_mark_lands(any_db_settings: Settings) -> None:
 
 def test_a_failed_mark_is_raised(tmp_path: Path, pg_url: str) -> None:
     """PostgreSQL only: SQLite has no pipeline, its marks are plain statements."""
-    settings = make_settings(tmp_path, database_url=pg_url)
-    db.upgrade(settings)
-    ids = _claimed(settings, 3)
-    engine = db.get_engine(settings.database_url)
+    engine, ids = _pg_claimed(tmp_path, pg_url, 3)
     with engine.connect() as conn:
         recorder = outcomes.SentRecorder(conn, async_commit=True)
         recorder.sent(ids[0], 250)
@@ -67,3 +71,32 @@ def test_a_failed_mark_is_raised(tmp_path: Path, pg_url: str) -> None:
         assert states[ids[0]] == DeliveryState.sent
         assert states[ids[1]] == states[ids[2]] == DeliveryState.sending
         conn.execute(update(Delivery).values(attempts=Delivery.attempts))  # pool still usable
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_connection_raises_instead_of_waiting_for_ever(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Its backend terminated mid-batch (what a restart or failover does to every worker):
+    the recorder raises DatabaseUnavailable at once (it used to loop on libpq's empty
+    results for ever); the marks it could not confirm are the rows left to their lease, and
+    no more than MAX_PENDING of them."""
+    engine, ids = _pg_claimed(tmp_path, pg_url, 40)
+    with engine.connect() as conn:
+        recorder = outcomes.SentRecorder(conn, async_commit=True)
+        assert recorder.fast is not None
+        pid = recorder.fast.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+        for delivery_id in ids[:20]:
+            recorder.sent(delivery_id, 250)
+        with engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            other.commit()
+        with pytest.raises(DatabaseUnavailable):
+            for delivery_id in ids[20:]:  # a later mark, or close(), finds the connection gone
+                recorder.sent(delivery_id, 250)
+            recorder.close()
+        assert recorder.pending == 0
+        recorder.close()  # closing again after the failure neither hangs nor raises
+    with engine.connect() as conn:
+        left = conn.scalar(select(func.count()).where(Delivery.state == DeliveryState.sending))
+    assert left is not None and 20 <= left <= 20 + outcomes.SentRecorder.MAX_PENDING

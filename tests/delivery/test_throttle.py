@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 import redis
 
+from worker import outage
 from worker.delivery import throttle
 from worker.delivery.throttle import (
     BUCKET_KEY,
@@ -64,3 +70,34 @@ def test_factories_pick_redis_only_with_a_redis_broker(redis_url: str) -> None:
     shared = throttle.rate_limiter(Settings(send_rate_per_second=50, broker_url=redis_url))
     assert isinstance(shared, RedisTokenBucket)
     assert isinstance(throttle.connection_slots(Settings(broker_url=redis_url)), RedisSlots)
+
+
+def test_redis_down_limits_locally_asking_redis_only_now_and_then(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.delivery.smtp_server import free_port
+
+    # nothing listens on that port: every attempt is refused at once
+    client = outage.redis_client(f"redis://127.0.0.1:{free_port()}/0", timeout=1)
+    bucket = RedisTokenBucket(client, rate=10_000.0)
+    slots = RedisSlots(client, limit=2)
+    asked = {"n": 0}
+
+    def counting(script: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            asked["n"] += 1
+            return script(*args, **kwargs)
+
+        return call
+
+    bucket.script = counting(bucket.script)
+    slots.acquire_script = counting(slots.acquire_script)
+    outage.BROKER.since = None
+    with caplog.at_level(logging.WARNING, logger="digestcast.outage"):
+        for _ in range(200):
+            bucket.acquire()
+            slots.acquire()
+    assert asked["n"] == 2  # once each, then not again for RETRY_REDIS_SECONDS
+    lines = [r.getMessage() for r in caplog.records if "redis unavailable" in r.getMessage()]
+    assert len(lines) == 1, lines
+    outage.BROKER.since = None

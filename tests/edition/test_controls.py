@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.delivery.faults import drain, sent, wait_until_sent
 from tests.delivery.helpers import DAY, add_subscribers, stage_digest
-from tests.delivery.test_faults import _drain, _sent, _wait_until_sent, make_cluster
+from tests.delivery.test_faults import make_cluster
 from tests.scheduler.test_daily import run_together
 from worker import db
 from worker.edition import lifecycle
@@ -53,22 +54,22 @@ def test_pause_mid_send_then_resume_sends_everyone_once_and_nothing_while_paused
     subscribers = 20_000
     digest_id = _prepare(settings, subscribers)
     assert lifecycle.start(settings, DAY, by="test").ok
-    _wait_until_sent(settings, digest_id, 3000, timeout=120)
+    wait_until_sent(settings, digest_id, 3000, timeout=120)
     paused = lifecycle.pause(settings, DAY, by="anna", reason="broken link", wait_seconds=15)
     assert paused.ok and paused.detail["in_flight"] == 0, paused
     quiet_from = time.time()
-    at_pause = _sent(settings, digest_id)
+    at_pause = sent(settings, digest_id)
     assert at_pause < subscribers
     lifecycle.reconcile(settings)  # the reconciler must not undo the pause
     time.sleep(3)
     quiet_until = time.time()
-    assert _sent(settings, digest_id) == at_pause
+    assert sent(settings, digest_id) == at_pause
     assert _state(settings) == (DigestState.paused, "paused by anna: broken link")
     again = lifecycle.pause(settings, DAY, by="bob")
     assert not again.ok and again.reason.startswith("already paused")
 
     assert lifecycle.resume(settings, DAY, by="anna").ok
-    result = _drain(settings, digest_id)
+    result = drain(settings, digest_id)
     assert result["counts"] == {"sent": subscribers}
     received = cluster.received()
     assert len(received) == subscribers and set(received.values()) == {1}
@@ -83,7 +84,7 @@ def test_cancel_mid_send_keeps_what_was_sent_and_cancels_the_rest(make_cluster: 
     subscribers = 6000
     digest_id = _prepare(settings, subscribers)
     assert lifecycle.start(settings, DAY, by="test").ok
-    _wait_until_sent(settings, digest_id, 1000, timeout=120)
+    wait_until_sent(settings, digest_id, 1000, timeout=120)
     cancelled = lifecycle.cancel(settings, DAY, by="anna", reason="wrong edition", wait_seconds=15)
     assert cancelled.ok and cancelled.detail["in_flight"] == 0, cancelled
     lifecycle.reconcile(settings)
@@ -115,7 +116,7 @@ def test_a_relay_refusing_everything_pauses_the_edition_and_resume_finishes(
     subscribers = 4000
     digest_id = _prepare(settings, subscribers)
     assert lifecycle.start(settings, DAY, by="test").ok
-    _wait_until_sent(settings, digest_id, 500, timeout=120)
+    wait_until_sent(settings, digest_id, 500, timeout=120)
     switch.touch()  # from now on every RCPT gets 451
     deadline = time.monotonic() + 60
     while _state(settings)[0] != DigestState.paused:
@@ -126,11 +127,11 @@ def test_a_relay_refusing_everything_pauses_the_edition_and_resume_finishes(
     assert "AUTO_PAUSE_ERROR_RATE" in reason
     switch.unlink()  # the relay recovers
     time.sleep(2)  # the batches have stopped; nothing goes out until someone resumes
-    stopped_at = _sent(settings, digest_id)
+    stopped_at = sent(settings, digest_id)
     time.sleep(1)
-    assert _sent(settings, digest_id) == stopped_at < subscribers
+    assert sent(settings, digest_id) == stopped_at < subscribers
     assert lifecycle.resume(settings, DAY, by="anna", reason="relay fixed").ok
-    result = _drain(settings, digest_id)
+    result = drain(settings, digest_id)
     assert result["counts"] == {"sent": subscribers}
     received = cluster.received()
     assert len(received) == subscribers and set(received.values()) == {1}

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
+from tests.web.browsing import browser, inbox, live, pw  # noqa: F401 (fixtures for the web tests)
 from web.app import create_app
 from worker import db
 from worker.models import (
@@ -20,6 +21,7 @@ from worker.models import (
     Audio,
     AudioState,
     Digest,
+    DigestState,
     Source,
     SourceKind,
     Subscriber,
@@ -148,8 +150,14 @@ def add_article_with_audio(
     return article
 
 
-def add_digest(session: Session, storage: LocalStorage, day: date = DAY) -> Digest:
-    digest = Digest(date=day, subject=f"Ukraine Daily, {day:%d %B}", article_count=1)
+def add_digest(
+    session: Session,
+    storage: LocalStorage,
+    day: date = DAY,
+    state: DigestState = DigestState.sent,
+) -> Digest:
+    """An edition with its web copy; sent (so public) unless the test says otherwise."""
+    digest = Digest(date=day, subject=f"Ukraine Daily, {day:%d %B}", article_count=1, state=state)
     session.add(digest)
     session.flush()
     storage.write_bytes(

@@ -54,6 +54,18 @@ def digestcast(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Complet
     )
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process group (a warm shutdown), SIGKILL after 30 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @contextmanager
 def web_process(
     env: dict[str, str], port: int, workdir: Path, workers: int = 2
@@ -92,12 +104,50 @@ def web_process(
             raise TimeoutError("digestcast web did not come up")
         yield proc, pids
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
+
+
+@contextmanager
+def mail_worker(env: dict[str, str], workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`digestcast worker --queues transactional`, as deploy/ runs it: sends the confirmations
+    the web queues (with a broker the web never sends mail itself)."""
+    log_path = workdir / "mail-worker.log"
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "worker", "--queues", "transactional",
+         "--concurrency", "1", "--hostname", "live-mail@%h"],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while b" ready." not in log_path.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "digestcast worker did not start: " + log_path.read_text(errors="replace")
+                )
+            time.sleep(0.2)
+        yield proc
+    finally:
+        stop(proc)
+        log.close()
+
+
+def wait_mail_sent(redis_url: str, timeout: float = 30) -> None:
+    """Until the transactional queue is empty and no task of it is running (kombu keeps a
+    running task, acks_late, in its `unacked` hash)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while client.llen("transactional") or client.hlen("unacked"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the transactional queue did not drain")
+            time.sleep(0.05)
+    finally:
+        client.close()

@@ -7,115 +7,20 @@ by POST; a Range request for the middle of the MP3.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import pytest
-import uvicorn
 from sqlalchemy import select
 
-from tests.conftest import free_port, smtp_server_for
+from tests.web.browsing import BROWSER_MARKS, Inbox
 from tests.web.conftest import add_article_with_audio, add_subscriber, get_subscriber
-from web.app import create_app
 from worker import db
 from worker.models import Subscriber, SubscriberState
 from worker.settings import Settings
 from worker.storage import LocalStorage
 from worker.tokens import unsubscribe_url
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and os.environ.get("REQUIRE_SERVICES") != "1",
-        reason="/usr/bin/chromium missing (apt-get install chromium; CI installs it)",
-    ),
-]
-
-
-@dataclass
-class Inbox:
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-    def wait(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.messages
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    with smtp_server_for(handler) as port:
-        yield handler, port
-
-
-@pytest.fixture
-def live(web_settings: Settings, inbox: tuple[Inbox, int]) -> Iterator[tuple[str, Settings]]:
-    """uvicorn serving create_app(settings) in a thread; mail goes to the aiosmtpd server."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = web_settings.model_copy(
-        update={"public_base_url": base, "smtp_url": f"smtp://127.0.0.1:{inbox[1]}"}
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield base, settings
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        from worker.delivery.transport import close_transports
-
-        close_transports()
-
-
-@pytest.fixture
-def pw() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture
-def browser(pw: Any) -> Iterator[Any]:
-    b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_subscribe_confirm_unsubscribe(

@@ -66,11 +66,13 @@ def test_readyz_and_queue_depth_with_redis(settings: Settings, redis_url: str) -
 
     client = redis.Redis.from_url(redis_url)
     client.rpush("celery", b"a", b"b", b"c")
+    client.rpush("transactional", b"d")
     s = settings.model_copy(update={"broker_url": redis_url})
     with TestClient(create_app(s)) as c:
         assert c.get("/readyz").status_code == 200
         samples = _samples(c.get("/metrics").text)
     assert samples[("digestcast_queue_depth", (("queue", "celery"),))] == 3
+    assert samples[("digestcast_queue_depth", (("queue", "transactional"),))] == 1
 
 
 def test_metrics(client: TestClient, web_settings: Settings, storage: LocalStorage) -> None:

@@ -1,5 +1,6 @@
 """The web started the production way: `digestcast web --workers 2` on PostgreSQL, with Redis
-as the broker, an https PUBLIC_BASE_URL and a real secret; requests over real sockets.
+as the broker, an https PUBLIC_BASE_URL and a real secret; requests over real sockets; a
+`digestcast worker --queues transactional` sends the confirmations it queues.
 
 One server for the module (two spawned workers take a while to start on this machine).
 """
@@ -27,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import select as sql_select
 
 from tests.conftest import PG_ADMIN_URL, REDIS_URL, free_port, make_settings, require_service
-from tests.web.live import digestcast, rss_mb, web_process
+from tests.web.live import digestcast, mail_worker, rss_mb, wait_mail_sent, web_process
 from worker import db
 from worker.models import Subscriber, SubscriberState
 from worker.settings import DEFAULT_SECRET_KEY, Settings
@@ -55,7 +56,9 @@ class Live:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
 
     def outbox(self) -> list[tuple[str, str]]:
-        """(recipient, confirmation path) of every mail in the Maildir outbox."""
+        """(recipient, confirmation path) of every mail in the Maildir outbox, once the mail
+        worker has sent what the web queued."""
+        wait_mail_sent(self.redis_url)
         box = mailbox.Maildir(str(self.settings.outbox_dir), create=True)
         found = []
         for key in box.keys():  # noqa: SIM118 (a Maildir, not a dict)
@@ -136,7 +139,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     assert upgraded.returncode == 0, upgraded.stderr
     port = free_port()
     try:
-        with web_process(env, port, workdir, workers=2) as (_, pids):
+        with web_process(env, port, workdir, workers=2) as (_, pids), mail_worker(env, workdir):
             url = f"http://127.0.0.1:{port}"
             yield Live(url, env, settings, workdir, pids, metrics_dir, redis_url)
     finally:

@@ -47,6 +47,7 @@ OPERATIONS = [
     ("POST", "/admin/digests/{day}/{action}"),
     ("GET", "/admin/sources"),
     ("GET", "/admin/audio"),
+    ("GET", "/admin/listens"),
 ]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from
-from web.ops.pages import UserDep, checked_form, page, reason_of, record, require, signed_in
+from web.ops.pages import NoteId, UserDep, checked_form, page, reason_of, record, require, signed_in
 from worker.digest.editorial import Editorial
 from worker.digest.select import lead_first
 from worker.models import Article, Digest, FeedItem
@@ -46,7 +46,7 @@ def _content(session: Session, digest: Digest) -> tuple[list[Article], list[Feed
 
 @router.get("/editions/{day}/edit", response_class=HTMLResponse, include_in_schema=False)
 def edit_page(
-    request: Request, day: date, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     require(user, Role.editor)
     digest = session.scalar(select(Digest).where(Digest.date == day))

@@ -16,7 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from
-from web.ops.pages import UserDep, checked_form, page, reason_of, record, require, signed_in
+from web.ops.pages import (
+    NoteId,
+    RowId,
+    UserDep,
+    checked_form,
+    page,
+    reason_of,
+    record,
+    require,
+    signed_in,
+)
 from web.ops.today import unfinished
 from worker import db
 from worker.delivery import subscribers as subscriber_list
@@ -44,7 +54,7 @@ def _subscriber(session: Session, sid: int) -> Subscriber:
 
 @router.get("/subscribers/{sid}", response_class=HTMLResponse, include_in_schema=False)
 def subscriber_page(
-    request: Request, sid: int, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, sid: RowId, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     sub = _subscriber(session, sid)
     days = list(session.scalars(select(Digest.date).order_by(Digest.date.desc()).limit(30)))
@@ -66,7 +76,7 @@ def _note(session: Any, user: Any, note: int | None) -> Any:
 
 
 @router.get("/subscribers/{sid}/export.json", include_in_schema=False)
-def export(request: Request, sid: int, session: SessionDep, user: UserDep) -> Response:
+def export(request: Request, sid: RowId, session: SessionDep, user: UserDep) -> Response:
     """Everything held about the person (a data-subject access request), as a download."""
     require(user, Role.operator)
     sub = _subscriber(session, sid)
@@ -85,7 +95,7 @@ def export(request: Request, sid: int, session: SessionDep, user: UserDep) -> Re
 
 
 @router.post("/subscribers/{sid}/resend", include_in_schema=False)
-async def resend_one(request: Request, sid: int) -> Response:
+async def resend_one(request: Request, sid: RowId) -> Response:
     from worker.edition import lifecycle
 
     form = await checked_form(request)
@@ -106,7 +116,7 @@ async def resend_one(request: Request, sid: int) -> Response:
 
 
 @router.post("/subscribers/{sid}/unsuppress", include_in_schema=False)
-async def unsuppress(request: Request, sid: int) -> Response:
+async def unsuppress(request: Request, sid: RowId) -> Response:
     form = await checked_form(request)
     user = signed_in(request, Role.admin)
     reason = reason_of(form)
@@ -119,7 +129,7 @@ async def unsuppress(request: Request, sid: int) -> Response:
 
 
 @router.post("/subscribers/{sid}/wipe", include_in_schema=False)
-async def wipe(request: Request, sid: int) -> Response:
+async def wipe(request: Request, sid: RowId) -> Response:
     """Erase the person (GDPR): their row and ledger history; a suppression entry stays so
     no later import mails them. The address must be typed again to confirm."""
     form = await checked_form(request)
@@ -135,7 +145,7 @@ async def wipe(request: Request, sid: int) -> Response:
     return RedirectResponse("/ops/subscribers", status_code=303)
 
 
-def _email_of(request: Request, sid: int) -> str:
+def _email_of(request: Request, sid: RowId) -> str:
     with db.session_scope(get_settings_from(request)) as session:
         sub = session.get(Subscriber, sid)
         if sub is None:

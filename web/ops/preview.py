@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from web.deps import SessionDep, get_settings_from
-from web.ops.pages import UserDep, checked_form, page, record, signed_in
+from web.ops.pages import NoteId, UserDep, checked_form, page, record, signed_in
 from worker import db
 from worker.ops import preview as previews
 from worker.ops.models import OpsAudit, Role
@@ -26,7 +26,7 @@ FRAME_CSP = (
 
 @router.get("/editions/{day}/preview", response_class=HTMLResponse, include_in_schema=False)
 def preview_page(
-    request: Request, day: date, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     settings = get_settings_from(request)
     try:

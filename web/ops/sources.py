@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from
-from web.ops.pages import UserDep, checked_form, page, reason_of, record, signed_in
+from web.ops.pages import NoteId, RowId, UserDep, checked_form, page, reason_of, record, signed_in
 from worker import db
 from worker.models import Article, Audio, Source
 from worker.ops.models import OpsAudit, Role
@@ -32,7 +32,7 @@ def _articles(session: Session) -> list[tuple[Article, Audio | None]]:
 
 @router.get("/sources", response_class=HTMLResponse, include_in_schema=False)
 def sources_page(
-    request: Request, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     row = session.get(OpsAudit, note) if note else None
     context: dict[str, Any] = {
@@ -52,7 +52,7 @@ def _source_name(request: Request, source_id: int) -> str:
 
 
 @router.post("/sources/{source_id}/{action}", include_in_schema=False)
-async def source_action(request: Request, source_id: int, action: str) -> Response:
+async def source_action(request: Request, source_id: RowId, action: str) -> Response:
     from worker.collect.health import check_source, resume_source
 
     if action not in ("resume", "check"):
@@ -78,7 +78,7 @@ async def source_action(request: Request, source_id: int, action: str) -> Respon
 
 
 @router.post("/articles/{article_id}/respeak", include_in_schema=False)
-async def respeak(request: Request, article_id: int) -> Response:
+async def respeak(request: Request, article_id: RowId) -> Response:
     """Speak the article again (after an engine upgrade or an edit): in this process when
     embedded, else the `audio.synthesize` task with force=True on a worker."""
     form = await checked_form(request)

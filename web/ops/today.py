@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from web.deps import SessionDep, get_settings_from
 from web.ops.pages import (
+    NoteId,
     QuietUserDep,
     UserDep,
     checked_form,
@@ -80,7 +81,7 @@ def _edition_page(
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def today_page(
-    request: Request, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     return _edition_page(request, session, user, today.current(session, _today(request)), note)
 
@@ -93,7 +94,7 @@ def editions(request: Request, session: SessionDep, user: UserDep) -> HTMLRespon
 
 @router.get("/editions/{day}", response_class=HTMLResponse, include_in_schema=False)
 def edition_page(
-    request: Request, day: date, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     digest = session.scalar(select(Digest).where(Digest.date == day))
     if digest is None:

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from web.deps import SessionDep, get_settings_from
-from web.ops.pages import UserDep, checked_form, page, reason_of, record, require, signed_in
+from web.ops.pages import NoteId, UserDep, checked_form, page, reason_of, record, require, signed_in
 from worker import db
 from worker.models import utcnow
 from worker.ops import accounts
@@ -32,7 +32,7 @@ def _listing(request: Request, user: OpsUser, extra: dict[str, Any]) -> HTMLResp
 
 @router.get("/users", response_class=HTMLResponse, include_in_schema=False)
 def users_page(
-    request: Request, session: SessionDep, user: UserDep, note: int | None = None
+    request: Request, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     require(user, Role.admin)
     row = session.get(OpsAudit, note) if note else None

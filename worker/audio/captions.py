@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,3 +58,24 @@ def webvtt(cues: Sequence[Cue]) -> str:
 
 def plain_text(paragraphs: Sequence[str]) -> str:
     return "\n\n".join(" ".join(p.split()) for p in paragraphs) + "\n"
+
+
+_TIMING = re.compile(
+    r"^(\d{2,}):(\d{2}):(\d{2})\.(\d{3}) --> (\d{2,}):(\d{2}):(\d{2})\.(\d{3})(.*)$"
+)
+
+
+def shift_webvtt(text: str, seconds: float) -> str:
+    """The same captions `seconds` later (a re-encoded file starts its audio later)."""
+
+    def moved(h: str, m: str, s: str, ms: str) -> str:
+        return _stamp(int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000 + seconds)
+
+    out = []
+    for line in text.split("\n"):
+        found = _TIMING.match(line)
+        if found:
+            g = found.groups()
+            line = f"{moved(*g[0:4])} --> {moved(*g[4:8])}{g[8]}"
+        out.append(line)
+    return "\n".join(out)

@@ -1,4 +1,4 @@
-"""The offline engine: espeak-ng from the `espeakng-loader` wheel through ctypes, MP3 via lameenc.
+"""The last-resort offline engine: espeak-ng from the `espeakng-loader` wheel through ctypes.
 
 No apt package and no network: the wheel ships the library and its voice data. The library keeps
 global state (one synth callback, one current voice), so it is initialised once per process and
@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass
 
 import espeakng_loader
-import lameenc
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 POS_CHARACTER = 1
@@ -21,7 +20,6 @@ ESPEAK_RATE = 1
 EE_OK = 0
 
 SAMPLE_RATE = 22050
-BIT_RATE = 48  # kbit/s, mono 22.05 kHz speech: small files, clear enough
 VOICES = {"en": "en-us", "uk": "uk"}
 DEFAULT_RATE_WPM = 170
 
@@ -121,20 +119,3 @@ def sample_rate() -> int:
 
 def silence_pcm(seconds: float) -> bytes:
     return b"\0\0" * int(SAMPLE_RATE * seconds)
-
-
-def encode_mp3(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
-    """MP3 (CBR, mono) for 16-bit mono PCM; one encoder per call so output is self-contained."""
-    encoder = lameenc.Encoder()
-    encoder.set_bit_rate(BIT_RATE)
-    encoder.set_in_sample_rate(rate)
-    encoder.set_channels(1)
-    encoder.set_quality(5)
-    return bytes(encoder.encode(pcm)) + bytes(encoder.flush())
-
-
-def synthesize_mp3(text: str, language: str = "en", rate_wpm: int = DEFAULT_RATE_WPM) -> bytes:
-    pcm = synthesize_pcm(text, language, rate_wpm)
-    if not pcm:
-        raise EspeakError("espeak produced no audio")
-    return encode_mp3(pcm, sample_rate())

@@ -50,7 +50,12 @@ class GttsFailure(RuntimeError):
 
 @dataclass(frozen=True)
 class Spoken:
-    """MP3 chunks per paragraph, in order, and what it cost."""
+    """Raw speech per chunk, per paragraph, in order, and what it cost.
+
+    gTTS chunks are complete MP3 files as Google sent them (and as the cache keeps them);
+    offline engines give 16-bit mono PCM at `pcm_rate`. `worker.audio.master` makes either into
+    the finished file.
+    """
 
     engine: str
     voice: str
@@ -58,6 +63,7 @@ class Spoken:
     requests: int
     chunks: int
     cache_hits: int
+    pcm_rate: int | None = None  # None: each chunk is an MP3 file
 
 
 def chunk_key(text: str, lang: str, tld: str, slow: bool) -> str:

@@ -285,7 +285,41 @@ def tag(data: bytes, tags: Tags) -> bytes:
             )
     buffer = io.BytesIO(data)
     id3.save(buffer, v2_version=3, padding=lambda info: 0)
-    return buffer.getvalue()
+    return chapters_in_order(buffer.getvalue())
+
+
+def chapters_in_order(data: bytes) -> bytes:
+    """The ID3v2.3 tag at the start of `data` with its CTOC, then its CHAP frames in time order.
+
+    mutagen sorts frames by size when it saves, so chapters come out in an order that depends on
+    their titles; ffmpeg (and so every tool built on it) lists chapters in file order.
+    """
+    if data[:3] != b"ID3" or data[3] != 3 or data[5] & 0x80:  # v2.3, no unsynchronisation
+        return data
+    size = 0
+    for byte in data[6:10]:
+        size = (size << 7) | (byte & 0x7F)
+    end = 10 + size
+    frames: list[tuple[bytes, bytes]] = []
+    pos = 10
+    while pos + 10 <= end and data[pos : pos + 4] != b"\0\0\0\0":
+        length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        frames.append((data[pos : pos + 4], data[pos : pos + 10 + length]))
+        pos += 10 + length
+    rest = data[pos:end]  # padding
+    chaps = [raw for frame_id, raw in frames if frame_id == b"CHAP"]
+    if not chaps:
+        return data
+
+    def start_time(raw: bytes) -> int:
+        body = raw[10:]
+        element_end = body.index(b"\0") + 1
+        return int.from_bytes(body[element_end : element_end + 4], "big")
+
+    others = [raw for frame_id, raw in frames if frame_id not in (b"CHAP", b"CTOC")]
+    tocs = [raw for frame_id, raw in frames if frame_id == b"CTOC"]
+    ordered = [*others, *tocs, *sorted(chaps, key=start_time)]
+    return data[:10] + b"".join(ordered) + rest + data[end:]
 
 
 def _iso639_2(language: str) -> str:

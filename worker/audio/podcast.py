@@ -69,8 +69,13 @@ class _Podcast20(BaseExtension):  # type: ignore[misc]
 class _Podcast20Entry(BaseEntryExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self.transcripts: list[tuple[str, str, str | None]] = []
+        self.chapters: str | None = None  # URL of a Podcasting 2.0 JSON chapters file
 
     def extend_rss(self, entry: Any) -> Any:
+        if self.chapters:
+            node = xml_elem(f"{{{PODCAST_NS}}}chapters", entry)
+            node.attrib["url"] = self.chapters
+            node.attrib["type"] = "application/json+chapters"
         for url, mime, language in self.transcripts:
             node = xml_elem(f"{{{PODCAST_NS}}}transcript", entry)
             node.attrib["url"] = url
@@ -250,6 +255,9 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
             language="en",
             transcript_prefix=f"{folder}/briefing",
         )
+        chapters = f"{folder}/briefing.chapters.json"
+        if storage.exists(chapters):  # the episode just added (feedgen appends)
+            fg.entry()[-1].podcast20.chapters = media_url(settings, chapters)
         items += 1
     size = _write(storage, "briefing.xml", fg)
     return {"key": "briefing.xml", "items": items, "bytes": size}

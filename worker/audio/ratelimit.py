@@ -125,9 +125,9 @@ def limiter_for(broker_url: str | None, rate: float, burst: int) -> RateLimiter:
     with _shared_lock:
         if key not in _shared:
             if broker_url and broker_url.startswith(("redis://", "rediss://", "unix://")):
-                import redis
+                from worker.outage import redis_client
 
-                _shared[key] = RedisBucket(redis.Redis.from_url(broker_url), rate, burst)
+                _shared[key] = RedisBucket(redis_client(broker_url), rate, burst)
             else:
                 _shared[key] = LocalBucket(rate, burst)
         return _shared[key]

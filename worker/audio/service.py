@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,18 +17,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from worker.audio import espeak, mp3
+from worker.audio import engines, master, mp3
 from worker.audio.captions import Cue, merge, plain_text, webvtt
 from worker.audio.cover import cover_png
-from worker.audio.gtts_engine import (
-    GttsEngine,
-    GttsFailure,
-    Spoken,
-    cool_down,
-    cooling_down,
-    endpoint_reachable,
-    tokenize_text,
-)
+from worker.audio.engines import Outcome, speak, speak_offline
+from worker.audio.gtts_engine import GttsFailure, Spoken, endpoint_reachable, tokenize_text
+from worker.audio.master import Mastering
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare
 from worker.models import Article, Audio, AudioState
 from worker.settings import Settings
@@ -37,88 +31,24 @@ from worker.storage import Storage
 log = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------- engines
-def speak_espeak(settings: Settings, plan: Sequence[Sequence[str]], language: str) -> Spoken:
-    """One MP3 per chunk from the offline engine, so its cues have the same granularity."""
-    audio = [
-        [espeak.synthesize_mp3(chunk, language, settings.espeak_rate_wpm) for chunk in chunks]
-        for chunks in plan
-    ]
-    return Spoken(
-        engine="espeak",
-        voice=f"espeak-ng:{espeak.voice_for(language)}",
-        paragraphs=audio,
-        requests=0,
-        chunks=sum(len(c) for c in plan),
-        cache_hits=0,
-    )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    spoken: Spoken
-    fallback_reason: str | None  # set when espeak spoke because gTTS could not
-
-
-def speak(
-    settings: Settings,
-    storage: Storage,
-    plan: Sequence[Sequence[str]],
-    language: str,
-    *,
-    engine: str | None = None,
-) -> Outcome:
-    """Speak chunks (per paragraph) with the configured engine; `auto` falls back to espeak."""
-    choice = engine or settings.tts_engine
-    if choice == "espeak":
-        return Outcome(speak_espeak(settings, plan, language), None)
-    if choice == "auto" and not endpoint_reachable(settings):
-        reason = f"gTTS endpoint unreachable ({settings.gtts_endpoint})"
-        return Outcome(speak_espeak(settings, plan, language), reason)
-    if choice == "auto" and cooling_down(settings):
-        reason = "gTTS failed recently; cooling down"
-        return Outcome(speak_espeak(settings, plan, language), reason)
-    with GttsEngine(settings, storage) as gtts:
-        try:
-            return Outcome(gtts.speak_chunks(plan, language), None)
-        except GttsFailure as exc:
-            if choice == "gtts":
-                raise
-            cool_down(settings)
-            log.warning("gTTS failed, falling back to espeak: %s", exc)
-            spoken = speak_espeak(settings, plan, language)
-            return Outcome(
-                Spoken(
-                    spoken.engine,
-                    spoken.voice,
-                    spoken.paragraphs,
-                    gtts.requests,  # the failed attempts still cost requests
-                    spoken.chunks,
-                    0,
-                ),
-                f"gTTS failed: {exc}",
-            )
-
-
 # ---------------------------------------------------------------- rendering
 @dataclass(frozen=True)
-class Timeline:
-    """The joined stream, each paragraph's span and a caption cue per piece, all measured
-    from the real frame counts of the chunks."""
+class Rendered:
+    """The finished (untagged) MP3, each paragraph's span and a caption cue per piece, in
+    seconds of the file, measured from the real sample counts of the chunks."""
 
-    joined: mp3.Joined
+    encoded: master.Encoded
     paragraphs: list[tuple[float, float]]
     cues: list[Cue]
+    source_lufs: float | None = None
 
 
-def chunk_plan(plan: Sequence[Sequence[Piece]]) -> list[list[str]]:
-    return [[chunk for piece in pieces for chunk in piece.chunks] for pieces in plan]
-
-
-def timeline(spoken: Spoken, plan: Sequence[Sequence[Piece]]) -> Timeline:
-    flat = [chunk for chunks in spoken.paragraphs for chunk in chunks]
-    joined = mp3.join(flat)
-    spans = joined.boundaries  # one per chunk, in order
+def layout(
+    spans: Sequence[tuple[float, float]],
+    plan: Sequence[Sequence[Piece]],
+    at: Callable[[float], float],
+) -> tuple[list[tuple[float, float]], list[Cue]]:
+    """Paragraph spans and cues from every chunk's (start, end); `at` maps track to file time."""
     paragraphs: list[tuple[float, float]] = []
     cues: list[Cue] = []
     index = 0
@@ -127,12 +57,20 @@ def timeline(spoken: Spoken, plan: Sequence[Sequence[Piece]]) -> Timeline:
         within: list[Cue] = []
         for piece in pieces:
             count = len(piece.chunks)
-            within.append(Cue(spans[index][0], spans[index + count - 1][1], piece.caption))
+            start, end = at(spans[index][0]), at(spans[index + count - 1][1])
+            within.append(Cue(start, end, piece.caption))
             index += count
         cues += merge(within)  # never across paragraphs
-        edge = spans[index - 1][1] if index else 0.0
-        paragraphs.append((spans[first][0], edge) if index > first else (edge, edge))
-    return Timeline(joined=joined, paragraphs=paragraphs, cues=cues)
+        edge = at(spans[index - 1][1]) if index else 0.0
+        paragraphs.append((at(spans[first][0]), edge) if index > first else (edge, edge))
+    return paragraphs, cues
+
+
+def render(spoken: Spoken, plan: Sequence[Sequence[Piece]], mastering: Mastering) -> Rendered:
+    track = master.master(spoken, mastering)
+    encoded = master.encode(track, mastering)
+    paragraphs, cues = layout(track.spans, plan, encoded.at)
+    return Rendered(encoded, paragraphs, cues, track.source_lufs)
 
 
 # ---------------------------------------------------------------- articles
@@ -164,8 +102,12 @@ def synthesize_article(
     *,
     engine: str | None = None,
     force: bool = False,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Speak one article unless its spoken text is unchanged and its MP3 exists.
+
+    `reason`: why an explicitly chosen offline `engine` is still a fallback (an upgrade from
+    espeak to the neural voice while Google is unreachable stays a fallback, for gTTS later).
 
     Returns {"article_id", "status": synthesized|unchanged|failed, "engine", "requests", "error",
     "duration_seconds", "bytes", "fallback"}. Never raises for a bad article: it records the error.
@@ -209,19 +151,24 @@ def synthesize_article(
         return _failed(session, row, result, "nothing to speak")
     try:
         plan = speech.plan(lambda text: tokenize_text(text, speech.language))
-        outcome = speak(settings, storage, chunk_plan(plan), speech.language, engine=engine)
+        outcome = speak(settings, storage, plan, speech.language, engine=engine)
+        mastering = Mastering.from_settings(settings)
         try:
-            line = timeline(outcome.spoken, plan)
+            rendered = render(outcome.spoken, plan, mastering)
         except mp3.MP3Error as exc:
             if outcome.spoken.engine != "gtts" or (engine or settings.tts_engine) != "auto":
                 raise
             # the endpoint answered with something that is not MP3 audio: speak it offline
-            espoken = speak_espeak(settings, chunk_plan(plan), speech.language)
-            outcome = Outcome(espoken, f"gTTS audio unusable: {exc}")
-            line = timeline(outcome.spoken, plan)
-        data = mp3.tag(line.joined.data, _article_tags(settings, article))
+            offline = speak_offline(settings, plan, speech.language)
+            outcome = Outcome(offline, f"gTTS audio unusable: {exc}")
+            rendered = render(outcome.spoken, plan, mastering)
+        data = mp3.tag(rendered.encoded.data, _article_tags(settings, article))
         spoken = outcome.spoken
-        meta = _write_files(storage, prefix, speech, spoken, data, line, outcome.fallback_reason)
+        if reason and not outcome.fallback_reason:
+            outcome = Outcome(spoken, reason)
+        meta = _write_files(
+            storage, prefix, speech, spoken, data, rendered, mastering, outcome.fallback_reason
+        )
     except Exception as exc:  # one bad article never stops the rest: record it
         log.exception("audio for article %s failed", article_id)
         return _failed(session, row, result, f"{type(exc).__name__}: {exc}")
@@ -271,7 +218,8 @@ def _write_files(
     speech: SpeechText,
     spoken: Spoken,
     data: bytes,
-    line: Timeline,
+    rendered: Rendered,
+    mastering: Mastering,
     fallback_reason: str | None,
 ) -> dict[str, Any]:
     probe = mp3.probe(data)
@@ -283,6 +231,8 @@ def _write_files(
         "duration_seconds": round(probe.duration, 3),
         "bytes": probe.bytes,
         "sample_rate": probe.sample_rate,
+        "bitrate_kbps": probe.bitrate // 1000,
+        "loudness": rendered.encoded.record(mastering, rendered.source_lufs),
         "chunks": spoken.chunks,
         "cache_hits": spoken.cache_hits,
         "requests": spoken.requests,
@@ -291,17 +241,19 @@ def _write_files(
         "fallback_reason": fallback_reason,
         "captions": f"{prefix}/audio.vtt",
         "transcript": f"{prefix}/audio.txt",
-        "paragraph_times": [[round(a, 3), round(b, 3)] for a, b in line.paragraphs],
+        "paragraph_times": [[round(a, 3), round(b, 3)] for a, b in rendered.paragraphs],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     # each write is atomic (temporary name + rename); audio.json last marks the set complete
     storage.write_bytes(f"{prefix}/audio.mp3", data)
-    storage.write_bytes(f"{prefix}/audio.vtt", webvtt(line.cues).encode())
+    storage.write_bytes(f"{prefix}/audio.vtt", webvtt(rendered.cues).encode())
     storage.write_bytes(f"{prefix}/audio.txt", plain_text(speech.display).encode())
-    storage.write_bytes(
-        f"{prefix}/audio.json", json.dumps(meta, ensure_ascii=False, indent=2).encode()
-    )
+    write_meta(storage, f"{prefix}/audio.json", meta)
     return meta
+
+
+def write_meta(storage: Storage, key: str, meta: dict[str, Any]) -> None:
+    storage.write_bytes(key, json.dumps(meta, ensure_ascii=False, indent=2).encode())
 
 
 def read_audio_meta(storage: Storage, article: Article) -> dict[str, Any] | None:
@@ -314,19 +266,44 @@ def read_audio_meta(storage: Storage, article: Article) -> dict[str, Any] | None
 
 # ---------------------------------------------------------------- upgrade and status
 def upgrade_fallbacks(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
-    """Re-speak espeak fallbacks with gTTS when it is reachable; files replaced atomically."""
-    ids = list(
-        session.scalars(
-            select(Audio.article_id).where(Audio.state == AudioState.fallback).order_by(Audio.id)
+    """Re-speak offline fallbacks with a better voice; files replaced atomically.
+
+    With Google reachable every fallback goes to gTTS; without it, espeak files in English go
+    to the neural voice when the extra is installed (and stay fallbacks, for gTTS later).
+    """
+    rows = list(
+        session.execute(
+            select(Audio.article_id, Audio.engine, Audio.language)
+            .where(Audio.state == AudioState.fallback)
+            .order_by(Audio.id)
         )
     )
-    summary: dict[str, Any] = {"candidates": len(ids), "upgraded": 0, "failed": 0, "requests": 0}
-    if not ids:
+    summary: dict[str, Any] = {
+        "candidates": len(rows),
+        "upgraded": 0,
+        "neural": 0,
+        "failed": 0,
+        "requests": 0,
+    }
+    if not rows:
         return summary
     if not endpoint_reachable(settings):
         summary["skipped"] = "gTTS endpoint unreachable"
+        reason = f"gTTS endpoint unreachable ({settings.gtts_endpoint})"
+        for article_id, engine, language in rows:
+            better = engines.offline_engine(language or "en")
+            if engines.RANK[better] <= engines.RANK.get(engine or "espeak", 0):
+                continue
+            result = synthesize_article(
+                session, settings, storage, article_id, engine=better, force=True, reason=reason
+            )
+            if result["status"] == "synthesized":
+                summary["neural"] += 1
+            else:
+                _keep_fallback(session, article_id)
+                summary["failed"] += 1
         return summary
-    for article_id in ids:
+    for article_id, _engine, _language in rows:
         try:
             result = synthesize_article(
                 session, settings, storage, article_id, engine="gtts", force=True
@@ -337,14 +314,18 @@ def upgrade_fallbacks(session: Session, settings: Settings, storage: Storage) ->
         if result["status"] == "synthesized":
             summary["upgraded"] += 1
         else:
-            # the espeak file stays in place; the row stays a fallback to try again later
-            row = session.scalar(select(Audio).where(Audio.article_id == article_id))
-            if row is not None and row.state == AudioState.failed:
-                row.state = AudioState.fallback
-                session.commit()
+            _keep_fallback(session, article_id)
             summary["failed"] += 1
             break  # gTTS is failing: leave the rest for the next upgrade run
     return summary
+
+
+def _keep_fallback(session: Session, article_id: int) -> None:
+    """The offline file stays in place; the row stays a fallback to try again later."""
+    row = session.scalar(select(Audio).where(Audio.article_id == article_id))
+    if row is not None and row.state == AudioState.failed:
+        row.state = AudioState.fallback
+        session.commit()
 
 
 def audio_status(session: Session) -> dict[str, int]:

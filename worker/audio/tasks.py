@@ -47,3 +47,12 @@ def briefing(digest_id: int) -> dict[str, Any] | None:
     settings = current_settings()
     with session_scope(settings) as session:
         return build_briefing(session, settings, get_storage(settings), int(digest_id))
+
+
+@app.task(name="audio.renormalize")  # type: ignore[untyped-decorator]
+def renormalize() -> dict[str, Any]:
+    from worker.audio.renormalize import renormalize as run
+
+    settings = current_settings()
+    with session_scope(settings) as session:
+        return run(session, settings, get_storage(settings))

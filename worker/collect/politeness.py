@@ -162,7 +162,7 @@ def new_host_slots(settings: Settings) -> HostSlots:
     url = settings.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return local
-    import redis
+    from worker.outage import redis_client
 
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client(url)
     return RedisHostSlots(client, limit, lease_seconds=lease, wait_seconds=wait, fallback=local)

@@ -105,9 +105,9 @@ class RedisWindow:
     """Shared by every worker (one Lua call a second per batch)."""
 
     def __init__(self, url: str, size: int) -> None:
-        import redis
+        from worker.outage import redis_client
 
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.client = redis_client(url)
         self.size = size
         self.script = self.client.register_script(_ADD_LUA)
 

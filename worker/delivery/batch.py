@@ -3,6 +3,7 @@ on PostgreSQL) and built a message or two ahead of sending."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -103,6 +104,25 @@ class Claims:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True)
+
+
+class Lease:
+    """A chunk's claimed rows not sent yet: their lease is renewed while they wait (throttled,
+    spread over SEND_SPREAD_MINUTES, or a slow relay), a round trip per third of the lease."""
+
+    def __init__(self, conn: Connection, ids: list[int], seconds: int) -> None:
+        self.conn = conn
+        self.unsent = set(ids)
+        self.seconds = seconds
+        self.renewed = time.monotonic()
+
+    def keep(self) -> None:
+        if time.monotonic() - self.renewed > self.seconds / 3:
+            ledger.renew(self.conn, sorted(self.unsent), self.seconds)
+            self.renewed = time.monotonic()
+
+    def sending(self, delivery_id: int) -> None:
+        self.unsent.discard(delivery_id)
 
 
 class Ahead:

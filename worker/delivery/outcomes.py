@@ -8,6 +8,8 @@ unknown (connection lost after the data: left `sending` for the lease to decide)
 
 from __future__ import annotations
 
+import select
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,6 +19,7 @@ from sqlalchemy import Connection, update
 
 from worker.delivery.ledger import DELIVERIES, EVENTS, _insert, update_rows
 from worker.models import DeliveryState, Suppression, utcnow
+from worker.outage import DatabaseUnavailable
 
 
 def _event(conn: Connection, delivery_id: int, kind: str, detail: str) -> None:
@@ -63,6 +66,14 @@ class SentRecorder:
     forget the last fraction of a second of marks, whose rows then come back through their
     lease (re-sent). SQLite: mark_sent. A failed mark raises (from a later call, at the latest
     from close()).
+
+    Every wait is bounded: a connection that breaks (PostgreSQL restarted or failed over, the
+    backend terminated) or stays silent for MARK_TIMEOUT_SECONDS raises DatabaseUnavailable,
+    and the batch ends; its rows whose marks were not confirmed stay `sending` and come back
+    through their lease. The duplicate bound this gives: the messages the relay accepted whose
+    marks were still unconfirmed, at most MAX_PENDING per worker per lost connection (in
+    practice the few sent in the last milliseconds: marks the server applied before it went
+    down are kept), plus the one message whose mark could no longer be sent.
     """
 
     _PG_SQL = (
@@ -74,7 +85,8 @@ class SentRecorder:
     # results are read a few dozen at a time (reading them per mark measured ~25 us a message);
     # past MAX_PENDING sent() waits for them
     COLLECT_EVERY = 32
-    MAX_PENDING = 256
+    MAX_PENDING = 64  # also the duplicate bound when the connection is lost (see above)
+    MARK_TIMEOUT_SECONDS = 15.0
 
     def __init__(self, conn: Connection, async_commit: bool) -> None:
         self.fallback = conn
@@ -82,6 +94,7 @@ class SentRecorder:
         self.pgconn: Any = None
         self.pending = 0  # sync points sent whose results are not read yet
         self.failure: Exception | None = None  # a failed mark, raised by the next sent/close
+        self.broken = False  # the connection is gone (DatabaseUnavailable was raised)
         # unique per recorder: a pooled connection may still hold an earlier one's statement
         self.name = f"digestcast_mark_sent_{uuid.uuid4().hex[:12]}".encode()
         if conn.dialect.name == "postgresql":
@@ -101,25 +114,55 @@ class SentRecorder:
             raise RuntimeError(f"recording a sent message failed: {result.error_message!r}")
 
     def collect(self, block: bool = False) -> None:
-        """Read the results that have arrived (all outstanding ones when `block`); never raises
-        for a failed mark (it may run while a message is on the wire): sent/close raise it."""
+        """Read the results that have arrived (all outstanding ones when `block`, for at most
+        MARK_TIMEOUT_SECONDS); never raises for a failed mark (it may run while a message is
+        on the wire): sent/close raise it. Raises DatabaseUnavailable when the connection is
+        broken or silent past the deadline."""
+        import psycopg
         from psycopg import pq
 
+        deadline = time.monotonic() + self.MARK_TIMEOUT_SECONDS
+        ended = 0  # end-of-statement results in a row: two mean nothing more will come
         while self.pending:
-            if not block:
+            if self.pgconn.status != pq.ConnStatus.OK:
+                raise self._broken("connection lost")
+            try:
                 self.pgconn.consume_input()
-                if self.pgconn.is_busy():
+            except psycopg.OperationalError as exc:
+                raise self._broken(str(exc)) from exc
+            if self.pgconn.is_busy():
+                if not block:
                     return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._broken(f"no reply for {self.MARK_TIMEOUT_SECONDS:g} s")
+                select.select([self.pgconn.socket], [], [], min(left, 1.0))
+                continue
             result = self.pgconn.get_result()
             if result is None:  # the end of one statement's results
+                ended += 1
+                if ended > 1:  # libpq's answer for ever once the connection is gone
+                    raise self._broken("no more results")
                 continue
+            ended = 0
             if result.status == pq.ExecStatus.PIPELINE_SYNC:
                 self.pending -= 1
                 continue
             try:
                 self._check(result)
             except RuntimeError as exc:
+                state = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+                if state.startswith(("08", "57P")) or self.pgconn.status != pq.ConnStatus.OK:
+                    # the server is going away (shutdown, terminated backend), not a bad mark
+                    raise self._broken(str(exc)) from exc
                 self.failure = self.failure or exc
+
+    def _broken(self, why: str) -> DatabaseUnavailable:
+        lost, self.pending = self.pending, 0
+        self.broken = True
+        return DatabaseUnavailable(
+            f"recording sent messages: {why}; {lost} marks unconfirmed (left to their lease)"
+        )
 
     def _raise_failure(self) -> None:
         if self.failure is not None:
@@ -129,26 +172,40 @@ class SentRecorder:
         if self.pgconn is None:
             mark_sent(self.fallback, delivery_id, code)
             return
+        if self.broken:
+            raise DatabaseUnavailable("recording sent messages: the connection was lost")
         if self.pending >= self.COLLECT_EVERY:
             self.collect(block=self.pending >= self.MAX_PENDING)
         self._raise_failure()
-        self.pgconn.send_query_prepared(self.name, [b"%d" % code, b"%d" % delivery_id])
-        self.pgconn.pipeline_sync()  # blocking connection: flushed into the socket on return
+        import psycopg
+
+        try:
+            self.pgconn.send_query_prepared(self.name, [b"%d" % code, b"%d" % delivery_id])
+            # blocking connection: flushed into the socket on return (a peer that stops
+            # reading is bounded by the engine's tcp_user_timeout, worker/db.py)
+            self.pgconn.pipeline_sync()
+        except psycopg.OperationalError as exc:
+            raise self._broken(str(exc)) from exc
         self.pending += 1
 
     def close(self) -> None:
         if self.fast is None:
             return
+        fast, self.fast = self.fast, None  # closed once, whatever happens
+        if self.broken:  # already raised: the connection is only thrown away
+            fast.invalidate()
+            fast.close()
+            return
         try:
             self.collect(block=True)
             self.pgconn.exit_pipeline_mode()
             self.pgconn.exec_(b"DEALLOCATE " + self.name)
-            self.fast.exec_driver_sql("RESET synchronous_commit")
+            fast.exec_driver_sql("RESET synchronous_commit")
         except BaseException:
-            self.fast.invalidate()  # never back into the pool in pipeline mode
+            fast.invalidate()  # never back into the pool in pipeline mode (or broken)
             raise
         finally:
-            self.fast.close()
+            fast.close()
         self._raise_failure()
 
 

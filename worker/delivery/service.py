@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
 from worker import db
-from worker.delivery import autopause, ledger, outcomes
-from worker.delivery.batch import Ahead, Built, Claims, chunks
+from worker.delivery import autopause, ledger, outcomes, spread
+from worker.delivery.batch import Ahead, Built, Claims, Lease, chunks
 from worker.delivery.compose import Composer
 from worker.delivery.resend import delivery_status
 from worker.delivery.subscribers import validate_address
@@ -51,7 +52,9 @@ MAX_BACKOFF_SECONDS = 900.0
 
 
 class DeliveryError(RuntimeError):
-    pass
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent  # the relay refused for good (5xx): trying again won't help
 
 
 class MessageTemplateLike(Protocol):
@@ -157,6 +160,7 @@ def send_batch(
     with db.get_engine(settings.database_url).connect() as conn:
         recorder = outcomes.SentRecorder(conn, settings.send_async_commit)
         claims = Claims(settings, digest_id, delivery_ids)
+        pace = spread.pacer(settings, conn, digest_id)  # SEND_SPREAD_MINUTES
         try:
             while not leave and (taken := claims.take(conn)) is not None:
                 chunk, owned, rows = taken
@@ -165,23 +169,20 @@ def send_batch(
                     stats["stopped"] += claims.stop(conn, guard.settle)
                     break
                 ready = Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
-                unsent = {r.delivery_id for r in rows}
-                renewed = time.monotonic()
+                lease = Lease(conn, [r.delivery_id for r in rows], settings.send_lease_seconds)
+                stopped = partial(guard.stopped, conn)
 
                 while (current := ready.pop()) is not None:
                     row, data, clean = current
-                    if guard.stopped(conn):
+                    if stopped() or not pace.wait(stopped, lease.keep):
                         # paused or cancelled: this row and the rest of the chunk go back
                         rest = [row.delivery_id] + [r.delivery_id for r, _, _ in ready.rest()]
                         guard.settle(conn, rest)
                         stats["stopped"] += len(rest) + claims.stop(conn, guard.settle)
                         leave = True  # the outer loop too
                         break
-                    if time.monotonic() - renewed > settings.send_lease_seconds / 3:
-                        # throttled or slow: keep this chunk's lease (this row included) alive
-                        ledger.renew(conn, sorted(unsent), settings.send_lease_seconds)
-                        renewed = time.monotonic()
-                    unsent.discard(row.delivery_id)
+                    lease.keep()  # this row included
+                    lease.sending(row.delivery_id)
                     # the next message first (usually built already), so its envelope can ride
                     # with this body
                     following = ready.fill(1)
@@ -371,4 +372,5 @@ def send_transactional(
         ledger.envelope_sender(settings), address, message.as_bytes()
     )
     if result.outcome != "sent":
-        raise DeliveryError(f"{result.outcome}: {result.code} {result.reply}")
+        permanent = result.outcome == "permanent"
+        raise DeliveryError(f"{result.outcome}: {result.code} {result.reply}", permanent=permanent)

@@ -3,16 +3,80 @@
 `digest.send_batch` only sends rows it claims atomically while the edition is `sending`, so a
 redelivered or duplicated batch sends nothing twice (the edition's own tasks, `digest.send`,
 `digest.fan_out` and `digest.reconcile`, are the lifecycle's: worker/edition/tasks.py).
+
+With the database down, a batch ends at its first failed statement (its claimed rows whose
+sent marks were not confirmed come back through their lease), one line says so, and the task
+is retried with a capped backoff until the database answers again; the worker carries on.
+`mail.transactional` sends one queued one-off message (worker/delivery/transactional.py).
+With Redis down, a batch sends on (its rows are in the ledger, not in Redis); only queueing
+the retry of its deferred rows waits, for the reconciler.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from worker import outage
 from worker.celery_app import app, current_settings
-from worker.delivery import service
+from worker.delivery import service, transactional
+from worker.delivery.subscribers import InvalidAddress
+from worker.queues import TRANSACTIONAL_QUEUE
+
+log = logging.getLogger(__name__)
+
+# retries of one batch during an outage: at the 30 s cap, a quarter of an hour; after that
+# the reconciler (every minute, from the beat) dispatches its rows again
+MAX_OUTAGE_RETRIES = 40
 
 
-@app.task(name="digest.send_batch", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
-def send_batch_task(digest_id: int, delivery_ids: list[int]) -> dict[str, Any]:
-    return service.send_batch(current_settings(), digest_id, [int(i) for i in delivery_ids])
+@app.task(  # type: ignore[untyped-decorator]
+    name="digest.send_batch", bind=True, acks_late=True, ignore_result=True, max_retries=None
+)
+def send_batch_task(self: Any, digest_id: int, delivery_ids: list[int]) -> dict[str, Any]:
+    settings = current_settings()
+    try:
+        result = service.send_batch(settings, digest_id, [int(i) for i in delivery_ids])
+    except Exception as exc:
+        if outage.broker_unavailable(exc) and not outage.database_unavailable(exc):
+            # the batch is over; queueing its deferred rows' retry needed Redis: they wait,
+            # due, in the ledger, and the reconciler dispatches them once Redis is back
+            outage.BROKER.failed(exc, "deferred rows wait in the ledger for the reconciler")
+            return {"digest_id": digest_id, "broker_unavailable": 1}
+        if not outage.database_unavailable(exc) or self.request.retries >= MAX_OUTAGE_RETRIES:
+            raise
+        outage.DATABASE.failed(exc, "send batches end and are retried with backoff")
+        delay = outage.backoff(self.request.retries, settings.outage_backoff_max_seconds)
+        raise self.retry(countdown=delay, exc=exc) from None
+    outage.DATABASE.ok()
+    return result
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name="mail.transactional",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    queue=TRANSACTIONAL_QUEUE,
+    max_retries=transactional.RETRIES,
+)
+def transactional_task(
+    self: Any, to: str, subject: str, text: str, html: str | None = None
+) -> dict[str, Any]:
+    """One message; a relay that is down or answers 4xx is tried again with backoff, a 5xx is
+    final (logged: nobody is waiting on the task)."""
+    retry: Exception
+    try:
+        service.send_transactional(current_settings(), to, subject, text, html)
+    except (service.DeliveryError, InvalidAddress) as exc:
+        if isinstance(exc, InvalidAddress) or exc.permanent:
+            log.error("transactional mail to %s refused: %s", to, exc)
+            return {"sent": False, "reason": str(exc)}
+        retry = exc
+    except OSError as exc:  # the relay unreachable
+        retry = exc
+    else:
+        return {"sent": True}
+    if self.request.retries >= transactional.RETRIES:
+        raise retry
+    raise self.retry(countdown=transactional.retry_delay(self.request.retries), exc=retry)

@@ -3,13 +3,15 @@
 With a Redis broker both live in Redis (a token bucket and a lease-based semaphore, each one
 Lua script, so the check-and-take is atomic across hosts; Redis's own clock is used so worker
 clocks may differ). Without one (embedded mode) they are in-process.
-A Redis restart only resets the bucket and the slots: sending goes on.
+A Redis restart only resets the bucket and the slots: sending goes on. With Redis down the
+limits hold in-process and Redis is asked again only every RETRY_REDIS_SECONDS, so a Redis that
+does not answer costs one bounded wait (its socket timeout) now and then, not one per message,
+and one log line per outage (worker/outage.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 import uuid
@@ -17,11 +19,34 @@ from typing import Any, Protocol
 
 from worker.settings import Settings
 
-log = logging.getLogger(__name__)
-
 BUCKET_KEY = "digestcast:throttle:bucket"
 SLOTS_KEY = "digestcast:throttle:connections"
 SLOT_TTL_SECONDS = 120
+RETRY_REDIS_SECONDS = 5.0
+
+
+class RedisGate:
+    """Whether to ask Redis now: not for RETRY_REDIS_SECONDS after it failed to answer."""
+
+    def __init__(self) -> None:
+        self.retry_at = 0.0
+
+    def open(self) -> bool:
+        return time.monotonic() >= self.retry_at
+
+    def failed(self, exc: Exception, consequence: str) -> None:
+        from worker import outage
+
+        self.retry_at = time.monotonic() + RETRY_REDIS_SECONDS
+        outage.BROKER.failed(exc, consequence)
+
+    def answered(self) -> None:
+        if self.retry_at:
+            from worker import outage
+
+            self.retry_at = 0.0
+            outage.BROKER.ok()
+
 
 # KEYS[1] bucket; ARGV rate/s, capacity, wanted. Returns 0 when taken, else ms to wait.
 _BUCKET_LUA = """
@@ -123,15 +148,20 @@ class RedisTokenBucket:
         self.capacity = capacity if capacity is not None else max(1.0, rate)
         self.script = client.register_script(_BUCKET_LUA)
         self.fallback = LocalTokenBucket(rate, capacity)
+        self.gate = RedisGate()
 
     def acquire(self, n: int = 1) -> None:
         while True:
+            if not self.gate.open():
+                self.fallback.acquire(n)
+                return
             try:
                 wait_ms = int(self.script(keys=[BUCKET_KEY], args=[self.rate, self.capacity, n]))
             except Exception as exc:  # Redis restarting: keep the limit locally meanwhile
-                log.warning("throttle: Redis unavailable (%s); limiting in-process", exc)
+                self.gate.failed(exc, "the send rate is limited in-process meanwhile")
                 self.fallback.acquire(n)
                 return
+            self.gate.answered()
             if wait_ms <= 0:
                 return
             time.sleep(wait_ms / 1000)
@@ -166,17 +196,21 @@ class RedisSlots:
         self.acquire_script = client.register_script(_SLOT_ACQUIRE_LUA)
         self.refresh_script = client.register_script(_SLOT_REFRESH_LUA)
         self.refreshed = 0.0
+        self.gate = RedisGate()
 
     def acquire(self) -> None:
         delay = 0.05
         while True:
+            if not self.gate.open():
+                return
             try:
                 ok = self.acquire_script(
                     keys=[SLOTS_KEY], args=[self.limit, self.member, self.ttl_ms]
                 )
             except Exception as exc:  # Redis down: do not stop sending over it
-                log.warning("connection slots: Redis unavailable (%s); proceeding", exc)
+                self.gate.failed(exc, "SMTP connections are not capped across workers meanwhile")
                 return
+            self.gate.answered()
             if int(ok) == 1:
                 self.refreshed = time.monotonic()
                 return
@@ -185,11 +219,12 @@ class RedisSlots:
 
     def refresh(self) -> bool:
         # a round trip at most every third of the TTL, not per message
-        if time.monotonic() - self.refreshed < self.ttl_ms / 3000:
+        if time.monotonic() - self.refreshed < self.ttl_ms / 3000 or not self.gate.open():
             return True
         try:
             ok = int(self.refresh_script(keys=[SLOTS_KEY], args=[self.member, self.ttl_ms])) == 1
-        except Exception:
+        except Exception as exc:
+            self.gate.failed(exc, "SMTP connections are not capped across workers meanwhile")
             return True
         if ok:
             self.refreshed = time.monotonic()
@@ -200,26 +235,26 @@ class RedisSlots:
             self.client.zrem(SLOTS_KEY, self.member)
 
 
-def _redis(settings: Settings) -> Any | None:
+def limits_redis(settings: Settings) -> Any | None:
     url = settings.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    import redis
+    from worker.outage import redis_client
 
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return redis_client(url, timeout=5)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
     if settings.send_rate_per_second <= 0:
         return Unlimited()
-    client = _redis(settings)
+    client = limits_redis(settings)
     if client is None:
         return LocalTokenBucket(settings.send_rate_per_second)
     return RedisTokenBucket(client, settings.send_rate_per_second)
 
 
 def connection_slots(settings: Settings) -> ConnectionSlots:
-    client = _redis(settings)
+    client = limits_redis(settings)
     if client is None:
         return LocalSlots(settings.smtp_max_connections)
     return RedisSlots(client, settings.smtp_max_connections)

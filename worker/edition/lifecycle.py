@@ -196,8 +196,9 @@ _HELD = "waiting for an editor's approval (SEND_APPROVAL=required)"
 
 
 def _mail_editors(settings: Settings, digest_id: int) -> int:
-    """The held edition's preview link to every editor; a failed mail is logged, not fatal."""
-    from worker.delivery.service import send_transactional
+    """The held edition's preview link to every editor (on the transactional queue with a
+    broker: worker/delivery/transactional.py); a failed mail is logged, not fatal."""
+    from worker.delivery.transactional import send_soon
 
     with db.session_scope(settings) as session:
         digest = find(session, digest_id)
@@ -217,7 +218,7 @@ def _mail_editors(settings: Settings, digest_id: int) -> int:
     mailed = 0
     for editor in settings.editors:
         try:
-            send_transactional(settings, editor, f"Approve: {subject} ({day.isoformat()})", text)
+            send_soon(settings, editor, f"Approve: {subject} ({day.isoformat()})", text)
             mailed += 1
         except Exception:
             log.exception("could not mail the preview of %s to %s", day, editor)

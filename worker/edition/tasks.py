@@ -37,5 +37,16 @@ def fan_out_task(digest_id: int) -> dict[str, Any]:
 
 @app.task(name="digest.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
 def reconcile_task() -> dict[str, int]:
-    """Periodic (beat, every minute): expired leases, lost batches, stalled fan-outs."""
-    return lifecycle.reconcile(current_settings())
+    """Periodic (beat, every minute): expired leases, lost batches, stalled fan-outs. With
+    the database down it says so once (worker/outage.py) and waits for the next minute."""
+    from worker import outage
+
+    try:
+        repaired = lifecycle.reconcile(current_settings())
+    except Exception as exc:
+        if not outage.database_unavailable(exc):
+            raise
+        outage.DATABASE.failed(exc, "the reconciler tries again next minute")
+        return {}
+    outage.DATABASE.ok()
+    return repaired

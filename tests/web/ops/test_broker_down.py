@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from tests.conftest import free_port, make_settings
-from tests.delivery.test_faults import _point_app_at
+from tests.delivery.faults import point_app_at
 from tests.web.ops.conftest import sign_in
 from web.app import create_app
 from worker import db
@@ -19,7 +19,7 @@ from worker.settings import Settings
 
 def test_send_now_with_the_broker_down(console_settings: Settings, tmp_path: Path) -> None:
     dead = console_settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"})
-    _point_app_at(dead)
+    point_app_at(dead)
     try:
         with TestClient(create_app(dead), base_url="https://daily.example.org") as client:
             token = sign_in(client, "operator@example.org")
@@ -35,4 +35,4 @@ def test_send_now_with_the_broker_down(console_settings: Settings, tmp_path: Pat
             digest = find(session, date(2026, 11, 27))
             assert digest is not None and digest.state == "sending"
     finally:
-        _point_app_at(make_settings(tmp_path))
+        point_app_at(make_settings(tmp_path))

@@ -16,28 +16,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from tests.conftest import EXAMPLES, free_port
+from tests.delivery.faults import point_app_at
 from tests.delivery.helpers import DAY, add_subscribers
-from tests.delivery.test_faults import _point_app_at, make_cluster
+from tests.delivery.test_faults import make_cluster
 from tests.scheduler.conftest import load_sample_day
+from tests.web.browsing import BROWSER_MARKS, app_in_thread, browser, pw
 from tests.web.ops.conftest import PASSWORD, add_accounts
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
-from web.app import create_app
 from worker import db
 from worker.digest.tasks import builder
 from worker.edition import lifecycle
 from worker.models import Delivery, Resend
 from worker.settings import Settings
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium missing"),
-]
-__all__ = ["make_cluster"]
+pytestmark = BROWSER_MARKS
+__all__ = ["browser", "make_cluster", "pw"]  # fixtures
 READERS, BROKEN, SLOW = 1200, 15, 10
 
 
@@ -54,7 +49,7 @@ def cluster_day(make_cluster: Any) -> tuple[Any, Settings]:
         send_rate_per_second=120,  # a send that lasts ~10 s: long enough to watch and pause
     )
     load_sample_day(settings.model_copy(update={"broker_url": None}))  # collected in-process
-    _point_app_at(settings)
+    point_app_at(settings)
     with db.session_scope(settings) as session:
         add_subscribers(session, READERS)
         add_subscribers(session, BROKEN, domain="broken.example")
@@ -84,34 +79,9 @@ def beat(cluster_day: tuple[Any, Settings]) -> Iterator[None]:
 
 @pytest.fixture
 def live_app(cluster_day: tuple[Any, Settings], beat: None) -> Iterator[str]:
-    settings = cluster_day[1]
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with app_in_thread(cluster_day[1], port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def accessible(page: Any) -> None:

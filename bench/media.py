@@ -1,0 +1,149 @@
+"""Benchmark: 64 KiB byte ranges of one MP3 at 16 connections (wrk, Debian's), three ways in
+the same run on the same machine:
+
+  nginx    nginx serving the file itself (the baseline)
+  direct   `digestcast web --workers 2` sending the bytes (/media, MEDIA_ACCEL_PREFIX unset)
+  x-accel  nginx in front of `digestcast web --workers 2` with MEDIA_ACCEL_PREFIX=/_media/
+           (deploy/nginx.conf): the app decides (auth_request, a "yes" kept 5 s per URL) and
+           counts its decisions, nginx sends the file
+
+Prints requests/s of each, then `direct ratio: X` (goal >= 0.25) and, last, `ratio: Y` for
+the X-Accel path against nginx alone (goal >= 0.8). Needs nginx and wrk (apt-get install
+nginx-light wrk). BENCH_SECONDS (default 10) sets each wrk run's length.
+
+Run: .venv/bin/python bench/media.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.web.live import digestcast, web_process
+from tests.web.nginx import main_config, running_nginx, site_config
+
+KEY = "articles/2026/11/27/bench/audio.mp3"
+SIZE = 4 * 1024 * 1024
+RANGE = 64 * 1024
+CONNECTIONS = 16
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk(url: str) -> float:
+    """Requests per second for 64 KiB ranges spread over the file (a Lua script picks them)."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(
+        f"""
+math.randomseed(42)
+request = function()
+  local first = math.random(0, {SIZE // RANGE - 1}) * {RANGE}
+  local range = "bytes=" .. first .. "-" .. (first + {RANGE - 1})
+  return wrk.format("GET", wrk.path, {{["Host"] = wrk.host, ["Range"] = range}})
+end
+"""
+    )
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        script.unlink()
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failed answers; not a valid measurement:\n{out}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not found:
+        raise RuntimeError(f"no rate in wrk's output:\n{out}")
+    return float(found.group(1))
+
+
+def check(url: str, data: bytes) -> None:
+    import httpx
+
+    r = httpx.get(url, headers={"Range": f"bytes={RANGE}-{2 * RANGE - 1}"})
+    assert r.status_code == 206 and r.content == data[RANGE : 2 * RANGE], (url, r.status_code)
+
+
+def main() -> None:
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(f"{tool} is missing: apt-get install nginx-light wrk")
+    with tempfile.TemporaryDirectory(prefix="bench-media-") as folder:
+        work = Path(folder)
+        data_dir = work / "data"
+        (data_dir / KEY).parent.mkdir(parents=True)
+        data = random.Random(7).randbytes(SIZE)
+        (data_dir / KEY).write_bytes(data)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGESTCAST_")}
+        env.update(
+            DIGESTCAST_CONFIG=str(work / "absent.toml"),
+            DIGESTCAST_DATABASE_URL=f"sqlite:///{work}/bench.db",
+            DIGESTCAST_DATA_DIR=str(data_dir),
+            DIGESTCAST_OUTBOX_DIR=str(work / "outbox"),
+            DIGESTCAST_SECRET_KEY="bench-" + "k" * 40,
+            # no access log on either side: nginx's is off in this run too
+            DIGESTCAST_WEB_ACCESS_LOG="false",
+        )
+        upgraded = digestcast(env, "db", "upgrade", cwd=work)
+        if upgraded.returncode != 0:
+            sys.exit(upgraded.stderr)
+
+        nginx_port, accel_port, app_port = free_port(), free_port(), free_port()
+        baseline = (
+            f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush on;\n"
+            f"  location /media/ {{ alias {data_dir}/; }} }}\n"
+        )
+        nginx_dir = work / "nginx"
+        nginx_dir.mkdir()
+        config = main_config(
+            nginx_dir,
+            baseline + site_config(accel_port, app_port, data_dir, nginx_dir / "media-cache"),
+            workers=2,
+        )
+        rates: dict[str, float] = {}
+        with running_nginx(nginx_dir, config, nginx_port):
+            check(f"http://127.0.0.1:{nginx_port}/media/{KEY}", data)
+            rates["nginx"] = wrk(f"http://127.0.0.1:{nginx_port}/media/{KEY}")
+            print(f"nginx:   {rates['nginx']:,.0f} requests/s", flush=True)
+
+            with web_process(env, app_port, work, workers=2):
+                url = f"http://127.0.0.1:{app_port}/media/{KEY}"
+                check(url, data)
+                rates["direct"] = wrk(url)
+            print(f"direct:  {rates['direct']:,.0f} requests/s", flush=True)
+
+            accel_env = env | {"DIGESTCAST_MEDIA_ACCEL_PREFIX": "/_media/"}
+            with web_process(accel_env, app_port, work, workers=2):
+                url = f"http://127.0.0.1:{accel_port}/media/{KEY}"
+                check(url, data)
+                rates["x-accel"] = wrk(url)
+            print(f"x-accel: {rates['x-accel']:,.0f} requests/s", flush=True)
+
+        print(
+            f"{RANGE // 1024} KiB ranges, {CONNECTIONS} connections, {SECONDS} s each, "
+            "access logs off on both sides"
+        )
+        print(f"direct ratio: {rates['direct'] / rates['nginx']:.3f} (goal >= 0.25)")
+        print(f"ratio: {rates['x-accel'] / rates['nginx']:.3f} (x-accel / nginx, goal >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""One-off mail on its own queue: the `mail.transactional` task (retries a relay's 4xx, gives
+up on a 5xx) and, on a real cluster, a confirmation that overtakes a bulk send in progress."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.delivery.faults import point_app_at, prepare, sent
+from tests.delivery.helpers import DAY, read_maildir
+from tests.delivery.smtp_server import Recorder, Rules, Server
+from tests.delivery.test_faults import make_cluster
+from web.subscribe import send_confirmation
+from worker.celery_app import app
+from worker.delivery import transactional
+from worker.delivery.subscribers import InvalidAddress
+from worker.delivery.tasks import transactional_task
+from worker.edition import lifecycle
+from worker.edition.tasks import send_task
+from worker.settings import Settings
+
+__all__ = ["make_cluster"]  # the fixture, shared with the fault tests
+
+
+def test_embedded_sends_at_once_and_refuses_a_bad_address(settings: Settings) -> None:
+    transactional.send_soon(settings, "Reader@Example.org", "Hello\r\nBcc: x@y.z", "text")
+    (message,) = read_maildir(settings.outbox_dir)
+    assert message["To"] == "reader@example.org" and message["Bcc"] is None
+    with pytest.raises(InvalidAddress):
+        transactional.send_soon(settings, "not an address", "Hello", "text")
+
+
+def test_task_retries_4xx_and_gives_up_on_5xx(tmp_path: Path) -> None:
+    recorder = Recorder(Rules(tempfail=r"^later@", tempfail_times=2, reject=r"^never@"))
+    with Server(recorder) as server:
+        s = make_settings(tmp_path, smtp_url=server.url)
+        point_app_at(s)  # eager: retries run at once, without their countdown
+        app.conf.task_eager_propagates = False  # a retry is the task's answer, not an error
+        try:
+            done = transactional_task.apply(args=("later@example.org", "Hi", "text")).get()
+            refused = transactional_task.apply(args=("never@example.org", "Hi", "text")).get()
+        finally:
+            point_app_at(make_settings(tmp_path))
+    assert done == {"sent": True}
+    assert recorder.tempfailed["later@example.org"] == 2
+    assert [rcpt for rcpt, _ in recorder.messages] == ["later@example.org"]
+    assert refused["sent"] is False and "550" in refused["reason"]
+
+
+@pytest.mark.integration
+def test_confirmation_overtakes_a_bulk_send_that_fills_the_workers(make_cluster: Any) -> None:
+    # a relay that takes 50 ms a message: one batch of 400 keeps the bulk worker busy ~20 s
+    cluster, settings = make_cluster(
+        {"slow_data": 0.05}, workers=0, send_batch_size=400, send_lease_seconds=60
+    )
+    cluster.start_worker("bulk")  # both queues, as `digestcast worker` by default
+    cluster.start_worker("mail", queues="transactional")  # deploy/'s worker-transactional
+    digest_id = prepare(settings, 400)
+    send_task.apply_async(args=(digest_id,))
+    deadline = time.monotonic() + 30
+    while sent(settings, digest_id) < 20:
+        assert time.monotonic() < deadline, "the bulk send did not start"
+        time.sleep(0.05)
+
+    asked = time.time()
+    send_confirmation(settings, "new.reader@example.org", 1, "nonce")
+    deadline = time.monotonic() + 30
+    while "new.reader@example.org" not in cluster.received():
+        assert time.monotonic() < deadline, "the confirmation never arrived"
+        time.sleep(0.05)
+    lines = cluster.record.read_text().splitlines()
+    arrived = next(float(x.split("\t")[2]) for x in lines if x.startswith("new.reader@"))
+    assert arrived - asked < 5, f"the confirmation took {arrived - asked:.1f} s"
+    assert sent(settings, digest_id) < 400, "the bulk send was over: nothing was overtaken"
+    assert "Task mail.transactional[" in cluster.worker_log("mail")
+    assert "Task mail.transactional[" not in cluster.worker_log("bulk")
+    assert lifecycle.cancel(settings, DAY, by="test").ok  # no need to wait for the rest

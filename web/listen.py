@@ -1,0 +1,141 @@
+"""The listening pages: one article's player (`/listen/{id}`) and a whole edition played story
+after story (`/edition/{day}`). The player itself is static/player.js over a plain <audio>."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from web.deps import SessionDep, get_settings_from, render
+from web.pages import (
+    exists,
+    format_duration,
+    listed_editions,
+    media_url,
+    not_found,
+    paragraphs,
+    safe_link,
+    transcript,
+)
+from web.params import parse_day, parse_id
+from worker.models import Article, Digest
+from worker.storage import Storage, StorageError, get_storage
+
+router = APIRouter(include_in_schema=False)
+
+DESCRIPTION_CHARS = 200
+
+
+def paragraph_times(storage: Storage, prefix: str, count: int) -> list[list[float]] | None:
+    """Each transcript paragraph's [start, end] in seconds, from `audio.json`, when it matches.
+
+    The audio stage writes one span per spoken paragraph; a different count (an older file, a
+    transcript from the article's HTML) means the spans cannot be trusted, so none are given."""
+    key = f"{prefix}/audio.json"
+    if not exists(storage, key):
+        return None
+    try:
+        spans = json.loads(storage.read_bytes(key)).get("paragraph_times")
+    except (StorageError, OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(spans, list) or len(spans) != count:
+        return None
+    out: list[list[float]] = []
+    for span in spans:
+        if not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(x, int | float) and x >= 0 for x in span)
+        ):
+            return None
+        out.append([float(span[0]), float(span[1])])
+    return out
+
+
+def describe(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= DESCRIPTION_CHARS:
+        return text
+    return text[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+@router.get("/listen/{article_id}", response_class=HTMLResponse)
+def listen(request: Request, article_id: str, session: SessionDep) -> HTMLResponse:
+    found_id = parse_id(article_id)
+    article = session.get(Article, found_id) if found_id is not None else None
+    if article is None:
+        return not_found(request, "There is no such article.")
+    storage = get_storage(get_settings_from(request))
+    prefix = article.storage_prefix
+    audio_key, vtt_key = f"{prefix}/audio.mp3", f"{prefix}/audio.vtt"
+    has_audio = exists(storage, audio_key)
+    duration = article.audio.duration_seconds if article.audio is not None else None
+    # what the voice said when the audio stage stored it, else the article's text
+    spoken = transcript(storage, f"{prefix}/audio.txt")
+    shown = spoken or [
+        article.title,
+        *(paragraphs(article.body_html) or paragraphs(article.summary)),
+    ]
+    digest = session.get(Digest, article.digest_id) if article.digest_id is not None else None
+    return render(
+        request,
+        "listen.html",
+        {
+            "article": article,
+            "audio_url": media_url(audio_key) if has_audio else None,
+            "vtt_url": media_url(vtt_key) if has_audio and exists(storage, vtt_key) else None,
+            "duration": format_duration(duration),
+            "paragraphs": shown,
+            "paragraph_times": paragraph_times(storage, prefix, len(shown)) if spoken else None,
+            "article_url": safe_link(article.url),
+            "language": article.language,
+            "description": describe(" ".join(paragraphs(article.summary)) or article.title),
+            "cover_url": "/static/cover.png",
+            "edition_day": digest.date.isoformat() if digest is not None else None,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Story:
+    id: int
+    title: str
+    src: str
+    vtt: str | None
+    language: str
+    duration: str | None
+
+
+@router.get("/edition/{day}", response_class=HTMLResponse)
+def edition(request: Request, day: str, session: SessionDep) -> HTMLResponse:
+    """Every story of a day's edition that has audio, in the email's order, played in a row."""
+    parsed = parse_day(day)
+    digest = session.scalar(listed_editions().where(Digest.date == parsed)) if parsed else None
+    if digest is None or parsed is None:
+        return not_found(request, "There is no edition for that day.")
+    storage = get_storage(get_settings_from(request))
+    articles = session.scalars(
+        select(Article)
+        .where(Article.digest_id == digest.id)
+        .order_by(Article.published_at.desc(), Article.id.desc())
+    ).all()
+    stories = []
+    for a in articles:
+        mp3, vtt = f"{a.storage_prefix}/audio.mp3", f"{a.storage_prefix}/audio.vtt"
+        if a.audio is None or not exists(storage, mp3):
+            continue
+        stories.append(
+            Story(
+                a.id,
+                a.title,
+                media_url(mp3),
+                media_url(vtt) if exists(storage, vtt) else None,
+                a.language,
+                format_duration(a.audio.duration_seconds),
+            )
+        )
+    return render(request, "edition.html", {"digest": digest, "day": parsed, "stories": stories})
