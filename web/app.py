@@ -19,7 +19,18 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from web import admin, beacons, health, listen, media, pages, subscribe, unavailable, unsubscribe
+from web import (
+    admin,
+    beacons,
+    health,
+    listen,
+    media,
+    ops,
+    pages,
+    subscribe,
+    unavailable,
+    unsubscribe,
+)
 from web.deps import make_environment
 from web.observe import RequestMetrics
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
@@ -100,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(admin.router, max_body_size=settings.admin_max_body_bytes)
     app.include_router(beacons.admin_router)
+    ops.install(app)  # the ops console, /ops/ (web/ops/)
     return app
 
 

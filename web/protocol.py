@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web.deps import public_redirect
 
 # path prefixes whose next segment is a signed token (unsubscribe, preferences, confirmation)
-TOKEN_PREFIXES = ("/u/", "/preferences/", "/confirm/")
+TOKEN_PREFIXES = ("/u/", "/preferences/", "/confirm/", "/ops/set-password/")
 ACCESS_LOGGER = "uvicorn.access"
 
 

@@ -19,6 +19,7 @@ from worker.cli_common import require_secret as _require_secret
 from worker.cli_edition import register as register_edition_commands
 from worker.cli_inbox import inbox_app
 from worker.cli_lists import bounces_app, sources_app, subscribers_app
+from worker.cli_ops import ops_user_app
 from worker.queues import ALL_QUEUES, BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
@@ -29,6 +30,7 @@ app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(bounces_app, name="bounces")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(ops_user_app, name="ops-user")
 register_edition_commands(app)  # pause, resume, cancel, approve
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -232,6 +233,13 @@ def _new_nonce() -> str:
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # the ops console's lookup by the start of an address (LIKE 'q%') uses an index on
+    # PostgreSQL too, whatever the database's collation
+    __table_args__ = (
+        Index(
+            "ix_subscribers_email_prefix", "email", postgresql_ops={"email": "varchar_pattern_ops"}
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -305,6 +313,9 @@ class Digest(Base):
     ledger_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     approved_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # an editor's changes before sending (worker/digest/editorial.py): story order, dropped
+    # stories and news items, subject and preheader; every build applies them
+    editorial: Mapped[dict[str, Any] | None]
     # why the edition is in its state when that is not the plain road (skipped, missed, held,
     # paused, cancelled); ops read it in status, the history is in edition_events
     skip_reason: Mapped[str | None] = mapped_column(Text)
@@ -345,6 +356,16 @@ class Delivery(Base):
         Index("ix_deliveries_digest_state", "digest_id", "state"),
         # the reconciler's scans (queued / sending rows of every digest) stay off a full scan
         Index("ix_deliveries_state_dispatched", "state", "dispatched_at"),
+        # the ops console's sending rate (rows sent in the last minute) without a scan
+        Index("ix_deliveries_digest_sent_at", "digest_id", "sent_at"),
+        # ... and its latest failures (a partial index: failed rows only, newest last)
+        Index(
+            "ix_deliveries_digest_failures",
+            "digest_id",
+            "id",
+            postgresql_where=text("state IN ('failed', 'bounced')"),
+            sqlite_where=text("state IN ('failed', 'bounced')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -361,7 +382,7 @@ class Delivery(Base):
     resend_count: Mapped[int] = mapped_column(Integer, default=0)
     # the ops resend that last queued this row again: its outcome is counted per resend
     resend_id: Mapped[int | None] = mapped_column(
-        ForeignKey("resends.id", name="fk_deliveries_resend_id")
+        ForeignKey("resends.id", name="fk_deliveries_resend_id"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # when a send_batch task was last dispatched (or is due) for this row: queued rows whose
@@ -420,3 +441,7 @@ class ListenCount(Base):
     event: Mapped[str] = mapped_column(String(8))
     count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# the ops console's tables live in their own module; importing it here puts them in the metadata
+from worker.ops import models as _ops_models  # noqa: E402,F401

@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     metrics_port: int | None = None  # set: /metrics only there (`digestcast web`), 404 on the site
     metrics_host: str = "127.0.0.1"
     metrics_cache_seconds: float = 15.0  # database figures are recomputed at most this often
+    # the ops console (/ops/): a session ends after this long without a page view
+    ops_session_idle_minutes: int = 30
+    ops_lockout_failures: int = 5  # wrong passwords in a row that lock an account or an address
+    ops_lockout_minutes: int = 15  # how long that lock lasts
+    ops_setup_link_hours: int = 24  # a set-password link (ops-user add --link / reset) expires
 
     # --- scheduler / ops
     storage_url: str | None = None

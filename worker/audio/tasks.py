@@ -10,12 +10,16 @@ from worker.storage import get_storage
 
 
 @app.task(name="audio.synthesize")  # type: ignore[untyped-decorator]
-def synthesize(article_id: int) -> dict[str, Any]:
+def synthesize(article_id: int, force: bool = False) -> dict[str, Any]:
+    """`force`: speak it again even when its text is unchanged (the ops console's re-speak,
+    after an engine upgrade or a lexicon change)."""
     from worker.audio.service import synthesize_article
 
     settings = current_settings()
     with session_scope(settings) as session:
-        return synthesize_article(session, settings, get_storage(settings), int(article_id))
+        return synthesize_article(
+            session, settings, get_storage(settings), int(article_id), force=bool(force)
+        )
 
 
 @app.task(name="audio.podcasts")  # type: ignore[untyped-decorator]

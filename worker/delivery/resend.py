@@ -186,6 +186,19 @@ def requeue(
     return result
 
 
+def resend_outcomes(session: Session, resend_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Where the rows of each resend are now: {resend_id: {state: rows}}."""
+    outcomes: dict[int, dict[str, int]] = {}
+    for resend_id, state, n in session.execute(
+        select(Delivery.resend_id, Delivery.state, func.count())
+        .where(Delivery.resend_id.in_(resend_ids))
+        .group_by(Delivery.resend_id, Delivery.state)
+    ):
+        if resend_id is not None:
+            outcomes.setdefault(resend_id, {})[DeliveryState(state).value] = int(n)
+    return outcomes
+
+
 def delivery_status(session: Session, day: date) -> dict[str, Any]:
     """Counts per state, the slowest and failing domains, and the last resends of a day."""
     from worker.edition.lookup import find
@@ -219,14 +232,7 @@ def delivery_status(session: Session, day: date) -> dict[str, Any]:
             select(Resend).where(Resend.digest_id == digest.id).order_by(Resend.id.desc()).limit(5)
         )
     )
-    outcomes: dict[int, dict[str, int]] = {}
-    for resend_id, state, n in session.execute(
-        select(Delivery.resend_id, Delivery.state, func.count())
-        .where(Delivery.resend_id.in_([r.id for r in resends]))
-        .group_by(Delivery.resend_id, Delivery.state)
-    ):
-        if resend_id is not None:
-            outcomes.setdefault(resend_id, {})[DeliveryState(state).value] = int(n)
+    outcomes = resend_outcomes(session, [r.id for r in resends])
     return {
         "date": day.isoformat(),
         "digest_id": digest.id,

@@ -84,6 +84,16 @@ def _weight(article: Article) -> tuple[int, datetime]:
     return (len(article.body_html or article.summary or ""), article.published_at)
 
 
+def lead_first(articles: list[Article]) -> list[Article]:
+    """Newest first (as given), with the lead moved to the top: the longest story with an
+    image (any story when none has one)."""
+    with_image = [a for a in articles if a.image_url]
+    lead = max(with_image or articles, key=_weight, default=None)
+    if lead is None:
+        return list(articles)
+    return [lead, *(a for a in articles if a is not lead)]
+
+
 def release(session: Session, digest_id: int) -> None:
     """Unclaim a digest's items before it is rebuilt (only ever before sending)."""
     session.execute(update(Article).where(Article.digest_id == digest_id).values(digest_id=None))
@@ -106,11 +116,7 @@ def select_items(
             .order_by(Article.published_at.desc(), Article.id.desc())
         )
     )
-    with_image = [a for a in articles if a.image_url]
-    lead = max(with_image or articles, key=_weight, default=None)
-    if lead is not None:
-        articles.remove(lead)
-        articles.insert(0, lead)
+    articles = lead_first(articles)
     feed_items = list(
         session.scalars(
             select(FeedItem)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -41,6 +41,7 @@ from worker.digest.content import (
     build_view,
     shorten,
 )
+from worker.digest.editorial import Editorial
 from worker.digest.render import Rendered, line, render
 from worker.digest.select import release, select_items, window_for
 from worker.edition import core
@@ -174,24 +175,28 @@ def build_digest(
     release(session, digest.id)
     window, previous = window_for(session, settings, day)
     selection = select_items(session, window, previous, digest.id)
+    # an editor's order, drops, subject and preheader (lifecycle.edit): dropped items stay
+    # claimed by this edition, so they can be added back
+    edits = Editorial.from_json(digest.editorial)
+    articles, feed_items = edits.stories(selection.articles), edits.items(selection.feed_items)
     spoken = _build_briefing(briefing, session, settings, storage, digest.id)
     seconds = float(spoken["duration_seconds"]) if spoken else None
-    view = build_view(
-        settings, day, selection.articles, selection.feed_items, selection.picks, seconds
-    )
+    view = build_view(settings, day, articles, feed_items, selection.picks, seconds)
+    if edits.preheader:
+        view = replace(view, preheader=edits.preheader)
     rendered = render(view, settings.digest_html_budget_bytes)
     # readers who turned audio links off get an edition without them (compiled once as well)
     no_audio = (
         render(view.without_audio(), settings.digest_html_budget_bytes) if view.has_audio else None
     )
-    subject = make_subject(view)
+    subject = edits.subject or make_subject(view)
     _store(storage, day, rendered, no_audio, subject)
 
     digest.subject = subject
     digest.window_start = window.start
     digest.window_end = window.end
-    digest.article_count = len(selection.articles)
-    digest.feed_item_count = len(selection.feed_items)
+    digest.article_count = len(articles)
+    digest.feed_item_count = len(feed_items)
     digest.pick_count = len(selection.picks)
     digest.html_bytes = rendered.html_bytes
     digest.degradations = list(rendered.degradations)

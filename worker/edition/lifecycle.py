@@ -227,6 +227,48 @@ def _mail_editors(settings: Settings, digest_id: int) -> int:
     return mailed
 
 
+def edit(
+    settings: Settings,
+    day: date,
+    editorial: dict[str, Any],
+    *,
+    builder: Builder,
+    by: str | None = None,
+    reason: str = "",
+) -> Outcome:
+    """An editor's changes (worker/digest/editorial.py), stored and rebuilt at once, while the
+    content may still change: never once the send is claimed or an editor approved it. The
+    state stays what it was; the change is recorded as an `edit` event."""
+    who = operator(by)
+    with db.session_scope(settings) as session:
+        digest = lock(session, day)
+        state = _state(digest)
+        if digest is None or state is None:
+            return _refused(Action.build, day, digest, "not built yet")
+        claimed, approved = digest.send_claimed_at is not None, digest.approved_at is not None
+        if not core.may_rebuild(state, digest.skip_reason, claimed, approved):
+            why = "it was approved" if approved and not claimed else f"it is {core.describe(state)}"
+            refused = _refused(Action.build, day, digest, f"{why}: its content no longer changes")
+            refused.action = "edit"
+            return refused
+        digest.editorial = editorial
+        builder(session, settings, get_storage(settings), day)
+        detail = {"editorial": editorial, "stories": digest.article_count}
+        detail["news_items"] = digest.feed_item_count
+        session.add(
+            EditionEvent(
+                digest_id=digest.id,
+                action="edit",
+                from_state=str(state),
+                to_state=str(state),
+                by=who,
+                reason=reason,
+                detail=detail,
+            )
+        )
+        return Outcome("edit", True, day, digest.id, str(state), str(state), reason, detail)
+
+
 def approve(
     settings: Settings,
     day: date,

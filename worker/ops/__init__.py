@@ -1,0 +1,1 @@
+"""The ops console's accounts, sessions and audit log (the pages are web/ops/)."""
