@@ -167,6 +167,8 @@ def test_whole_daily_run_against_s3(s3_endpoint: str, aws_env: None, tmp_path: P
         tmp_path,
         DIGESTCAST_STORAGE_URL=url,
         DIGESTCAST_TTS_ENGINE="espeak",
+        # storage is under test here, not the briefing (the daily-run test speaks all of it)
+        DIGESTCAST_BRIEFING_STORIES="2",
         AWS_ACCESS_KEY_ID=os.environ["AWS_ACCESS_KEY_ID"],
         AWS_SECRET_ACCESS_KEY=os.environ["AWS_SECRET_ACCESS_KEY"],
     )

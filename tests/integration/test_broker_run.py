@@ -53,6 +53,8 @@ def test_daily_job_through_redis_worker_postgres_and_smtp(
         DIGESTCAST_BROKER_URL=redis_url,
         DIGESTCAST_DATABASE_URL=pg_url,
         DIGESTCAST_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        # the road through Redis is under test here; the daily-run test speaks the whole briefing
+        DIGESTCAST_BRIEFING_STORIES="2",
     )
     digestcast(env, "db", "upgrade")
     digestcast(env, "subscribers", "import", str(EXAMPLES / "subscribers.csv"))
