@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +12,11 @@ from rich.table import Table
 from worker import db
 from worker.cli_common import console, err
 from worker.cli_common import load_settings as _settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from worker.ops.models import OpsUser
 
 ops_user_app = typer.Typer(help="Accounts of the ops console (/ops/).", no_args_is_help=True)
 
@@ -51,25 +57,12 @@ def ops_user_add(
     """Create an account: asks for its password, or prints a one-time set-password link."""
     from worker.ops import accounts
 
-    settings = _settings()
-    password = _password(link, stdin)
-    try:
-        with db.session_scope(settings) as session:
-            user = accounts.add(session, email, role, password)
-            accounts.audit(session, _by(), "ops-user-add", user.email, detail={"role": role})
-            url = accounts.setup_link(settings, user) if password is None else None
-            line = f"{user.email}: {user.role} account created"
-    except accounts.AccountError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(1) from None
-    console.print(line, highlight=False, markup=False)
-    if url:
-        console.print(
-            f"set-password link (once, {settings.ops_setup_link_hours} h): {url}",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
+    _change_account(
+        _password(link, stdin),
+        lambda session, password: accounts.add(session, email, role, password),
+        "ops-user-add",
+        "{role} account created",
+    )
 
 
 @ops_user_app.command("list")
@@ -124,17 +117,39 @@ def ops_user_reset(
     """A new password (or link), the lockout lifted, every session of the account ended."""
     from worker.ops import accounts
 
+    _change_account(
+        _password(link, stdin),
+        lambda session, password: accounts.reset(session, email, password, role),
+        "ops-user-reset",
+        "{role}, password reset, sessions ended, unlocked",
+    )
+
+
+def _change_account(
+    password: str | None,
+    change: Callable[[Session, str | None], OpsUser],
+    action: str,
+    done: str,
+) -> None:
+    """Create or reset an account, audit it, and print what happened (with the one-time
+    set-password link when no password was given)."""
+    from worker.ops import accounts
+
     settings = _settings()
-    password = _password(link, stdin)
     try:
         with db.session_scope(settings) as session:
-            user = accounts.reset(session, email, password, role)
-            accounts.audit(session, _by(), "ops-user-reset", user.email, detail={"role": user.role})
+            user = change(session, password)
+            accounts.audit(session, _by(), action, user.email, detail={"role": user.role})
             url = accounts.setup_link(settings, user) if password is None else None
-            line = f"{user.email}: {user.role}, password reset, sessions ended, unlocked"
+            line = f"{user.email}: " + done.format(role=user.role)
     except accounts.AccountError as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(1) from None
     console.print(line, highlight=False, markup=False)
     if url:
-        console.print(f"set-password link: {url}", highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"set-password link (once, {settings.ops_setup_link_hours} h): {url}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
