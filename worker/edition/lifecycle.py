@@ -544,11 +544,20 @@ def miss(settings: Settings, day: date, *, reason: str, by: str = "catch-up") ->
 
 
 def finish_if_drained(settings: Settings, digest_id: int) -> bool:
-    """`sending` -> `sent` once every row exists and none is queued or sending."""
+    """`sending` -> `sent` once every row exists and none is queued or sending. The rows are
+    counted under the edition's lock: a resend that requeues rows between an unlocked count
+    and the move would leave a `sent` edition with queued rows that no worker sends."""
     with db.session_scope(settings) as session:
-        digest = session.get(Digest, digest_id)
-        if digest is None or digest.state != State.sending or digest.fanned_out_at is None:
-            return digest is not None and digest.state == State.sent
+        # columns, not the entity: the locked read below must not find a stale one in the
+        # session's identity map
+        seen = session.execute(
+            select(Digest.state, Digest.fanned_out_at).where(Digest.id == digest_id)
+        ).first()
+        if seen is None or seen.state != State.sending or seen.fanned_out_at is None:
+            return seen is not None and seen.state == State.sent
+        digest = lock(session, digest_id)
+        if digest is None or digest.state != State.sending:
+            return False
         in_flight = session.scalar(
             select(func.count()).where(
                 Delivery.digest_id == digest_id,
@@ -556,9 +565,6 @@ def finish_if_drained(settings: Settings, digest_id: int) -> bool:
             )
         )
         if in_flight:
-            return False
-        digest = lock(session, digest_id)
-        if digest is None or digest.state != State.sending:
             return False
         digest.sent_at = utcnow()
         _move(session, digest, Action.finish, State.sent, "delivery")

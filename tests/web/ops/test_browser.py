@@ -231,6 +231,7 @@ def test_run_the_day_from_the_console(
     page.fill("#reason", "slow.example's relay is back")
     page.click("#send-resend")
     page.wait_for_selector("#note")
+    assert "queued again" in (page.text_content("#note") or ""), page.text_content("#note")
     deadline = time.monotonic() + 60
     while sum(n for a, n in cluster.received().items() if a.endswith("@slow.example")) < SLOW:
         assert time.monotonic() < deadline, "the failed ones were not resent"
