@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.settings import Settings
+
+if TYPE_CHECKING:  # Alembic costs ~0.4 s to import: only `db upgrade` and the tests need it
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -80,6 +82,8 @@ def session_scope(settings: Settings) -> Iterator[Session]:
 
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -88,5 +92,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Apply migrations up to `revision` (what `digestcast db upgrade` runs)."""
+    from alembic import command
+
     ensure_sqlite_folder(settings.database_url)
     command.upgrade(alembic_config(settings.database_url), revision)
