@@ -6,7 +6,9 @@ it skips with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -61,11 +63,22 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    """Embedded-mode settings on a migrated SQLite database in tmp_path."""
-    s = make_settings(tmp_path)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once a session: tests start from a copy of it
+    (an upgrade costs ~0.5 s and some 400 tests need one)."""
+    root = tmp_path_factory.mktemp("migrated")
+    s = make_settings(root)
     db.upgrade(s)
+    db.get_engine(s.database_url).dispose()  # closed: no -wal file is left beside it
+    return root / "digestcast.db"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Settings]:
+    """Embedded-mode settings on a migrated SQLite database in tmp_path."""
+    shutil.copyfile(migrated_sqlite, tmp_path / "digestcast.db")
+    s = make_settings(tmp_path)
     configure(s)
     yield s
     db.get_engine(s.database_url).dispose()
@@ -77,14 +90,15 @@ def session(settings: Settings) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
+@contextmanager
+def pg_database(template: str | None = None) -> Iterator[str]:
+    """A PostgreSQL database of its own (a copy of `template` when given), dropped after."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
     name = f"dc_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
         yield url
@@ -95,18 +109,36 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    with pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to head once a session (a template)."""
+    with pg_database() as url:
+        s = make_settings(tmp_path_factory.mktemp("migrated-pg"), database_url=url)
+        db.upgrade(s)
+        db.get_engine(url).dispose()  # CREATE DATABASE ... TEMPLATE needs it unused
+        yield url.rsplit("/", 1)[1]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings on a migrated database, once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'digestcast.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    s = make_settings(tmp_path, database_url=url)
-    db.upgrade(s)
-    configure(s)
-    yield s
-    db.get_engine(s.database_url).dispose()
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "digestcast.db")
+            url = f"sqlite:///{tmp_path / 'digestcast.db'}"
+        else:
+            url = stack.enter_context(pg_database(request.getfixturevalue("migrated_pg")))
+        s = make_settings(tmp_path, database_url=url)
+        configure(s)
+        yield s
+        db.get_engine(s.database_url).dispose()
 
 
 @pytest.fixture
