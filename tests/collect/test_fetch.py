@@ -176,16 +176,3 @@ def test_file_errors_are_readable(tmp_path: Path) -> None:
     big.write_bytes(b"x" * 2_000_000)
     with pytest.raises(FetchError, match="body over"):
         fetch(big.as_uri(), local=True, limits=LIMITS)
-
-
-def test_parse_retry_after() -> None:
-    from worker.collect.fetch import MAX_RETRY_AFTER_SECONDS, parse_retry_after
-
-    assert parse_retry_after("120") == 120
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    assert parse_retry_after("999999999") == MAX_RETRY_AFTER_SECONDS
-    now = 1_790_000_000.0  # an HTTP date 90 s after `now`
-    from email.utils import formatdate
-
-    assert parse_retry_after(formatdate(now + 90, usegmt=True), now=now) == 90
-    assert parse_retry_after(formatdate(now - 90, usegmt=True), now=now) == 0

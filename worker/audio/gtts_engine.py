@@ -24,14 +24,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 from gtts import gTTS
 
 from worker.audio import mp3
 from worker.audio.ratelimit import RateLimiter, limiter_for
+from worker.retry_after import parse_retry_after
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -71,22 +70,6 @@ def chunk_key(text: str, lang: str, tld: str, slow: bool) -> str:
         json.dumps([text, lang, tld, slow], ensure_ascii=False).encode()
     ).hexdigest()
     return f"cache/tts/{digest[:2]}/{digest}.mp3"
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None when absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def extract_audio(body: str) -> bytes:

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -28,6 +28,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 import certifi
 import httpcore
 import httpx
+
+from worker.retry_after import parse_retry_after
 
 USER_AGENT = "digestcast/0.1 (+https://github.com/digestcast; feed collector)"
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -53,28 +55,6 @@ class HostSlots(typing.Protocol):
     """At most a few fetches at once to one host (worker.collect.politeness)."""
 
     def hold(self, host: str) -> AbstractContextManager[None]: ...
-
-
-# a server may ask for a pause, but never for more than a day of silence from one feed
-MAX_RETRY_AFTER_SECONDS = 86400.0
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class BlockedAddressError(Exception):
