@@ -5,18 +5,25 @@ BIN := $(VENV)/bin
 # The bundled sample feeds describe this Kyiv day; `make run` builds its digest.
 SAMPLE_DATE ?= 2026-11-27
 
-.PHONY: run test lint typecheck pytest install install-dev clean bench
+.PHONY: run test lint typecheck pytest install install-dev clean bench lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Installs come from the locks: the exact versions (with hashes) CI tested. pyproject.toml keeps
+# the ranges for people who install the package into their own environment; `pip check` stops
+# a lock that no longer covers pyproject.toml (run `make lock` after changing dependencies).
+$(VENV)/.installed: pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -41,6 +48,15 @@ test: lint typecheck pytest
 
 bench: install-dev
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# Refresh both locks from pyproject.toml (the dev lock is constrained by the runtime one, so
+# `make run` and `make test` install the same versions of what they share).
+COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(COMPILE) --upgrade -o requirements.lock pyproject.toml
+	$(COMPILE) --upgrade --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -189,6 +189,8 @@ def test_dockerfile_is_multi_stage_and_runs_as_non_root() -> None:
     assert users[-1].split(":")[0] not in {"root", "0"}
     install = " ".join(line for line in final if "pip install" in line)
     assert "--no-index" in install and "digestcast" in install
+    runtime = " ".join(" ".join(final).replace("\\", " ").split())
+    assert "--require-hashes -r /tmp/requirements.lock" in runtime  # the versions CI tested
     assert not any(line.upper().startswith(("ADD ", "COPY . ")) for line in final)
 
 
