@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker import newsletters
 from worker.audio import master, mp3
 from worker.audio.captions import Cue, plain_text, webvtt
 from worker.audio.cover import cover_png
@@ -34,6 +35,7 @@ from worker.audio.master import Encoded, Mastering
 from worker.audio.normalize import spoken_date
 from worker.audio.service import layout, write_meta
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, text_hash
+from worker.edition.lookup import edition_path
 from worker.models import Article, Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -130,7 +132,7 @@ def build_briefing(
     if not top:
         return None
     segments = plan(settings, digest.date, top)
-    folder = f"digests/{digest.date.isoformat()}"
+    folder = f"digests/{edition_path(digest.newsletter, digest.date)}"
     key = f"{folder}/briefing.mp3"
     digest_hash = text_hash(
         [p for s in segments for p in s.speech.paragraphs], "briefing", engine=settings.tts_engine
@@ -220,7 +222,7 @@ def write_briefing(
     levels: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Tag and store the briefing's files (briefing.json last), refresh the briefing feed."""
-    folder = f"digests/{day.isoformat()}"
+    folder = f"digests/{edition_path(newsletters.current(settings).slug, day)}"
     title = f"{settings.newsletter_name}, {spoken_date(day, 'en')}"
     mastering = Mastering.from_settings(settings)
     data = mp3.tag(

@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from worker import newsletters
+from worker.edition.lookup import edition_path
 from worker.models import Article, AudioState, FeedItem
 from worker.settings import Settings
 
@@ -249,11 +251,13 @@ def news_item(item: FeedItem, settings: Settings) -> NewsItem:
 
 
 def briefing_url(settings: Settings, day: date) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/briefing/{day.isoformat()}"
+    path = edition_path(newsletters.current(settings).slug, day)
+    return f"{settings.public_base_url.rstrip('/')}/briefing/{path}"
 
 
 def browser_url(settings: Settings, day: date) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/digests/{day.isoformat()}"
+    path = edition_path(newsletters.current(settings).slug, day)
+    return f"{settings.public_base_url.rstrip('/')}/digests/{path}"
 
 
 def build_view(

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker import newsletters
 from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
@@ -354,7 +355,7 @@ def _literals_clean(segments: list[Segment]) -> bool:
 
 
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
-    prefix = digest_prefix(digest.date)
+    prefix = digest_prefix(digest.date, digest.newsletter)
     meta: dict[str, Any] = json.loads(storage.read_bytes(f"{prefix}/email.json"))
 
     def read(name: str) -> str | None:
@@ -379,4 +380,6 @@ def build_message_template(
     digest = session.get(Digest, digest_id)
     if digest is None:
         raise LookupError(f"no digest with id {digest_id}")
+    if settings.newsletter_slug != digest.newsletter:  # its own From and List-Id
+        settings = newsletters.for_edition(settings, digest_id)
     return template_from_storage(storage, settings, digest)
