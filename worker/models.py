@@ -263,9 +263,11 @@ class Subscriber(Base):
 
 
 class Subscription(Base):
-    """A subscriber's choice of one newsletter (by slug): mailed while `left_at` is NULL and
-    the subscriber is active. Leaving one newsletter keeps the others; the global state and
-    the suppression list still stop everything."""
+    """A subscriber's choice of one newsletter (by slug): mailed once confirmed, while
+    `left_at` is NULL and the subscriber is active. Asked for on the subscribe form, it waits
+    (`confirmed_at` NULL) for the confirmation link, so a stranger cannot add a newsletter to
+    someone's mail. Leaving one keeps the others; the global state and the suppression list
+    still stop everything."""
 
     __tablename__ = "subscriptions"
     __table_args__ = (
@@ -277,6 +279,7 @@ class Subscription(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     newsletter: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
     # the welcome mail of this subscription went out (once per confirmation)
     welcomed_at: Mapped[datetime | None]

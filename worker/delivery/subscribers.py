@@ -100,7 +100,7 @@ def add(
     newsletters: Sequence[str] = (DEFAULT_SLUG,),
 ) -> Subscriber:
     """Add a subscriber, or return the existing one (its name updated when one is given),
-    on `newsletters` (slugs) besides any they are on."""
+    on `newsletters` (slugs) besides any they are on, when added active."""
     address = validate_address(email)
     existing = session.scalar(select(Subscriber).where(Subscriber.email == address.email))
     display = clean_name(name)
@@ -119,14 +119,16 @@ def add(
         if existing.domain is None:
             existing.domain = address.domain
         session.flush()
-        subscriptions.join(session, existing.id, newsletters)
+        if state == SubscriberState.active:
+            subscriptions.join(session, existing.id, newsletters)
         return existing
     subscriber = Subscriber(email=address.email, domain=address.domain, name=display, state=state)
     if state == SubscriberState.active:
         subscriber.confirmed_at = utcnow()
     session.add(subscriber)
     session.flush()
-    subscriptions.join(session, subscriber.id, newsletters)
+    if state == SubscriberState.active:  # a pending row waits for its confirmation link
+        subscriptions.join(session, subscriber.id, newsletters)
     return subscriber
 
 
@@ -322,7 +324,7 @@ def import_csv(
                 report.unchanged += 1
         session.flush()
         session.add_all(
-            Subscription(subscriber_id=sub.id, newsletter=slug)
+            Subscription(subscriber_id=sub.id, newsletter=slug, confirmed_at=sub.confirmed_at)
             for sub, slugs in joining
             for slug in dict.fromkeys(slugs)
         )

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from worker import newsletters
+from worker import i18n, newsletters
 from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
@@ -81,7 +81,7 @@ def web_copy(text: str, view: DigestView) -> str:
     return (
         text.replace(PLACEHOLDER_UNSUBSCRIBE, view.manage_url)
         .replace(PLACEHOLDER_PREFERENCES, view.manage_url)
-        .replace(PLACEHOLDER_GREETING, NEUTRAL_GREETING)
+        .replace(PLACEHOLDER_GREETING, i18n.gettext_for(view.lang).gettext(NEUTRAL_GREETING))
     )
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("subscriber_id", sa.Integer(), nullable=False),
         sa.Column("newsletter", sa.String(length=64), nullable=False),
         sa.Column("created_at", worker.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", worker.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("left_at", worker.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("welcomed_at", worker.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"]),
@@ -55,11 +56,13 @@ def upgrade() -> None:
         _drop_date_unique(batch_op)
         batch_op.create_index(batch_op.f("ix_digests_date"), ["date"], unique=False)
         batch_op.create_unique_constraint("uq_digests_newsletter_date", ["newsletter", "date"])
-    # everyone who was on the one newsletter stays on it (an unsubscribed row too: its global
-    # state keeps it unmailed, and a later re-subscription finds its newsletter)
+    # everyone who was on the one newsletter stays on it (a pending or unsubscribed row too:
+    # its global state keeps it unmailed until it confirms again); nobody is welcomed twice
     op.execute(
-        "INSERT INTO subscriptions (subscriber_id, newsletter, created_at, welcomed_at)"
-        " SELECT id, 'daily', created_at, confirmed_at FROM subscribers"
+        "INSERT INTO subscriptions"
+        " (subscriber_id, newsletter, created_at, confirmed_at, welcomed_at)"
+        " SELECT id, 'daily', created_at, COALESCE(confirmed_at, created_at), confirmed_at"
+        " FROM subscribers"
     )
 
 
