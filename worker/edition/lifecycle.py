@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from worker import db
+from worker import db, newsletters
 from worker.edition import _fanout, core
 from worker.edition.core import Action, State
 from worker.edition.lookup import EditionKey, find, lock
@@ -664,8 +664,10 @@ def catch_up(
     edition within the grace window, otherwise record the day as missed."""
     now = now or datetime.now(UTC)
     grace = timedelta(hours=settings.catchup_grace_hours)
+    probe = core.catch_up(now, settings.send_time, settings.tz, grace, None, None)
+    if not newsletters.current(settings).publishes_on(probe.day):  # a weekly's other days
+        return {"day": probe.day.isoformat(), "action": "none", "reason": "not a publishing day"}
     with db.session_scope(settings) as session:
-        probe = core.catch_up(now, settings.send_time, settings.tz, grace, None, None)
         digest = find(session, _key(settings, probe.day))
         state, why = _state(digest), (digest.skip_reason if digest else None)
     decision = core.catch_up(now, settings.send_time, settings.tz, grace, state, why)
