@@ -22,6 +22,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# the bundled three newsletters (examples/newsletters.toml); unset it for the single default one
+run: export DIGESTCAST_NEWSLETTERS ?= examples/newsletters.toml
 run: install
 	$(BIN)/digestcast db upgrade
 	$(BIN)/digestcast subscribers import examples/subscribers.csv

@@ -238,11 +238,12 @@ def resend(
 
 
 @app.command()
-def status(date_: DateOption = None) -> None:
-    """One-glance health: deliveries per state, audio states, source health."""
+def status(date_: DateOption = None, newsletter: NewsletterOption = None) -> None:
+    """One-glance health: every newsletter, then one edition's deliveries (the first
+    newsletter's unless --newsletter), audio states, source health."""
     from worker.status import gather_status
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     day = _day(settings, date_)
     with db.session_scope(settings) as session:
         report = gather_status(session, settings, day)
