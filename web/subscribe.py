@@ -33,6 +33,7 @@ from worker import newsletters, subscriptions, welcome
 from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
+from worker.edition.lookup import edition_path
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
 from worker.models import Digest, Subscriber, SubscriberState
 from worker.settings import Settings
@@ -57,7 +58,13 @@ def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResp
     return render_form(
         request,
         "subscribe.html",
-        {"honeypot": HONEYPOT_FIELD, "newsletters": every if len(every) > 1 else [], **context},
+        {
+            "honeypot": HONEYPOT_FIELD,
+            "newsletters": every if len(every) > 1 else [],
+            "names": {n.slug: n.name for n in every},
+            "path": edition_path,
+            **context,
+        },
         status_code=status,
     )
 
