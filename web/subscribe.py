@@ -22,7 +22,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
 from web.pages import listed_editions
@@ -290,7 +290,11 @@ def _confirmable(
 
 def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
     WEB_CONFIRM.labels("already").inc()
-    name = get_settings_from(request).newsletter_name
+    settings = get_settings_from(request)
+    names = {n.slug: n.name for n in newsletters.all_newsletters(settings)}
+    session = object_session(row)
+    on = subscriptions.slugs_of(session, row.id) if session is not None else []
+    name = ", ".join(names.get(s, s) for s in on) or settings.newsletter_name
     return render(
         request,
         "message.html",

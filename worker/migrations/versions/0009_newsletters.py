@@ -27,7 +27,13 @@ _NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
 
 def _drop_date_unique(batch_op: object) -> None:
-    name = "digests_date_key" if op.get_bind().dialect.name == "postgresql" else "uq_digests_date"
+    """0001's UNIQUE (date): PostgreSQL named it itself (digests_date_key), SQLite's unnamed
+    one is reflected under _NAMES."""
+    name = "uq_digests_date"
+    if op.get_bind().dialect.name == "postgresql":
+        for found in sa.inspect(op.get_bind()).get_unique_constraints("digests"):
+            if found["column_names"] == ["date"] and found["name"]:
+                name = found["name"]
     batch_op.drop_constraint(name, type_="unique")  # type: ignore[attr-defined]
 
 
