@@ -56,3 +56,20 @@ def install(env: Environment, lang: str | None) -> Environment:
 def format_day(day: date, lang: str | None) -> str:
     """`Friday, 27 November 2026`, `пʼятниця, 27 листопада 2026` (CLDR through Babel)."""
     return format_date(day, "EEEE, d MMMM y", locale=lang or "en")
+
+
+def N_(text: str) -> str:  # the gettext convention: "mark, do not translate"
+    """Marks a string for the catalogues where it is translated later (at run time)."""
+    return text
+
+
+# labels that arrive as data (the zone's city, the shipped call to action in settings): each is
+# translated when it is the shipped text, kept as the newsroom wrote it otherwise
+DATA_LABELS = (
+    N_("Kyiv"),
+    N_(
+        "Ukraine Daily is free for everyone and paid for by readers. "
+        "Help keep independent reporting going."
+    ),
+    N_("Become a member"),
+)
