@@ -3,7 +3,7 @@ complete catalogues."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -98,3 +98,22 @@ def test_the_catalogue_template_has_every_label_the_code_and_templates_use() -> 
     with (templates_dir() / "locale" / "digestcast.pot").open("rb") as pot:
         listed = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(pot) if m.id}
     assert used - listed == set()
+
+
+def test_the_run_summary_names_each_newsletters_edition() -> None:
+    """`digestcast run` with several newsletters says whose edition each line is about."""
+    from worker.pipeline import AudioSummary, CollectSummary, DailySummary, EditionRun
+
+    sent = {"lifecycle": {"ok": True, "to_state": "sending"}, "sent_now": 2}
+    editions = [
+        EditionRun("Ukraine Daily", {"articles": 6}, {**sent, "sent_now": 3}, labelled=True),
+        EditionRun("Україна щодня", {"articles": 2}, sent, labelled=True),
+    ]
+    lines = DailySummary(date(2026, 11, 27), CollectSummary(), AudioSummary(), editions).lines()
+    assert "Ukraine Daily: digest 2026-11-27: 6 stories, 0 news items, 0 editors' picks" in lines
+    assert "Україна щодня: delivery: 2 sent now" in lines
+    # one newsletter (no table): the lines read as they did before newsletters
+    single = EditionRun("Ukraine Daily", {"articles": 6}, sent, labelled=False)
+    lines = DailySummary(date(2026, 11, 27), CollectSummary(), AudioSummary(), [single]).lines()
+    assert lines[2:] == ["digest 2026-11-27: 6 stories, 0 news items, 0 editors' picks",
+                         "delivery: 2 sent now"]  # fmt: skip
