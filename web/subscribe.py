@@ -281,7 +281,8 @@ def _confirmable(
             "This confirmation link no longer works. Please subscribe again.",
             410,
         )
-    if row.state == SubscriberState.active:
+    adding = subscriptions.asked(session, row.id) and nonce_matches(row.confirm_nonce, ref.nonce)
+    if row.state == SubscriberState.active and not adding:  # (adding: another newsletter)
         return _already_subscribed(request, row)
     if not nonce_matches(row.confirm_nonce, ref.nonce):
         return _used(request)

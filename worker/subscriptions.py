@@ -60,6 +60,17 @@ def ask(session: Session, subscriber_id: int, slugs: Iterable[str]) -> None:
     session.flush()
 
 
+def asked(session: Session, subscriber_id: int) -> list[str]:
+    """Newsletters asked for on the form and not confirmed yet."""
+    return list(
+        session.scalars(
+            select(Subscription.newsletter).where(
+                Subscription.subscriber_id == subscriber_id, Subscription.confirmed_at.is_(None)
+            )
+        )
+    )
+
+
 def confirm_asked(session: Session, subscriber_id: int) -> list[str]:
     """The confirmation link was used: the asked newsletters are joined; returns their slugs
     (the ones to welcome)."""

@@ -99,3 +99,36 @@ def test_welcome_once_per_confirmation_in_each_newsletters_language(tmp_path: ob
     assert (
         weekly_text is not None and "The first edition is on its way." in weekly_text.get_content()
     )
+
+
+def test_a_subscriber_adds_a_newsletter_through_the_form(tmp_path: object) -> None:
+    """Already on the daily, they ask for the Ukrainian one: nothing changes until they
+    confirm, then they are on both and welcomed to the new one only."""
+    from worker.delivery import subscribers
+
+    settings = _settings(tmp_path)
+    with db.session_scope(settings) as session:
+        row_id = subscribers.add(session, "both@example.org", newsletters=["daily"]).id
+    with TestClient(create_app(settings)) as client:
+        form = client.get("/subscribe").text
+        client.post(
+            "/subscribe",
+            data={
+                "email": "both@example.org",
+                "newsletter": ["ukrainian"],
+                "csrf_token": _csrf(form),
+            },
+        )
+        with db.session_scope(settings) as session:
+            assert subscriptions.slugs_of(session, row_id) == ["daily"]  # asked only
+        (confirmation,) = read_maildir(settings.outbox_dir)
+        body = confirmation.get_body(("plain",))
+        assert body is not None
+        link = re.search(r"https://daily\.example\.org(/confirm/\S+)", body.get_content())
+        assert link is not None
+        page = client.get(link.group(1)).text
+        assert client.post(link.group(1), data={"csrf_token": _csrf(page)}).status_code == 200
+    with db.session_scope(settings) as session:
+        assert subscriptions.slugs_of(session, row_id) == ["daily", "ukrainian"]
+    welcomes = read_maildir(settings.outbox_dir)[1:]
+    assert [_subject(m) for m in welcomes] == ["Ласкаво просимо до Україна щодня"]
