@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -132,3 +133,26 @@ def test_a_subscriber_adds_a_newsletter_through_the_form(tmp_path: object) -> No
         assert subscriptions.slugs_of(session, row_id) == ["daily", "ukrainian"]
     welcomes = read_maildir(settings.outbox_dir)[1:]
     assert [_subject(m) for m in welcomes] == ["Ласкаво просимо до Україна щодня"]
+
+
+def test_a_newsletters_own_templates_override_the_shipped_ones(tmp_path: Path) -> None:
+    from worker import newsletters, welcome
+
+    own = tmp_path / "weekly-templates"
+    own.mkdir()
+    (own / "welcome.txt.j2").write_text(
+        "{{ _('Welcome to %(name)s', name=newsletter_name) }}: Saturdays, 09:00.\n",
+        encoding="utf-8",
+    )
+    table = tmp_path / "newsletters.toml"
+    table.write_text(
+        '[[newsletter]]\nslug = "daily"\nname = "Daily"\n\n'
+        '[[newsletter]]\nslug = "weekly"\nname = "Weekly"\nlanguage = "uk"\n'
+        'schedule = "weekly saturday 09:00"\ntemplates = "weekly-templates"\n',
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path, newsletters=table)
+    db.upgrade(settings)
+    mail = welcome.compose(settings, newsletters.get(settings, "weekly"), "a@example.org", None)
+    assert mail.text == "Ласкаво просимо до Weekly: Saturdays, 09:00.\n"  # its own, in uk
+    assert "Ласкаво просимо до Weekly." in mail.html  # the shipped HTML part
