@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.schedule import build_time, fire_on, next_fire
+from worker import newsletters
 from worker.models import Digest
 from worker.settings import Settings
 
@@ -77,11 +78,20 @@ def scheduler_status(
     since = today - timedelta(days=days - 1)
     digests = {
         d.date: d
-        for d in session.scalars(select(Digest).where(Digest.date >= since, Digest.date <= today))
+        for d in session.scalars(
+            select(Digest).where(
+                Digest.newsletter == newsletters.current(settings).slug,
+                Digest.date >= since,
+                Digest.date <= today,
+            )
+        )
     }
     day_rows: list[dict[str, Any]] = []
+    newsletter = newsletters.current(settings)
     for offset in range(days):
         day = today - timedelta(days=offset)
+        if not newsletter.publishes_on(day):
+            continue  # a weekly's other days
         digest = digests.get(day)
         due = fire_on(day, settings.send_time, tz) <= now
         if digest is None:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from celery.schedules import crontab, schedule
 
+from worker.newsletters import Newsletter, all_newsletters, scoped
 from worker.settings import Settings
 
 # Entry names (stable: redbeat keys are derived from them, renaming leaves an orphan entry).
@@ -107,6 +108,50 @@ def _daily(at: time) -> crontab:
     return crontab(hour=at.hour, minute=at.minute)
 
 
+def _on(at: time, newsletter: Newsletter, day_before: bool = False) -> crontab:
+    """Daily at `at`, or weekly on the newsletter's day (the day before, for a build that
+    falls on the evening before its send)."""
+    if newsletter.weekday is None:
+        return _daily(at)
+    weekday = (newsletter.weekday - (1 if day_before else 0)) % 7
+    # celery counts from Sunday (0); ours from Monday (0)
+    return crontab(hour=at.hour, minute=at.minute, day_of_week=(weekday + 1) % 7)
+
+
+def edition_entries(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Build, send and (with approval) deadline entries for every newsletter. The first keeps
+    the entry names of a single-newsletter install (redbeat keys), the others add `:<slug>`."""
+    grace_seconds = int(settings.catchup_grace_hours * 3600)
+    entries: dict[str, dict[str, Any]] = {}
+    for index, newsletter in enumerate(all_newsletters(settings)):
+        own = scoped(settings, newsletter)
+        suffix = "" if index == 0 else f":{newsletter.slug}"
+        kwargs = {"newsletter": newsletter.slug}
+        build_at = build_time(own)
+        entries[BUILD + suffix] = {
+            "task": "schedule.build_digest",
+            "schedule": _on(build_at, newsletter, day_before=build_at > own.send_time),
+            "kwargs": kwargs,
+            "options": {"expires": max(60, settings.build_lead_minutes * 60)},
+        }
+        entries[SEND + suffix] = {
+            "task": "schedule.send_digest",
+            "schedule": _on(own.send_time, newsletter),
+            "kwargs": kwargs,
+            "options": {"expires": max(60, grace_seconds)},
+        }
+        if settings.send_approval == "required":
+            # an edition still held then is sent or skipped (APPROVAL_DEADLINE_ACTION);
+            # catch-up applies it too when this run was missed
+            entries[APPROVAL_DEADLINE + suffix] = {
+                "task": "schedule.approval_deadline",
+                "schedule": _on(deadline_time(own), newsletter),
+                "kwargs": kwargs,
+                "options": {"expires": max(60, grace_seconds)},
+            }
+    return entries
+
+
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """The periodic entries (celery `beat_schedule` format), all derived from settings.
 
@@ -116,7 +161,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     Nothing uses ETA/countdown: long delays would be redelivered after Redis's visibility timeout.
     """
     collect_seconds = settings.collect_every_minutes * 60
-    grace_seconds = int(settings.catchup_grace_hours * 3600)
     entries: dict[str, dict[str, Any]] = {
         COLLECT: {
             "task": "collect.all",
@@ -135,16 +179,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": crontab(minute=30),
             "options": {"expires": 3600},
         },
-        BUILD: {
-            "task": "schedule.build_digest",
-            "schedule": _daily(build_time(settings)),
-            "options": {"expires": max(60, settings.build_lead_minutes * 60)},
-        },
-        SEND: {
-            "task": "schedule.send_digest",
-            "schedule": _daily(settings.send_time),
-            "options": {"expires": max(60, grace_seconds)},
-        },
+        **edition_entries(settings),
         CATCH_UP: {
             "task": "schedule.catch_up",
             # off the send minute so it does not race the send itself (harmless, but noisy)
@@ -163,14 +198,6 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "inbox.fetch",
             "schedule": _every(settings.inbox_fetch_every_minutes, offset=3),
             "options": {"expires": settings.inbox_fetch_every_minutes * 60},
-        }
-    if settings.send_approval == "required":
-        # an edition still held then is sent or skipped (APPROVAL_DEADLINE_ACTION); catch-up
-        # applies it too when this run was missed
-        entries[APPROVAL_DEADLINE] = {
-            "task": "schedule.approval_deadline",
-            "schedule": _daily(deadline_time(settings)),
-            "options": {"expires": max(60, grace_seconds)},
         }
     if settings.beat_heartbeat_seconds > 0:
         entries[HEARTBEAT] = {

@@ -11,10 +11,12 @@ from typing import Any
 
 from scheduler import daily, guards
 from scheduler.schedule import build_day, send_day
+from worker import newsletters
 from worker.celery_app import app, current_settings
 from worker.digest.tasks import builder
 from worker.edition import lifecycle
 from worker.logging import bind_digest_date
+from worker.settings import Settings
 
 # every process that loads the task modules (workers, beat, the CLI) publishes through the guard
 guards.install()
@@ -24,25 +26,30 @@ def _day(day_iso: str | None, default: date) -> date:
     return date.fromisoformat(day_iso) if day_iso else default
 
 
+def _settings(newsletter: str) -> Settings:
+    """The newsletter's view of the settings ("": the first, as a beat from before sends)."""
+    return newsletters.scoped(current_settings(), newsletter or None)
+
+
 @app.task(name="schedule.build_digest")  # type: ignore[untyped-decorator]
-def build_digest_task(day_iso: str | None = None) -> dict[str, Any]:
-    settings = current_settings()
+def build_digest_task(day_iso: str | None = None, newsletter: str = "") -> dict[str, Any]:
+    settings = _settings(newsletter)
     day = _day(day_iso, build_day(settings, datetime.now(UTC)))
     bind_digest_date(day)
     return lifecycle.build(settings, day, builder=builder(), by="beat").as_dict()
 
 
 @app.task(name="schedule.send_digest", acks_late=True)  # type: ignore[untyped-decorator]
-def send_digest_task(day_iso: str | None = None) -> dict[str, Any]:
-    settings = current_settings()
+def send_digest_task(day_iso: str | None = None, newsletter: str = "") -> dict[str, Any]:
+    settings = _settings(newsletter)
     day = _day(day_iso, send_day(settings, datetime.now(UTC)))
     bind_digest_date(day)
     return lifecycle.start(settings, day, by="beat", builder=builder()).as_dict()
 
 
 @app.task(name="schedule.approval_deadline", acks_late=True)  # type: ignore[untyped-decorator]
-def approval_deadline_task(day_iso: str | None = None) -> dict[str, Any]:
-    settings = current_settings()
+def approval_deadline_task(day_iso: str | None = None, newsletter: str = "") -> dict[str, Any]:
+    settings = _settings(newsletter)
     day = _day(day_iso, send_day(settings, datetime.now(UTC)))
     bind_digest_date(day)
     outcome = lifecycle.apply_deadline(settings, day, builder=builder())
@@ -51,7 +58,13 @@ def approval_deadline_task(day_iso: str | None = None) -> dict[str, Any]:
 
 @app.task(name="schedule.catch_up", acks_late=True)  # type: ignore[untyped-decorator]
 def catch_up_task() -> dict[str, Any]:
-    return lifecycle.catch_up(current_settings(), builder=builder())
+    """Each newsletter's catch-up; the first one's result at the top level (as before)."""
+    settings = current_settings()
+    results = [
+        lifecycle.catch_up(newsletters.scoped(settings, n), builder=builder())
+        for n in newsletters.all_newsletters(settings)
+    ]
+    return {**results[0], "newsletters": results}
 
 
 @app.task(name="schedule.heartbeat", ignore_result=True)  # type: ignore[untyped-decorator]

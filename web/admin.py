@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from web.deps import SessionDep, get_settings_from
+from web.deps import NewsletterQuery, SessionDep, get_settings_from, newsletter_settings
 from worker.models import Article, Audio, AudioState, Delivery, DeliveryState, Digest, Source
 
 log = logging.getLogger(__name__)
@@ -180,11 +180,11 @@ class AudioStatusOut(BaseModel):
         409: {"model": ErrorOut, "description": "Refused (not a subscriber, send in flight)"},
     },
 )
-def resend(request: Request, body: ResendIn) -> ResendOut:
+def resend(request: Request, body: ResendIn, newsletter: NewsletterQuery = None) -> ResendOut:
     """Resend a day's digest (same options as `digestcast resend`)."""
     from worker.edition.lifecycle import resend as lifecycle_resend
 
-    settings = get_settings_from(request)
+    settings = newsletter_settings(request, newsletter)
     result = lifecycle_resend(
         settings,
         body.date,
@@ -223,8 +223,11 @@ def collect(request: Request) -> CollectOut:
     dependencies=[Depends(require_admin)],
     responses={404: {"model": ErrorOut, "description": "No digest for that day"}},
 )
-def digest_status(request: Request, day: date, session: SessionDep) -> DeliveryStatusOut:
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+def digest_status(
+    request: Request, day: date, session: SessionDep, newsletter: NewsletterQuery = None
+) -> DeliveryStatusOut:
+    slug = newsletter_settings(request, newsletter).newsletter_slug
+    digest = session.scalar(select(Digest).where(Digest.newsletter == slug, Digest.date == day))
     if digest is None:
         raise HTTPException(404, "no digest for that day")
     rows = session.execute(
@@ -237,7 +240,7 @@ def digest_status(request: Request, day: date, session: SessionDep) -> DeliveryS
     from worker.delivery.complaints import rate
     from worker.delivery.service import delivery_status
 
-    details = delivery_status(session, day)
+    details = delivery_status(session, day, slug)
     complaints = rate(session, get_settings_from(request), digest.id)
     from worker.edition.lifecycle import history
 
@@ -287,7 +290,8 @@ class OutcomeOut(BaseModel):
 
 
 TRANSITION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorOut, "description": "Refused: the one-line reason (e.g. already paused)"}
+    409: {"model": ErrorOut, "description": "Refused: the one-line reason (e.g. already paused)"},
+    404: {"model": ErrorOut, "description": "No such newsletter"},
 }
 
 
@@ -303,13 +307,15 @@ def _outcome(outcome: Any) -> OutcomeOut:
     dependencies=[Depends(require_admin)],
     responses=TRANSITION_RESPONSES,
 )
-def send_edition(request: Request, day: date, body: SendIn) -> OutcomeOut:
+def send_edition(
+    request: Request, day: date, body: SendIn, newsletter: NewsletterQuery = None
+) -> OutcomeOut:
     """Start the day's send through the lifecycle (as `digestcast send`); a skipped day
     answers 200 with `to_state` `skipped` and the reason."""
     from worker.digest.tasks import builder
     from worker.edition import lifecycle
 
-    settings = get_settings_from(request)
+    settings = newsletter_settings(request, newsletter)
     outcome = lifecycle.start(
         settings, day, by=body.by, reason=body.reason, force=body.force, builder=builder()
     )
@@ -327,12 +333,13 @@ def transition(
     day: date,
     action: Literal["pause", "resume", "cancel", "approve"],
     body: TransitionIn,
+    newsletter: NewsletterQuery = None,
 ) -> OutcomeOut:
     """Pause, resume, cancel or approve the day's edition (as the CLI commands of those names)."""
     from worker.digest.tasks import builder
     from worker.edition import lifecycle
 
-    settings = get_settings_from(request)
+    settings = newsletter_settings(request, newsletter)
     if action == "approve":
         return _outcome(
             lifecycle.approve(settings, day, by=body.by, reason=body.reason, builder=builder())

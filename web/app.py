@@ -23,6 +23,7 @@ from web import (
     admin,
     beacons,
     health,
+    leave,
     listen,
     media,
     ops,
@@ -107,7 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
-    for module in (health, subscribe, unsubscribe, listen, pages, media, beacons):
+    for module in (health, subscribe, unsubscribe, leave, listen, pages, media, beacons):
         app.include_router(module.router)
     app.include_router(admin.router, max_body_size=settings.admin_max_body_bytes)
     app.include_router(beacons.admin_router)

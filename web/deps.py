@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -84,3 +84,21 @@ def public_redirect(request: Request, path: str, status_code: int = 308) -> Redi
     """A redirect to `path` on PUBLIC_BASE_URL: never built from the request's Host header."""
     base = get_settings_from(request).public_base_url.rstrip("/")
     return RedirectResponse(base + path, status_code=status_code)
+
+
+# the ops API's `?newsletter=SLUG` (worker/newsletters.py): unset, the first newsletter
+NewsletterQuery = Annotated[
+    str | None, Query(max_length=64, description="The newsletter's slug (default: the first)")
+]
+
+
+def newsletter_settings(request: Request, newsletter: str | None) -> Settings:
+    """The app's settings as one newsletter's editions see them; 404 for an unknown slug."""
+    from fastapi import HTTPException
+
+    from worker import newsletters
+
+    try:
+        return newsletters.scoped(get_settings_from(request), newsletter)
+    except newsletters.NewsletterError as exc:
+        raise HTTPException(404, str(exc)) from None

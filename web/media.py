@@ -42,7 +42,7 @@ MEDIA_PREFIX = "/media/"
 
 # files at the top of DATA_DIR that the web serves: the feeds and the cover art they point at
 ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
-SERVED_PREFIXES = ("articles/", "digests/")
+SERVED_PREFIXES = ("articles/", "digests/", "feeds/")
 CHUNK = 256 * 1024
 # a range (or file) up to this size is read in one pread and sent as one body: the 64 KiB
 # ranges players ask for never pay for a streaming response
@@ -350,6 +350,14 @@ async def podcast_feed(request: Request) -> Response:
 @router.api_route("/briefing.xml", methods=["GET", "HEAD"], include_in_schema=False)
 async def briefing_feed(request: Request) -> Response:
     return await _serve_key(request, "briefing.xml")
+
+
+@router.api_route("/feeds/{slug}/briefing.xml", methods=["GET", "HEAD"], include_in_schema=False)
+async def newsletter_briefing_feed(request: Request, slug: str) -> Response:
+    """Another newsletter's briefing feed (worker/audio/podcast.py briefing_feed_key)."""
+    if not (slug.isascii() and all(c.isalnum() or c == "-" for c in slug)):
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    return await _serve_key(request, f"feeds/{slug}/briefing.xml")
 
 
 class MediaFastPath:

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from web.deps import SessionDep, get_settings_from, public_redirect, render
 from web.params import parse_day
 from web.security import CSP_HEADER, DIGEST_CSP
+from worker import newsletters
+from worker.edition.lookup import DEFAULT_SLUG, edition_path
 from worker.models import Article, Digest, DigestState
 from worker.storage import Storage, StorageError, get_storage
 
@@ -142,12 +144,12 @@ def listed_editions() -> Select[Digest]:
     return select(Digest).where(Digest.state.in_(PUBLISHED))
 
 
-def published_edition(session: Session, day: str) -> Digest | None:
-    """The edition of a day named in a URL, if it is one a reader may see."""
+def published_edition(session: Session, day: str, slug: str = DEFAULT_SLUG) -> Digest | None:
+    """The edition of a day (of newsletter `slug`) named in a URL, if a reader may see it."""
     parsed = parse_day(day)
-    if parsed is None:
+    if parsed is None or len(slug) > 64:
         return None
-    return session.scalar(listed_editions().where(Digest.date == parsed))
+    return session.scalar(listed_editions().where(Digest.newsletter == slug, Digest.date == parsed))
 
 
 def not_found(request: Request, what: str) -> HTMLResponse:
@@ -164,11 +166,21 @@ class Listing:
 
 @router.get("/briefing/{day}", response_class=HTMLResponse)
 def briefing(request: Request, day: str, session: SessionDep) -> HTMLResponse:
-    digest = published_edition(session, day)
+    return _briefing(request, session, day, DEFAULT_SLUG)
+
+
+@router.get("/briefing/{slug}/{day}", response_class=HTMLResponse)
+def newsletter_briefing(request: Request, slug: str, day: str, session: SessionDep) -> HTMLResponse:
+    """Another newsletter's briefing (worker/edition/lookup.py edition_path)."""
+    return _briefing(request, session, day, slug)
+
+
+def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLResponse:
+    digest = published_edition(session, day, slug)
     if digest is None:
         return not_found(request, "There is no briefing for that day.")
     storage = get_storage(get_settings_from(request))
-    base = f"digests/{digest.date.isoformat()}"
+    base = f"digests/{edition_path(digest.newsletter, digest.date)}"
     mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
     has_audio = exists(storage, mp3)
     articles = session.scalars(
@@ -218,17 +230,41 @@ def archive_alias(request: Request, day: str | None = None) -> Response:
 
 @router.get("/digests/", response_class=HTMLResponse)
 def archive(request: Request, session: SessionDep) -> HTMLResponse:
-    digests = session.scalars(listed_editions().order_by(Digest.date.desc()).limit(1000)).all()
-    return render(request, "archive.html", {"digests": digests})
+    """Every newsletter's published editions, newest first."""
+    return _archive(request, session, None)
+
+
+@router.get("/digests/{slug}/", response_class=HTMLResponse)
+def newsletter_archive(request: Request, slug: str, session: SessionDep) -> HTMLResponse:
+    """One newsletter's published editions."""
+    return _archive(request, session, slug)
+
+
+def _archive(request: Request, session: Session, slug: str | None) -> HTMLResponse:
+    query = listed_editions().order_by(Digest.date.desc(), Digest.newsletter).limit(1000)
+    if slug is not None:
+        query = query.where(Digest.newsletter == slug)
+    names = {n.slug: n.name for n in newsletters.all_newsletters(get_settings_from(request))}
+    context = {"digests": session.scalars(query).all(), "path": edition_path, "names": names}
+    return render(request, "archive.html", context)
 
 
 @router.get("/digests/{day}", response_model=None)
 def archived_digest(request: Request, day: str, session: SessionDep) -> Response:
-    digest = published_edition(session, day)
+    return _archived(request, session, day, DEFAULT_SLUG)
+
+
+@router.get("/digests/{slug}/{day}", response_model=None)
+def newsletter_digest(request: Request, slug: str, day: str, session: SessionDep) -> Response:
+    return _archived(request, session, day, slug)
+
+
+def _archived(request: Request, session: Session, day: str, slug: str) -> Response:
+    digest = published_edition(session, day, slug)
     if digest is None:
         return not_found(request, "There is no digest for that day.")
     storage = get_storage(get_settings_from(request))
-    key = f"digests/{digest.date.isoformat()}/digest.html"
+    key = f"digests/{edition_path(digest.newsletter, digest.date)}/digest.html"
     if not exists(storage, key):
         return not_found(request, "There is no digest for that day.")
     # the web copy the digest stage stores has no subscriber token in it

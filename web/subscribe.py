@@ -22,16 +22,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
 from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key
 from web.unsubscribe import masked
+from worker import newsletters, subscriptions, welcome
 from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
+from worker.edition.lookup import edition_path
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
 from worker.models import Digest, Subscriber, SubscriberState
 from worker.settings import Settings
@@ -52,8 +54,18 @@ HONEYPOT_FIELD = "website"
 
 def _form_page(request: Request, settings: Settings, **context: Any) -> HTMLResponse:
     status = int(context.pop("status_code", 200))
+    every = newsletters.all_newsletters(settings)
     return render_form(
-        request, "subscribe.html", {"honeypot": HONEYPOT_FIELD, **context}, status_code=status
+        request,
+        "subscribe.html",
+        {
+            "honeypot": HONEYPOT_FIELD,
+            "newsletters": every if len(every) > 1 else [],
+            "names": {n.slug: n.name for n in every},
+            "path": edition_path,
+            **context,
+        },
+        status_code=status,
     )
 
 
@@ -90,7 +102,9 @@ def send_confirmation(settings: Settings, email: str, subscriber_id: int, nonce:
     send_soon(settings, email, subject.replace("\n", " "), text, html)
 
 
-def _confirmation_for(settings: Settings, address: str, name: str) -> tuple[int, str] | None:
+def _confirmation_for(
+    settings: Settings, address: str, name: str, chosen: list[str]
+) -> tuple[int, str] | None:
     """The row and confirmation nonce to mail for `address`; None when it must not be mailed.
 
     A new address becomes a pending row; an existing row is left as it is (a stranger must not
@@ -106,6 +120,8 @@ def _confirmation_for(settings: Settings, address: str, name: str) -> tuple[int,
                     pending = SubscriberState.pending
                     subscriber = subscribers.add(session, address, name, state=pending)
                 row_id = subscriber.id
+                # asked for only: joined when the link is used (a stranger adds nothing)
+                subscriptions.ask(session, row_id, chosen)
                 session.execute(
                     update(Subscriber)
                     .where(Subscriber.id == row_id, Subscriber.confirm_nonce.is_(None))
@@ -141,8 +157,12 @@ def subscribe(
     name: Annotated[str, Form()] = "",
     honeypot: Annotated[str, Form(alias=HONEYPOT_FIELD)] = "",
     submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
+    newsletter: Annotated[list[str] | None, Form()] = None,
 ) -> HTMLResponse:
     settings = get_settings_from(request)
+    known = [n.slug for n in newsletters.all_newsletters(settings)]
+    # unknown slugs are dropped; none chosen (or a form without the choice): the first one
+    chosen = [slug for slug in known if slug in (newsletter or [])] or known[:1]
     if not csrf_ok(request, settings, submitted_csrf):
         WEB_SUBSCRIBE.labels("csrf").inc()
         return _form_page(
@@ -179,7 +199,7 @@ def subscribe(
         # enough mail to that address for now; the answer must not tell a stranger so
         WEB_SUBSCRIBE.labels("recipient_limited").inc()
         return render(request, "check_email.html", {})
-    found = _confirmation_for(settings, address, name)
+    found = _confirmation_for(settings, address, name, chosen)
     if found is not None:
         try:
             send_confirmation(settings, address, *found)
@@ -261,7 +281,8 @@ def _confirmable(
             "This confirmation link no longer works. Please subscribe again.",
             410,
         )
-    if row.state == SubscriberState.active:
+    adding = subscriptions.asked(session, row.id) and nonce_matches(row.confirm_nonce, ref.nonce)
+    if row.state == SubscriberState.active and not adding:  # (adding: another newsletter)
         return _already_subscribed(request, row)
     if not nonce_matches(row.confirm_nonce, ref.nonce):
         return _used(request)
@@ -270,7 +291,11 @@ def _confirmable(
 
 def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
     WEB_CONFIRM.labels("already").inc()
-    name = get_settings_from(request).newsletter_name
+    settings = get_settings_from(request)
+    names = {n.slug: n.name for n in newsletters.all_newsletters(settings)}
+    session = object_session(row)
+    on = subscriptions.slugs_of(session, row.id) if session is not None else []
+    name = ", ".join(names.get(s, s) for s in on) or settings.newsletter_name
     return render(
         request,
         "message.html",
@@ -330,13 +355,20 @@ def confirm(
     if getattr(used, "rowcount", 0) != 1:
         return _used(request)
     subscribers.lift_ops_removal(session, row.email)
+    joined = subscriptions.confirm_asked(session, row.id)
+    if not subscriptions.slugs_of(session, row.id):  # nothing asked (a row from before)
+        joined = subscriptions.join(session, row.id, [newsletters.get(settings).slug])
+    session.commit()  # the welcome below reads what this confirmed
+    welcome.send_welcomes(settings, row.id, joined)
     WEB_CONFIRM.labels("confirmed").inc()
+    names = {n.slug: n.name for n in newsletters.all_newsletters(settings)}
     return render(
         request,
         "message.html",
         {
             "title": "Subscription confirmed",
             "message": f"Thank you. {masked(row.email)} will receive "
-            f"{settings.newsletter_name} every morning.",
+            + ", ".join(names.get(s, s) for s in joined or [newsletters.get(settings).slug])
+            + ".",
         },
     )

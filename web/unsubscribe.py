@@ -13,10 +13,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from web.deps import SessionDep, get_settings_from, render
 from web.security import CSRF_FIELD, csrf_ok, render_form
+from worker import newsletters, subscriptions
 from worker.metrics import WEB_UNSUBSCRIBE
 from worker.models import Subscriber, SubscriberState
 from worker.tokens import TokenError, nonce_matches, read_unsubscribe_token
@@ -127,6 +128,9 @@ def preferences_page(request: Request, token: str, session: SessionDep) -> HTMLR
 
 def _preferences(request: Request, token: str, found: Subscriber, *, saved: bool) -> HTMLResponse:
     """The preferences page with a fresh CSRF token (shown first, and again after saving)."""
+    every = newsletters.all_newsletters(get_settings_from(request))
+    session = object_session(found)
+    on = subscriptions.slugs_of(session, found.id) if session is not None else []
     return render_form(
         request,
         "preferences.html",
@@ -136,6 +140,8 @@ def _preferences(request: Request, token: str, found: Subscriber, *, saved: bool
             "subscriber": found,
             "unsubscribed": found.state == SubscriberState.unsubscribed,
             "saved": saved,
+            "newsletters": every if len(every) > 1 else [],
+            "on": on,
         },
     )
 
@@ -148,6 +154,8 @@ def save_preferences(
     submitted_csrf: Annotated[str, Form(alias=CSRF_FIELD)] = "",
     wants_daily: Annotated[str, Form()] = "",
     wants_audio_links: Annotated[str, Form()] = "",
+    newsletter: Annotated[list[str] | None, Form()] = None,
+    newsletters_listed: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     found = _subscriber(request, session, token)
     if isinstance(found, TokenError) or found is None:
@@ -163,4 +171,11 @@ def save_preferences(
     # unchecked checkboxes are simply absent from the form
     found.wants_daily = wants_daily == "on"
     found.wants_audio_links = wants_audio_links == "on"
+    if newsletters_listed:  # the form showed the newsletters: what is unticked is left
+        chosen = set(newsletter or [])
+        for n in newsletters.all_newsletters(settings):
+            if n.slug in chosen:
+                subscriptions.join(session, found.id, [n.slug])  # the owner's own link
+            else:
+                subscriptions.leave(session, found.id, n.slug)
     return _preferences(request, token, found, saved=True)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from worker import db
-from worker.cli_common import DateOption, console, err
+from worker.cli_common import DateOption, NewsletterOption, console, err
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
 from worker.cli_common import progress_bars as _progress
@@ -41,11 +41,16 @@ def run(
     no_send: Annotated[
         bool, typer.Option("--no-send", help="Build everything, send nothing.")
     ] = False,
+    newsletter: Annotated[
+        str | None,
+        typer.Option("--newsletter", help="Only this newsletter (default: each one due that day)."),
+    ] = None,
 ) -> None:
-    """The whole daily job once: collect, audio, build, deliver. Safe to run again."""
+    """The whole daily job once: collect, audio, then build and deliver the edition of every
+    newsletter due that day. Safe to run again."""
     from worker.pipeline import run_daily
 
-    settings = _settings()
+    settings = _settings(newsletter)
     _require_secret(settings)
     db.upgrade(settings)
     day = _day(settings, date_)
@@ -140,6 +145,7 @@ def preview(
     out: Annotated[Path, typer.Option(help="Where to write the preview files.")] = Path(
         "var/preview"
     ),
+    newsletter: NewsletterOption = None,
 ) -> None:
     """Write the day's email (HTML, text) and screenshots at 375 and 680 px for editors."""
     from worker.digest.preview import PreviewError
@@ -148,7 +154,7 @@ def preview(
     from worker.edition import lifecycle
     from worker.storage import get_storage
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     day = _day(settings, date_)
     # (re)built with its briefing while the lifecycle allows it; a sent edition is shown as sent
     built = lifecycle.build(settings, day, builder=builder(), by="preview")
@@ -172,11 +178,12 @@ def send(
     ] = False,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (recorded).")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    newsletter: NewsletterOption = None,
 ) -> None:
     """Build (if still allowed) and deliver the day's edition through its lifecycle."""
     from worker.pipeline import build_digest, deliver, delivery_lines
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     _require_secret(settings)
     day = _day(settings, date_)
     build_digest(settings, day)
@@ -198,6 +205,7 @@ def resend(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm --all without asking.")] = False,
     by: Annotated[str | None, typer.Option("--by", help="Who asks (recorded).")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    newsletter: NewsletterOption = None,
 ) -> None:
     """Ops: resend a digest to one address, to the failed ones, or to everybody (recorded)."""
     from worker.edition.lifecycle import resend as do_resend
@@ -206,7 +214,7 @@ def resend(
     if sum([to is not None, failed, everyone]) != 1:
         err.print("[red]choose exactly one of --to EMAIL, --failed, --all[/red]")
         raise typer.Exit(2)
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     _require_secret(settings)
     day = _day(settings, date_)
     if everyone and not dry_run and not yes:
@@ -230,11 +238,12 @@ def resend(
 
 
 @app.command()
-def status(date_: DateOption = None) -> None:
-    """One-glance health: deliveries per state, audio states, source health."""
+def status(date_: DateOption = None, newsletter: NewsletterOption = None) -> None:
+    """One-glance health: every newsletter, then one edition's deliveries (the first
+    newsletter's unless --newsletter), audio states, source health."""
     from worker.status import gather_status
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     day = _day(settings, date_)
     with db.session_scope(settings) as session:
         report = gather_status(session, settings, day)

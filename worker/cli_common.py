@@ -29,8 +29,24 @@ DateOption = Annotated[
 ]
 
 
-def load_settings() -> Settings:
+NewsletterOption = Annotated[
+    str | None,
+    typer.Option("--newsletter", help="The newsletter's slug (default: the first one)."),
+]
+
+
+def load_settings(newsletter: str | None = None, *, scope: bool = False) -> Settings:
+    """The settings; with `scope` (or a `newsletter`), as one newsletter's editions see them
+    (worker/newsletters.py: its name, send time, sender, List-Id, language)."""
     settings = get_settings()
+    if scope or newsletter:
+        from worker import newsletters
+
+        try:
+            settings = newsletters.scoped(settings, newsletter)
+        except newsletters.NewsletterError as exc:
+            err.print(f"[red]{exc}[/red]", highlight=False)
+            raise typer.Exit(2) from None
     from worker.celery_app import configure
     from worker.logging import configure_logging
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from worker.cli_common import console, err, require_secret
+from worker.cli_common import NewsletterOption, console, err, require_secret
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
 
@@ -35,23 +35,27 @@ def _report(outcome: object) -> None:
         console.print("workers stopped: no message is being sent")
 
 
-def pause(date_: DateRequired, reason: Reason = "", by: By = None) -> None:
+def pause(
+    date_: DateRequired, reason: Reason = "", by: By = None, newsletter: NewsletterOption = None
+) -> None:
     """Pause the day's send: workers stop within seconds, after the message on the wire."""
     from worker.edition import lifecycle
     from worker.pipeline import load_tasks
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     load_tasks(settings)
     day = _day(settings, date_)
     _report(lifecycle.pause(settings, day, by=by, reason=reason, wait_seconds=STOP_WAIT_SECONDS))
 
 
-def resume(date_: DateRequired, reason: Reason = "", by: By = None) -> None:
+def resume(
+    date_: DateRequired, reason: Reason = "", by: By = None, newsletter: NewsletterOption = None
+) -> None:
     """Resume a paused send exactly where it stopped (nobody missed, nobody twice)."""
     from worker.edition import lifecycle
     from worker.pipeline import load_tasks
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     require_secret(settings)  # resuming sends mail that carries signed links
     load_tasks(settings)
     _report(lifecycle.resume(settings, _day(settings, date_), by=by, reason=reason))
@@ -61,24 +65,27 @@ def cancel(
     date_: DateRequired,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded; required).")],
     by: By = None,
+    newsletter: NewsletterOption = None,
 ) -> None:
     """Cancel the day's edition: unsent rows become `cancelled`, what was sent stays sent."""
     from worker.edition import lifecycle
     from worker.pipeline import load_tasks
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     load_tasks(settings)
     day = _day(settings, date_)
     _report(lifecycle.cancel(settings, day, by=by, reason=reason, wait_seconds=STOP_WAIT_SECONDS))
 
 
-def approve(date_: DateRequired, reason: Reason = "", by: By = None) -> None:
+def approve(
+    date_: DateRequired, reason: Reason = "", by: By = None, newsletter: NewsletterOption = None
+) -> None:
     """Approve a held edition (SEND_APPROVAL=required); after the send time it goes out now."""
     from worker.digest.tasks import builder
     from worker.edition import lifecycle
     from worker.pipeline import load_tasks
 
-    settings = _settings()
+    settings = _settings(newsletter, scope=True)
     require_secret(settings)  # an approval after the send time sends at once
     load_tasks(settings)
     day = _day(settings, date_)

@@ -12,6 +12,7 @@ from rich.table import Table
 from worker import db
 from worker.cli_common import console, err
 from worker.cli_common import load_settings as _settings
+from worker.settings import Settings
 
 subscribers_app = typer.Typer(help="The subscriber list.", no_args_is_help=True)
 sources_app = typer.Typer(help="Feed sources and their health.", no_args_is_help=True)
@@ -20,22 +21,39 @@ bounces_app = typer.Typer(
 )
 
 
+def _known(settings: Settings, slugs: list[str] | None) -> list[str]:
+    """The slugs, each checked against the newsletters table; none given: the first one."""
+    from worker import newsletters
+
+    try:
+        return [newsletters.get(settings, slug).slug for slug in slugs or [""]]
+    except newsletters.NewsletterError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
 @subscribers_app.command("add")
 def subscribers_add(
-    email: str, name: Annotated[str | None, typer.Option(help="Display name.")] = None
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    newsletter: Annotated[
+        list[str] | None,
+        typer.Option("--newsletter", help="A newsletter's slug (repeatable; default: the first)."),
+    ] = None,
 ) -> None:
-    """Add (or reactivate) one subscriber."""
+    """Add (or reactivate) one subscriber, on the given newsletters."""
     from sqlalchemy import select
 
     from worker.delivery import subscribers
     from worker.models import Suppression
 
     settings = _settings()
+    slugs = _known(settings, newsletter)
     try:
         with db.session_scope(settings) as session:
             before = subscribers.get(session, email)
             was = before.state.value if before is not None else None
-            sub = subscribers.add(session, email, name=name)
+            sub = subscribers.add(session, email, name=name, newsletters=slugs)
             why = session.scalar(select(Suppression.reason).where(Suppression.email == sub.email))
             line = f"{sub.email}{f' ({sub.name})' if sub.name else ''}: "
             line += "added" if was is None else f"already on the list (was {was})"
@@ -50,12 +68,14 @@ def subscribers_add(
 
 @subscribers_app.command("import")
 def subscribers_import(path: Path) -> None:
-    """Import a CSV with a header row: email (required), name (optional)."""
+    """Import a CSV with a header row: email (required), name and newsletters (slugs separated
+    by spaces; default: the first newsletter) optional."""
     from worker.delivery import subscribers
 
     settings = _settings()
+    first = _known(settings, None)
     with db.session_scope(settings) as session, path.open(newline="", encoding="utf-8") as handle:
-        report = subscribers.import_csv(session, handle)
+        report = subscribers.import_csv(session, handle, newsletters=first)
     console.print(
         f"imported {path}: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.duplicates} duplicate rows, "

@@ -262,6 +262,29 @@ class Subscriber(Base):
     confirm_nonce: Mapped[str | None] = mapped_column(String(32))
 
 
+class Subscription(Base):
+    """A subscriber's choice of one newsletter (by slug): mailed once confirmed, while
+    `left_at` is NULL and the subscriber is active. Asked for on the subscribe form, it waits
+    (`confirmed_at` NULL) for the confirmation link, so a stranger cannot add a newsletter to
+    someone's mail. Leaving one keeps the others; the global state and the suppression list
+    still stop everything."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "newsletter", name="uq_subscriptions_subscriber_nl"),
+        Index("ix_subscriptions_newsletter_subscriber", "newsletter", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    newsletter: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    # the welcome mail of this subscription went out (once per confirmation)
+    welcomed_at: Mapped[datetime | None]
+
+
 class Suppression(Base):
     """Addresses never mailed again (hard bounces, complaints)."""
 
@@ -288,12 +311,17 @@ class DigestState(enum.StrEnum):
 
 
 class Digest(Base):
-    """One per Kyiv day; `date` unique so two schedulers can never build or send it twice."""
+    """One per (newsletter, Kyiv day), unique so two schedulers can never build or send it
+    twice."""
 
     __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("newsletter", "date", name="uq_digests_newsletter_date"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    date: Mapped[date] = mapped_column(Date, unique=True)
+    # the newsletter's slug (worker/newsletters.py); "daily" is the one of a setup without a
+    # newsletters table, and of every edition made before migration 0009
+    newsletter: Mapped[str] = mapped_column(String(64), default="daily", server_default="daily")
+    date: Mapped[date] = mapped_column(Date, index=True)
     state: Mapped[DigestState] = mapped_column(
         _enum(DigestState, "digest_state"), default=DigestState.built
     )

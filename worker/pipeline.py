@@ -17,6 +17,7 @@ from typing import Any
 from celery import Signature
 from sqlalchemy import func, or_, select
 
+from worker import newsletters
 from worker.celery_app import TASK_MODULES, app, configure
 from worker.db import session_scope
 from worker.models import Article, Audio, AudioState, Delivery, DeliveryState, DigestState
@@ -197,9 +198,11 @@ def publish_podcasts(settings: Settings) -> dict[str, Any]:
 
 
 def build_digest(settings: Settings, day: date) -> dict[str, Any]:
-    """The `digest.build` task: the edition's content, (re)built through the lifecycle."""
+    """The `digest.build` task: the edition's content, (re)built through the lifecycle, of
+    the newsletter the settings address (the first one unless scoped)."""
     load_tasks(settings)
-    return run_tasks(settings, [task("digest.build", day.isoformat())])[0]
+    slug = newsletters.current(settings).slug
+    return run_tasks(settings, [task("digest.build", day.isoformat(), "digest.build", slug)])[0]
 
 
 def deliver(
@@ -220,7 +223,7 @@ def deliver(
 
     load_tasks(settings)
     with session_scope(settings) as session:
-        digest = find(session, day)
+        digest = find(session, newsletters.edition_key(settings, day))
         digest_id = digest.id if digest is not None else None
     sent_before = count_sent(settings, digest_id) if digest_id is not None else 0
     outcome = lifecycle.start(settings, day, by=by, reason=reason, force=force)
@@ -252,30 +255,54 @@ def count_sent(settings: Settings, digest_id: int) -> int:
 
 
 @dataclass
-class DailySummary:
-    day: date
-    collect: CollectSummary
-    audio: AudioSummary
+class EditionRun:
+    """One newsletter's edition of the day in a run: what was built, what was delivered."""
+
+    name: str
     digest: dict[str, Any]
     delivery: dict[str, Any] | None
+    labelled: bool  # several newsletters: each line says whose edition it is
 
-    def lines(self) -> list[str]:
-        lines = [self.collect.line(), self.audio.line()]
+    def lines(self, day: date) -> list[str]:
         d = self.digest
-        lines.append(
-            f"digest {self.day.isoformat()}: {d.get('articles', 0)} stories, "
+        lines = [
+            f"digest {day.isoformat()}: {d.get('articles', 0)} stories, "
             f"{d.get('feed_items', 0)} news items, {d.get('picks', 0)} editors' picks"
             + (f", briefing {d['briefing_minutes']} min" if d.get("briefing_minutes") else "")
-        )
+        ]
         if self.delivery is None:
             lines.append("delivery: skipped (--no-send)")
         else:
             lines.extend(delivery_lines(self.delivery))
+        return [f"{self.name}: {line}" for line in lines] if self.labelled else lines
+
+
+@dataclass
+class DailySummary:
+    day: date
+    collect: CollectSummary
+    audio: AudioSummary
+    editions: list[EditionRun]
+
+    @property
+    def digest(self) -> dict[str, Any]:
+        return self.editions[0].digest if self.editions else {}
+
+    @property
+    def delivery(self) -> dict[str, Any] | None:
+        return self.editions[0].delivery if self.editions else None
+
+    def lines(self) -> list[str]:
+        lines = [self.collect.line(), self.audio.line()]
+        for edition in self.editions:
+            lines.extend(edition.lines(self.day))
+        if not self.editions:
+            lines.append(f"no newsletter publishes on {self.day:%A} {self.day.isoformat()}")
         return lines
 
     @property
     def nothing_new(self) -> bool:
-        sent_now = (self.delivery or {}).get("sent_now", 0)
+        sent_now = sum((e.delivery or {}).get("sent_now", 0) for e in self.editions)
         return (
             not self.collect.new_articles
             and not self.collect.updated_articles
@@ -313,7 +340,9 @@ def run_daily(
     send: bool = True,
     progress: Callable[[str], Progress] | None = None,
 ) -> DailySummary:
-    """The whole daily job once. `progress(stage)` returns a progress callback for that stage."""
+    """The whole daily job once: collect and speak, then build and deliver the edition of
+    every newsletter that publishes on `day` (or only the one the settings are scoped to).
+    `progress(stage)` returns a progress callback for that stage."""
 
     def stage(name: str) -> Progress:
         return progress(name) if progress else _no_progress
@@ -322,8 +351,14 @@ def run_daily(
     todo = articles_needing_audio(settings, collected.new_articles + collected.updated_articles)
     audio = synthesize(settings, todo, stage("audio"))
     publish_podcasts(settings)
-    digest = build_digest(settings, day)
-    delivery = None
-    if send:
-        delivery = deliver(settings, day, stage("send"))
-    return DailySummary(day=day, collect=collected, audio=audio, digest=digest, delivery=delivery)
+    every = newsletters.all_newsletters(settings)
+    chosen = [newsletters.current(settings)] if settings.newsletter_slug else every
+    editions = []
+    for newsletter in chosen:
+        if not newsletter.publishes_on(day):
+            continue
+        scoped = newsletters.scoped(settings, newsletter)
+        digest = build_digest(scoped, day)
+        delivery = deliver(scoped, day, stage("send")) if send else None
+        editions.append(EditionRun(newsletter.name, digest, delivery, len(every) > 1))
+    return DailySummary(day=day, collect=collected, audio=audio, editions=editions)

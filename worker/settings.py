@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     secret_key_fallbacks: Annotated[list[SecretStr], NoDecode] = []
     timezone: str = "Europe/Kyiv"
     newsletter_name: str = "Ukraine Daily"
+    # a TOML file of [[newsletter]] tables (worker/newsletters.py); unset: the [[newsletter]]
+    # tables of the settings file, else one newsletter made of the keys here (as before 0009)
+    newsletters: Path | None = None
+    # the newsletter these settings address (newsletters.scoped sets it); "": the first one
+    newsletter_slug: str = ""
     log_json: bool = False
 
     # --- collect

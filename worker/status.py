@@ -9,21 +9,51 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.daily import scheduler_status
-from worker import listens
+from worker import listens, newsletters
 from worker.audio.service import audio_status
 from worker.collect import skipped
 from worker.delivery.complaints import rate as complaint_rate
 from worker.delivery.resend import delivery_status
 from worker.edition.lifecycle import history
 from worker.edition.lookup import find
-from worker.models import Delivery, Source
+from worker.models import Delivery, Source, Subscriber, SubscriberState
 from worker.settings import Settings
+from worker.subscriptions import receives
+
+
+def newsletter_rows(
+    session: Session, settings: Settings, day: date, every: list[newsletters.Newsletter]
+) -> list[dict[str, Any]]:
+    """Every newsletter at a glance: its schedule, who receives it, its edition of `day`."""
+    rows = []
+    for n in every:
+        digest = find(session, (n.slug, day))
+        receiving = session.scalar(
+            select(func.count(Subscriber.id)).where(
+                Subscriber.state == SubscriberState.active, receives(n.slug)
+            )
+        )
+        state = str(digest.state) if digest is not None else "not built"
+        if digest is None and not n.publishes_on(day):
+            state = "no edition that day"
+        rows.append(
+            {
+                "slug": n.slug,
+                "name": n.name,
+                "language": n.language or "as the stories",
+                "schedule": n.schedule_line(),
+                "subscribers": int(receiving or 0),
+                f"edition {day.isoformat()}": state,
+            }
+        )
+    return rows
 
 
 def gather_status(
     session: Session, settings: Settings, day: date
 ) -> dict[str, list[dict[str, Any]]]:
-    digest = find(session, day)
+    slug = newsletters.current(settings).slug
+    digest = find(session, (slug, day))
     digest_rows: list[dict[str, Any]] = []
     history_rows: list[dict[str, Any]] = []
     delivery_rows: list[dict[str, Any]] = []
@@ -65,7 +95,7 @@ def gather_status(
             }
             for e in history(session, digest.id)
         ]
-        details = delivery_status(session, day)
+        details = delivery_status(session, day, slug)
         found = complaint_rate(session, settings, digest.id)
         complaint_rows = [
             {
@@ -113,8 +143,13 @@ def gather_status(
         }
         for r in skipped.recent(session, 20)
     ]
+    every = newsletters.all_newsletters(settings)
+    title = f"Digest {day.isoformat()}"
+    if len(every) > 1:
+        title += f" of {newsletters.current(settings).name} (--newsletter {slug})"
     report = {
-        f"Digest {day.isoformat()}": digest_rows,
+        "Newsletters": newsletter_rows(session, settings, day, every),
+        title: digest_rows,
         "History": history_rows,
         "Deliveries": delivery_rows,
         "Failing domains": failing,

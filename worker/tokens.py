@@ -152,8 +152,11 @@ def read_unsubscribe_token(settings: Settings, token: str) -> SubscriberRef:
 
 
 def unsubscribe_url(settings: Settings, subscriber_id: int, nonce: str | None) -> str:
+    """Settings scoped to a newsletter (worker.newsletters.scoped) give that newsletter's own
+    link, which leaves only it (web/leave.py); unscoped, the link leaves everything."""
     token = unsubscribe_token(settings, subscriber_id, nonce)
-    return f"{settings.public_base_url.rstrip('/')}/u/{token}"
+    url = f"{settings.public_base_url.rstrip('/')}/u/{token}"
+    return f"{url}/{settings.newsletter_slug}" if settings.newsletter_slug else url
 
 
 # ---------------------------------------------------------------- double opt-in

@@ -11,10 +11,18 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from worker.models import Delivery, Digest, DigestState, Subscriber, SubscriberState, utcnow
+from worker.models import (
+    Delivery,
+    Digest,
+    DigestState,
+    Subscriber,
+    SubscriberState,
+    Subscription,
+    utcnow,
+)
 from worker.settings import Settings
 from worker.storage import get_storage
 
@@ -93,6 +101,16 @@ def add_subscribers(session: Session, count: int, domain: str = "example.net") -
                 for i, e in enumerate(emails[start : start + 5000], start)
             ],
         )
+    # every one on the default newsletter, as `subscribers import` does
+    now, when = utcnow(), Subscription.created_at.type
+    session.execute(
+        insert(Subscription).from_select(
+            ["subscriber_id", "newsletter", "created_at", "confirmed_at"],
+            select(Subscriber.id, literal("daily"), literal(now, when), literal(now, when))
+            .where(Subscriber.domain == domain)
+            .where(~exists().where(Subscription.subscriber_id == Subscriber.id)),
+        )
+    )
     session.commit()
     return emails
 

@@ -29,6 +29,7 @@ from worker.models import (
 )
 from worker.settings import Settings
 from worker.storage import LocalStorage
+from worker.subscriptions import join
 
 ADMIN_TOKEN = "test-admin-token"
 DAY = date(2026, 11, 27)
@@ -77,6 +78,8 @@ def add_subscriber(
         sub = Subscriber(email=email, state=state)
         session.add(sub)
         session.flush()
+        if state == SubscriberState.active:
+            join(session, sub.id, ["daily"])
         return sub.id
 
 

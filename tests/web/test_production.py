@@ -56,13 +56,15 @@ class Live:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)  # type: ignore[arg-type]
 
     def outbox(self) -> list[tuple[str, str]]:
-        """(recipient, confirmation path) of every mail in the Maildir outbox, once the mail
+        """(recipient, confirmation path) of every confirmation in the Maildir outbox, once the mail
         worker has sent what the web queued."""
         wait_mail_sent(self.redis_url)
         box = mailbox.Maildir(str(self.settings.outbox_dir), create=True)
         found = []
         for key in box.keys():  # noqa: SIM118 (a Maildir, not a dict)
             msg = message_from_bytes(box.get_bytes(key), policy=policy.default)  # type: ignore[arg-type]
+            if str(msg["Subject"]).startswith("Welcome to "):
+                continue  # the welcome that follows a confirmation (worker/welcome.py)
             body = msg.get_body(("plain",))
             assert body is not None
             link = re.search(r"https://daily\.example\.org(/confirm/\S+)", body.get_content())

@@ -17,6 +17,7 @@ from web.deps import SessionDep, get_settings_from
 from web.ops.pages import NoteId, UserDep, checked_form, page, reason_of, record, require, signed_in
 from worker.digest.editorial import Editorial
 from worker.digest.select import lead_first
+from worker.edition.lookup import find
 from worker.models import Article, Digest, FeedItem
 from worker.ops import today
 from worker.ops.models import OpsAudit, Role
@@ -49,7 +50,7 @@ def edit_page(
     request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     require(user, Role.editor)
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest = find(session, day)
     if digest is None or today.state_of(digest) is None:
         raise HTTPException(404, f"no edition of {day.isoformat()} has been built")
     stories, items = _content(session, digest)
@@ -111,7 +112,7 @@ async def save(request: Request, day: date) -> Response:
     reason = reason_of(form)
     settings = get_settings_from(request)
     with db.session_scope(settings) as session:
-        digest = session.scalar(select(Digest).where(Digest.date == day))
+        digest = find(session, day)
         if digest is None:
             raise HTTPException(404, f"no edition of {day.isoformat()}")
         story_ids = [a.id for a in _content(session, digest)[0]]

@@ -30,6 +30,7 @@ from web.ops.pages import (
 from web.ops.today import unfinished
 from worker import db
 from worker.delivery import subscribers as subscriber_list
+from worker.edition.lookup import DEFAULT_SLUG, find
 from worker.models import Digest, Resend, Subscriber
 from worker.ops import people
 from worker.ops.models import Role
@@ -57,7 +58,14 @@ def subscriber_page(
     request: Request, sid: RowId, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     sub = _subscriber(session, sid)
-    days = list(session.scalars(select(Digest.date).order_by(Digest.date.desc()).limit(30)))
+    days = list(
+        session.scalars(
+            select(Digest.date)
+            .where(Digest.newsletter == DEFAULT_SLUG)
+            .order_by(Digest.date.desc())
+            .limit(30)
+        )
+    )
     context = {
         "sub": sub,
         "rows": people.history(session, sid),
@@ -174,7 +182,7 @@ def _brief(result: dict[str, Any], day: date) -> dict[str, Any]:
 @router.get("/editions/{day}/resend", response_class=HTMLResponse, include_in_schema=False)
 def resend_page(request: Request, day: date, session: SessionDep, user: UserDep) -> HTMLResponse:
     require(user, Role.operator)
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest = find(session, day)
     if digest is None:
         raise HTTPException(404, f"no edition for {day.isoformat()}")
     resends = list(

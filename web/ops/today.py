@@ -27,6 +27,7 @@ from web.ops.pages import (
     require,
     signed_in,
 )
+from worker.edition.lookup import DEFAULT_SLUG, find
 from worker.models import Digest, utcnow
 from worker.ops import today
 from worker.ops.models import OpsAudit, Role
@@ -75,7 +76,14 @@ def _edition_page(
         row = session.get(OpsAudit, note)
         if row is not None and row.actor == user.email:
             context["note"] = row
-    context["recent"] = list(session.scalars(select(Digest).order_by(Digest.date.desc()).limit(7)))
+    context["recent"] = list(
+        session.scalars(
+            select(Digest)
+            .where(Digest.newsletter == DEFAULT_SLUG)
+            .order_by(Digest.date.desc())
+            .limit(7)
+        )
+    )
     return page(request, "ops/today.html", context, user)
 
 
@@ -88,7 +96,14 @@ def today_page(
 
 @router.get("/editions/", response_class=HTMLResponse, include_in_schema=False)
 def editions(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
-    rows = list(session.scalars(select(Digest).order_by(Digest.date.desc()).limit(120)))
+    rows = list(
+        session.scalars(
+            select(Digest)
+            .where(Digest.newsletter == DEFAULT_SLUG)
+            .order_by(Digest.date.desc())
+            .limit(120)
+        )
+    )
     return page(request, "ops/editions.html", {"editions": rows}, user)
 
 
@@ -96,7 +111,7 @@ def editions(request: Request, session: SessionDep, user: UserDep) -> HTMLRespon
 def edition_page(
     request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest = find(session, day)
     if digest is None:
         raise HTTPException(404, f"no edition for {day.isoformat()}")
     return _edition_page(request, session, user, digest, note)
@@ -105,7 +120,7 @@ def edition_page(
 @router.get("/editions/{day}/live.json", include_in_schema=False)
 def live(day: date, session: SessionDep, user: QuietUserDep) -> JSONResponse:
     """The page's changing figures, polled by ops.js every few seconds."""
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest = find(session, day)
     if digest is None:
         raise HTTPException(404, "no edition for that day")
     figures = today.summary(session, digest, utcnow(), details=False).live()
@@ -117,7 +132,7 @@ def confirm_page(
     request: Request, day: date, action: ActionName, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
     require(user, NEEDS[action])
-    digest = session.scalar(select(Digest).where(Digest.date == day))
+    digest = find(session, day)
     context = {
         "day": day.isoformat(),
         "action": action,

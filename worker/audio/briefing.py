@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker import i18n, newsletters
 from worker.audio import master, mp3
 from worker.audio.captions import Cue, plain_text, webvtt
 from worker.audio.cover import cover_png
@@ -34,6 +36,7 @@ from worker.audio.master import Encoded, Mastering
 from worker.audio.normalize import spoken_date
 from worker.audio.service import layout, write_meta
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, text_hash
+from worker.edition.lookup import edition_path
 from worker.models import Article, Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -56,13 +59,19 @@ def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment
     """Intro, one segment per top story (headline + first paragraphs), outro (pure)."""
     name = settings.newsletter_name
     lexicon = lexicon_at(settings.tts_lexicon)
-    when = f"{day:%A}, {spoken_date(day, 'en')}"
+    # the intro and outro speak the edition's language (its catalogue); stories their own
+    lang = settings.digest_language if settings.digest_language in ("en", "uk") else "en"
+    t = i18n.gettext_for(lang)
+    when = f"{format_date(day, 'EEEE', locale=lang)}, {spoken_date(day, lang)}"
     count = len(articles)
-    intro = (
-        f"Good morning. This is {name}, your briefing for {when}. "
-        f"{'One top story' if count == 1 else f'{count} top stories'} today."
-    )
-    segments = [Segment("Intro", prepare(intro, "", "en", lexicon=lexicon))]
+    intro = t.gettext("Good morning. This is %(name)s, your briefing for %(when)s.") % {
+        "name": name,
+        "when": when,
+    }
+    intro += " " + t.ngettext("One top story today.", "%(num)s top stories today.", count) % {
+        "num": count
+    }
+    segments = [Segment("Intro", prepare(intro, "", lang, lexicon=lexicon))]
     for article in articles:
         speech = prepare(
             article.title,
@@ -73,11 +82,11 @@ def plan(settings: Settings, day: date, articles: list[Article]) -> list[Segment
         )
         if speech.paragraphs:
             segments.append(Segment(article.title, speech, article.url))
-    outro = (
-        f"That was {name} for {spoken_date(day, 'en')}. The full stories, and audio of every "
-        "article, are in today's email. Thank you for listening."
-    )
-    segments.append(Segment("Outro", prepare(outro, "", "en", lexicon=lexicon)))
+    outro = t.gettext(
+        "That was %(name)s for %(when)s. The full stories, and audio of every article, "
+        "are in today's email. Thank you for listening."
+    ) % {"name": name, "when": spoken_date(day, lang)}
+    segments.append(Segment("Outro", prepare(outro, "", lang, lexicon=lexicon)))
     return segments
 
 
@@ -130,7 +139,7 @@ def build_briefing(
     if not top:
         return None
     segments = plan(settings, digest.date, top)
-    folder = f"digests/{digest.date.isoformat()}"
+    folder = f"digests/{edition_path(digest.newsletter, digest.date)}"
     key = f"{folder}/briefing.mp3"
     digest_hash = text_hash(
         [p for s in segments for p in s.speech.paragraphs], "briefing", engine=settings.tts_engine
@@ -220,7 +229,7 @@ def write_briefing(
     levels: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Tag and store the briefing's files (briefing.json last), refresh the briefing feed."""
-    folder = f"digests/{day.isoformat()}"
+    folder = f"digests/{edition_path(newsletters.current(settings).slug, day)}"
     title = f"{settings.newsletter_name}, {spoken_date(day, 'en')}"
     mastering = Mastering.from_settings(settings)
     data = mp3.tag(

@@ -25,8 +25,10 @@ from feedgen.util import xml_elem
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from worker import newsletters
 from worker.audio.cover import cover_png
 from worker.audio.normalize import spoken_date
+from worker.edition.lookup import DEFAULT_SLUG, edition_path
 from worker.models import Article, Audio, AudioState, Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -227,14 +229,20 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
 
 
 def publish_briefing_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
+    slug = newsletters.current(settings).slug
+    feed_key = briefing_feed_key(slug)
     title = f"{settings.newsletter_name}: the daily briefing"
-    fg = _channel(settings, storage, "briefing.xml", title)
+    fg = _channel(settings, storage, feed_key, title)
     items = 0
     digests = session.scalars(
-        select(Digest).order_by(Digest.date.desc()).limit(settings.podcast_max_items)
+        select(Digest)
+        .where(Digest.newsletter == slug)
+        .order_by(Digest.date.desc())
+        .limit(settings.podcast_max_items)
     )
     for digest in digests:
-        folder = f"digests/{digest.date.isoformat()}"
+        path = edition_path(slug, digest.date)
+        folder = f"digests/{path}"
         key = f"{folder}/briefing.mp3"
         if not storage.exists(key) or not storage.exists(f"{folder}/briefing.json"):
             continue
@@ -244,10 +252,10 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
             fg,
             settings,
             storage,
-            guid=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'digestcast:briefing:{digest.date}')}",
+            guid=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'digestcast:briefing:{path}')}",
             title=f"{settings.newsletter_name}, {spoken_date(digest.date, 'en')}",
             description="; ".join(c["title"] for c in meta.get("chapters", [])[1:-1]),
-            link=f"{settings.public_base_url.rstrip('/')}/briefing/{digest.date.isoformat()}",
+            link=f"{settings.public_base_url.rstrip('/')}/briefing/{path}",
             published=when,
             audio_key=key,
             length=storage.size(key),
@@ -259,8 +267,14 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
         if storage.exists(chapters):  # the episode just added (feedgen appends)
             fg.entry()[-1].podcast20.chapters = media_url(settings, chapters)
         items += 1
-    size = _write(storage, "briefing.xml", fg)
-    return {"key": "briefing.xml", "items": items, "bytes": size}
+    size = _write(storage, feed_key, fg)
+    return {"key": feed_key, "items": items, "bytes": size}
+
+
+def briefing_feed_key(slug: str) -> str:
+    """The briefing feed of a newsletter: `briefing.xml` for the default one (as before),
+    `feeds/<slug>/briefing.xml` (served at /feeds/<slug>/briefing.xml) for the others."""
+    return "briefing.xml" if slug == DEFAULT_SLUG else f"feeds/{slug}/briefing.xml"
 
 
 def publish_podcasts(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:

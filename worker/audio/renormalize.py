@@ -24,6 +24,7 @@ from worker.audio.captions import shift_webvtt
 from worker.audio.loudness import Samples
 from worker.audio.master import Mastering, Track
 from worker.audio.service import _article_tags, write_meta
+from worker.edition.lookup import edition_path
 from worker.models import Audio, AudioState, Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -124,7 +125,7 @@ def _article(
 def _briefing(
     session: Session, settings: Settings, storage: Storage, mastering: Mastering, digest: Digest
 ) -> bool | None:
-    folder = f"digests/{digest.date.isoformat()}"
+    folder = f"digests/{edition_path(digest.newsletter, digest.date)}"
     key, meta_key, vtt_key = (f"{folder}/briefing.{ext}" for ext in ("mp3", "json", "vtt"))
     todo, meta = _stale(storage, mastering, key, meta_key)
     if not todo:

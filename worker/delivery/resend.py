@@ -199,11 +199,12 @@ def resend_outcomes(session: Session, resend_ids: list[int]) -> dict[int, dict[s
     return outcomes
 
 
-def delivery_status(session: Session, day: date) -> dict[str, Any]:
-    """Counts per state, the slowest and failing domains, and the last resends of a day."""
+def delivery_status(session: Session, day: date, newsletter: str = "daily") -> dict[str, Any]:
+    """Counts per state, the slowest and failing domains, and the last resends of a day's
+    edition of `newsletter`."""
     from worker.edition.lookup import find
 
-    digest = find(session, day)
+    digest = find(session, (newsletter, day))
     if digest is None:
         return {"date": day.isoformat(), "digest_id": None, "counts": {}, "total": 0}
     counts = recovery.counts(session, digest.id)

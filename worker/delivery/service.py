@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
-from worker import db
+from worker import db, newsletters
 from worker.delivery import autopause, ledger, outcomes, spread
 from worker.delivery.batch import Ahead, Built, Claims, Lease, chunks
 from worker.delivery.compose import Composer
@@ -148,6 +148,7 @@ def send_batch(
     make_recipient: Callable[[Settings, ledger.Row], Any] = _recipient,
 ) -> dict[str, Any]:
     """Send the rows of `delivery_ids` that this caller manages to claim; record each outcome."""
+    settings = newsletters.for_edition(settings, digest_id)  # its From, List-Id, unsubscribe
     template = template if template is not None else message_template(settings, digest_id)
     transport = transport if transport is not None else get_transport(settings)
     limiter = _limiter(settings)

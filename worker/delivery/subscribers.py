@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -19,12 +19,15 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from worker import subscriptions
 from worker.delivery.batch import chunks
+from worker.edition.lookup import DEFAULT_SLUG
 from worker.models import (
     Delivery,
     DeliveryEvent,
     Subscriber,
     SubscriberState,
+    Subscription,
     Suppression,
     utcnow,
 )
@@ -94,8 +97,10 @@ def add(
     name: str | None = None,
     *,
     state: SubscriberState = SubscriberState.active,
+    newsletters: Sequence[str] = (DEFAULT_SLUG,),
 ) -> Subscriber:
-    """Add a subscriber, or return the existing one (its name updated when one is given)."""
+    """Add a subscriber, or return the existing one (its name updated when one is given),
+    on `newsletters` (slugs) besides any they are on, when added active."""
     address = validate_address(email)
     existing = session.scalar(select(Subscriber).where(Subscriber.email == address.email))
     display = clean_name(name)
@@ -114,12 +119,16 @@ def add(
         if existing.domain is None:
             existing.domain = address.domain
         session.flush()
+        if state == SubscriberState.active:
+            subscriptions.join(session, existing.id, newsletters)
         return existing
     subscriber = Subscriber(email=address.email, domain=address.domain, name=display, state=state)
     if state == SubscriberState.active:
         subscriber.confirmed_at = utcnow()
     session.add(subscriber)
     session.flush()
+    if state == SubscriberState.active:  # a pending row waits for its confirmation link
+        subscriptions.join(session, subscriber.id, newsletters)
     return subscriber
 
 
@@ -173,6 +182,7 @@ def remove(session: Session, email: str, *, wipe: bool = False) -> bool:
     delivery_ids = select(Delivery.id).where(Delivery.subscriber_id == subscriber.id)
     session.execute(delete(DeliveryEvent).where(DeliveryEvent.delivery_id.in_(delivery_ids)))
     session.execute(delete(Delivery).where(Delivery.subscriber_id == subscriber.id))
+    session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber.id))
     session.delete(subscriber)
     session.flush()
     return True
@@ -225,6 +235,7 @@ class ParsedRow:
     line: int
     address: Address
     name: str | None
+    newsletters: tuple[str, ...] = ()  # the row's `newsletters` column (slugs), if any
 
 
 def parse_csv(stream: TextIO, report: ImportReport) -> Iterator[ParsedRow]:
@@ -241,6 +252,7 @@ def parse_csv(stream: TextIO, report: ImportReport) -> Iterator[ParsedRow]:
         return
     email_at = columns.index("email")
     name_at = columns.index("name") if "name" in columns else None
+    lists_at = columns.index("newsletters") if "newsletters" in columns else None
     for values in reader:
         line = reader.line_num
         if not any(v.strip() for v in values):
@@ -254,16 +266,23 @@ def parse_csv(stream: TextIO, report: ImportReport) -> Iterator[ParsedRow]:
             report.errors.append((line, f"invalid email {values[email_at]!r}: {exc}"))
             continue
         name = values[name_at] if name_at is not None and len(values) > name_at else None
-        yield ParsedRow(line=line, address=address, name=clean_name(name))
+        lists = values[lists_at] if lists_at is not None and len(values) > lists_at else ""
+        slugs = tuple(s for s in lists.replace(";", " ").split() if s)
+        yield ParsedRow(line=line, address=address, name=clean_name(name), newsletters=slugs)
 
 
-def import_csv(session: Session, stream: TextIO) -> ImportReport:
-    """Import `email[,name]` rows: good rows in, bad rows reported, duplicates merged.
+def import_csv(
+    session: Session, stream: TextIO, newsletters: Sequence[str] = (DEFAULT_SLUG,)
+) -> ImportReport:
+    """Import `email[,name][,newsletters]` rows: good rows in, bad rows reported, duplicates
+    merged. A new subscriber goes on the row's newsletters (slugs separated by spaces or
+    `;`), else on `newsletters`.
 
     Existing subscribers keep their state (an import never re-subscribes someone who left);
     a non-empty name in the file updates theirs. Commits are the caller's (one session).
     """
     report = ImportReport()
+    joining: list[tuple[Subscriber, tuple[str, ...]]] = []
     seen: set[str] = set()  # addresses of this file: 500k x ~30 bytes, acceptable
     for chunk in chunks(parse_csv(stream, report), IMPORT_CHUNK):
         emails = [r.address.email for r in chunk]
@@ -296,6 +315,7 @@ def import_csv(session: Session, stream: TextIO) -> ImportReport:
                 )
                 session.add(subscriber)
                 existing[email] = subscriber
+                joining.append((subscriber, row.newsletters or tuple(newsletters)))
                 report.added += 1
             elif row.name and current.name != row.name:
                 current.name = row.name
@@ -303,6 +323,13 @@ def import_csv(session: Session, stream: TextIO) -> ImportReport:
             else:
                 report.unchanged += 1
         session.flush()
+        session.add_all(
+            Subscription(subscriber_id=sub.id, newsletter=slug, confirmed_at=sub.confirmed_at)
+            for sub, slugs in joining
+            for slug in dict.fromkeys(slugs)
+        )
+        session.flush()
+        joining.clear()
         for subscriber in existing.values():  # keep the identity map (and memory) bounded
             session.expunge(subscriber)
     return report

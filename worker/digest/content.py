@@ -16,6 +16,8 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from worker import i18n, newsletters
+from worker.edition.lookup import edition_path
 from worker.models import Article, AudioState, FeedItem
 from worker.settings import Settings
 
@@ -102,8 +104,8 @@ def minutes(seconds: float | None) -> int | None:
     return max(1, round(seconds / 60))
 
 
-def date_label(day: date) -> str:
-    return f"{day:%A}, {day.day} {day:%B %Y}"
+def date_label(day: date, lang: str | None = "en") -> str:
+    return i18n.format_day(day, lang)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,12 @@ class Story:
     listen_minutes: int | None
     published_local: str  # "HH:MM" in the newsroom's zone
     lang: str = "en"
+
+    @property
+    def byline_text(self) -> str:
+        """ "By Андрій Кравець" reads "Автор: Андрій Кравець": the story's own language."""
+        by = i18n.gettext_for(self.lang).gettext("By %(name)s")
+        return by % {"name": self.byline or ""}
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,7 @@ class DigestView:
     thumbs_from: int = 1_000_000  # stories from this index on are shown without a thumbnail
     stories_more: int = 0  # top stories and picks left out of the email (the web copy has them)
     degradations: tuple[str, ...] = field(default_factory=tuple)
+    templates: str | None = None  # the newsletter's template folder (its overrides), if any
     unsubscribe_url: str = PLACEHOLDER_UNSUBSCRIBE
     preferences_url: str = PLACEHOLDER_PREFERENCES
     greeting: str = PLACEHOLDER_GREETING
@@ -249,11 +258,13 @@ def news_item(item: FeedItem, settings: Settings) -> NewsItem:
 
 
 def briefing_url(settings: Settings, day: date) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/briefing/{day.isoformat()}"
+    path = edition_path(newsletters.current(settings).slug, day)
+    return f"{settings.public_base_url.rstrip('/')}/briefing/{path}"
 
 
 def browser_url(settings: Settings, day: date) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/digests/{day.isoformat()}"
+    path = edition_path(newsletters.current(settings).slug, day)
+    return f"{settings.public_base_url.rstrip('/')}/digests/{path}"
 
 
 def build_view(
@@ -273,21 +284,32 @@ def build_view(
         if briefing_minutes
         else None
     )
+    languages = {a.language for a in articles}
+    lang = settings.digest_language or (languages.pop() if len(languages) == 1 else "en")
+    t = i18n.gettext_for(lang)
     if stories:
         more = len(stories) - 1
         preheader = stories[0].title + (
-            f" — and {more} more {'story' if more == 1 else 'stories'}" if more else ""
+            t.ngettext(" — and %(num)s more story", " — and %(num)s more stories", more)
+            % {"num": more}
+            if more
+            else ""
         )
     else:
-        preheader = f"{len(feed)} news items from {settings.newsletter_name}"
+        preheader = t.gettext("%(num)s news items from %(name)s") % {
+            "num": len(feed),
+            "name": settings.newsletter_name,
+        }
     if feed:
-        preheader += f", {len(feed)} news in brief"
-    languages = {a.language for a in articles}
+        preheader += t.gettext(", %(num)s news in brief") % {"num": len(feed)}
+    place = settings.timezone.rsplit("/", 1)[-1].replace("_", " ")
+    own = newsletters.current(settings).templates
     return DigestView(
         newsletter_name=settings.newsletter_name,
         day=day,
-        date_label=date_label(day),
-        lang=settings.digest_language or (languages.pop() if len(languages) == 1 else "en"),
+        date_label=date_label(day, lang),
+        lang=lang,
+        templates=str(own) if own else None,
         preheader=shorten(preheader, 140),
         base_url=base,
         browser_url=browser_url(settings, day),
@@ -298,13 +320,14 @@ def build_view(
         feed=feed,
         feed_more=0,
         picks=tuple(story(a, settings) for a in picks),
-        support_text=settings.support_cta_text,
-        support_label=settings.support_cta_label,
+        # the shipped defaults are in the catalogues; a newsroom's own text stays as written
+        support_text=t.gettext(settings.support_cta_text),
+        support_label=t.gettext(settings.support_cta_label),
         support_url=safe_url(settings.support_cta_url),
         postal_address=settings.postal_address,
-        place=settings.timezone.rsplit("/", 1)[-1].replace("_", " "),
-        why_text=(
-            f"You are receiving this email because you subscribed to {settings.newsletter_name}"
-            f" at {base}."
-        ),
+        place=t.gettext(place),
+        why_text=t.gettext(
+            "You are receiving this email because you subscribed to %(name)s at %(site)s."
+        )
+        % {"name": settings.newsletter_name, "site": base},
     )

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker import i18n, newsletters
 from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
@@ -49,6 +50,7 @@ from worker.digest.headers import (
 )
 from worker.digest.render import line
 from worker.digest.service import NO_AUDIO, digest_prefix
+from worker.edition.lookup import edition_path
 from worker.models import Digest
 from worker.settings import Settings
 from worker.storage import Storage
@@ -215,8 +217,10 @@ class MessageTemplate:
         text_no_audio: str | None = None,
         boundary: str | None = None,
         campaign: str | None = None,
+        lang: str | None = "en",
     ) -> None:
         self.subject = line(subject)
+        self._t = i18n.gettext_for(lang)  # the greeting's language: the edition's
         self.boundary = boundary or f"=_digestcast_{secrets.token_hex(12)}"
         self._base = settings.public_base_url.rstrip("/")
         from_domain = domain_of(settings.from_address)
@@ -234,7 +238,7 @@ class MessageTemplate:
         self.segments_no_audio = self.segments
         if html_no_audio is not None and text_no_audio is not None:
             self.segments_no_audio = self._build(settings, html_no_audio, text_no_audio)
-        self._neutral_greeting = qp_segment("Good morning.")
+        self._neutral_greeting = qp_segment(self._t.gettext("Good morning."))
         # the literal segments are the same for every recipient: checked once here
         self._clean = _literals_clean(self.segments)
         self._clean_no_audio = _literals_clean(self.segments_no_audio)
@@ -296,12 +300,16 @@ class MessageTemplate:
         # attribute safe as is); the signed token is the last path segment
         if not _UNSUBSCRIBE_URL.fullmatch(unsubscribe):
             raise MessageError(f"malformed unsubscribe URL {recipient.unsubscribe_url!r}")
-        token = unsubscribe.rstrip("/").rsplit("/", 1)[-1]
+        # /u/<token> or, for one newsletter, /u/<token>/<slug> (web/leave.py)
+        path = unsubscribe.split("://", 1)[-1].split("/", 1)[-1]
+        parts = path.rstrip("/").split("/")
+        token = parts[parts.index("u") + 1] if "u" in parts[:-1] else parts[-1]
         preferences = f"{self._base}/preferences/{token}"
         to = to_header(name, email)
         if name:
             # the first name reads as a greeting ("Good morning, Olena."), the full name goes in To
-            greeting = f"Good morning, {name.split(' ', 1)[0]}."
+            first = name.split(" ", 1)[0]
+            greeting = self._t.gettext("Good morning, %(name)s.") % {"name": first}
             plain_greeting = qp_segment(greeting)
             html_greeting = qp_segment(escape(greeting))
         else:
@@ -354,7 +362,7 @@ def _literals_clean(segments: list[Segment]) -> bool:
 
 
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
-    prefix = digest_prefix(digest.date)
+    prefix = digest_prefix(digest.date, digest.newsletter)
     meta: dict[str, Any] = json.loads(storage.read_bytes(f"{prefix}/email.json"))
 
     def read(name: str) -> str | None:
@@ -368,7 +376,8 @@ def template_from_storage(storage: Storage, settings: Settings, digest: Digest) 
         text=storage.read_bytes(f"{prefix}/email.txt").decode("utf-8"),
         html_no_audio=read(f"{NO_AUDIO}.html"),
         text_no_audio=read(f"{NO_AUDIO}.txt"),
-        campaign=f"digest-{digest.date.isoformat()}",
+        campaign=f"digest-{edition_path(digest.newsletter, digest.date).replace('/', '-')}",
+        lang=str(meta.get("lang") or "en"),
     )
 
 
@@ -379,4 +388,6 @@ def build_message_template(
     digest = session.get(Digest, digest_id)
     if digest is None:
         raise LookupError(f"no digest with id {digest_id}")
+    if settings.newsletter_slug != digest.newsletter:  # its own From and List-Id
+        settings = newsletters.for_edition(settings, digest_id)
     return template_from_storage(storage, settings, digest)

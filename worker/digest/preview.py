@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker import newsletters
 from worker.digest.message import Recipient, template_from_storage
 from worker.digest.service import digest_prefix
-from worker.edition.lookup import find
+from worker.edition.lookup import DEFAULT_SLUG, find
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -124,12 +125,13 @@ def preview(
 ) -> dict[str, Any]:
     """Write the built edition's HTML, text, a sample .eml and PNGs (the caller builds it
     first, through the lifecycle, so a preview never bypasses the edition's rules)."""
-    digest = find(session, day)
-    if digest is None or not storage.exists(f"{digest_prefix(day)}/digest.html"):
+    slug, _ = key = newsletters.edition_key(settings, day)
+    digest = find(session, key)
+    prefix = digest_prefix(day, slug)
+    if digest is None or not storage.exists(f"{prefix}/digest.html"):
         raise PreviewError(f"no edition of {day.isoformat()} has been built")
-    prefix = digest_prefix(day)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = day.isoformat()
+    stem = day.isoformat() if slug == DEFAULT_SLUG else f"{slug}-{day.isoformat()}"
     html = storage.read_bytes(f"{prefix}/digest.html").decode("utf-8")
     html_path = out_dir / f"{stem}.html"
     text_path = out_dir / f"{stem}.txt"

@@ -24,6 +24,7 @@ from functools import lru_cache
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from mjml import mjml2html
 
+from worker import i18n
 from worker.digest.content import PLACEHOLDERS, DigestView, shorten
 from worker.paths import templates_dir
 
@@ -53,9 +54,12 @@ def para(value: object, indent: str = "", width: int = TEXT_WIDTH) -> str:
 
 
 @lru_cache(maxsize=1)
-def environment() -> Environment:
+def environment(lang: str | None = "en", templates: str | None = None) -> Environment:
+    """The email templates with `_()`/`ngettext()` in `lang` (worker/i18n.py); a newsletter's
+    own `templates` folder, when set, is searched first (its overrides)."""
+    folders = [templates] if templates else []
     env = Environment(
-        loader=FileSystemLoader(templates_dir() / "email"),
+        loader=FileSystemLoader([*folders, str(templates_dir() / "email")]),
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm", "xml", "mjml", "html.j2", "mjml.j2"),
             disabled_extensions=("txt", "txt.j2"),
@@ -68,11 +72,12 @@ def environment() -> Environment:
     )
     env.filters["line"] = line
     env.filters["para"] = para
-    return env
+    return i18n.install(env, lang)
 
 
 def render_mjml(view: DigestView) -> str:
-    return environment().get_template(MJML_TEMPLATE).render(d=view)
+    env = environment(view.lang, view.templates)
+    return env.get_template(MJML_TEMPLATE).render(d=view)
 
 
 def compile_html(view: DigestView) -> str:
@@ -81,7 +86,7 @@ def compile_html(view: DigestView) -> str:
 
 
 def render_text(view: DigestView) -> str:
-    text = environment().get_template(TEXT_TEMPLATE).render(d=view)
+    text = environment(view.lang, view.templates).get_template(TEXT_TEMPLATE).render(d=view)
     # no trailing spaces, at most one blank line in a row, one final newline
     lines = [ln.rstrip() for ln in text.splitlines()]
     out: list[str] = []

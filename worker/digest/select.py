@@ -20,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from worker.digest.window import Window, digest_window
-from worker.models import Article, Digest, DigestState, FeedItem
+from worker import newsletters
+from worker.digest.window import Window, digest_window, send_moment
+from worker.models import Article, Digest, DigestState, FeedItem, Source
+from worker.newsletters import Newsletter
 from worker.settings import Settings
 
 LATE_GRACE = timedelta(hours=24)
@@ -44,10 +46,12 @@ class Selection:
         return not (self.articles or self.feed_items or self.picks)
 
 
-def previous_digest(session: Session, day: date) -> Digest | None:
-    """The latest earlier digest that holds a window (skipped days claimed nothing)."""
+def previous_digest(session: Session, day: date, newsletter: str = "daily") -> Digest | None:
+    """The newsletter's latest earlier digest that holds a window (skipped days claimed
+    nothing)."""
     stmt = (
         select(Digest)
+        .where(Digest.newsletter == newsletter)
         .where(Digest.date < day, Digest.window_end.is_not(None))
         .where(Digest.state.not_in((DigestState.skipped, DigestState.missed)))
         .order_by(Digest.date.desc())
@@ -57,7 +61,11 @@ def previous_digest(session: Session, day: date) -> Digest | None:
 
 
 def window_for(session: Session, settings: Settings, day: date) -> tuple[Window, Digest | None]:
-    prev = previous_digest(session, day)
+    newsletter = newsletters.current(settings)
+    if newsletter.weekly:  # the seven days before this send (worker/digest/weekly.py)
+        end = send_moment(day, settings.send_time, settings.tz)
+        return Window(start=end - timedelta(days=7), end=end, start_inclusive=False), None
+    prev = previous_digest(session, day, newsletter.slug)
     cutoff = prev.window_end if prev is not None else None
     return digest_window(day, settings.send_time, settings.tz, cutoff), prev
 
@@ -100,16 +108,36 @@ def release(session: Session, digest_id: int) -> None:
     session.execute(update(FeedItem).where(FeedItem.digest_id == digest_id).values(digest_id=None))
 
 
+def fed_by(
+    newsletter: Newsletter | None, model: type[Article] | type[FeedItem] = Article
+) -> ColumnElement[bool]:
+    """SQL: the item's source is of a kind and language that feed the newsletter."""
+    if newsletter is None or not (newsletter.source_kinds or newsletter.source_languages):
+        return true()
+    sources = select(Source.id)
+    if newsletter.source_kinds:
+        sources = sources.where(Source.kind.in_(newsletter.source_kinds))
+    if newsletter.source_languages:
+        sources = sources.where(Source.language.in_(newsletter.source_languages))
+    return model.source_id.in_(sources)
+
+
 def select_items(
-    session: Session, window: Window, previous: Digest | None, digest_id: int
+    session: Session,
+    window: Window,
+    previous: Digest | None,
+    digest_id: int,
+    newsletter: Newsletter | None = None,
 ) -> Selection:
-    """Pick D's items and claim them for `digest_id` (flushes; the caller commits)."""
+    """Pick D's items of the newsletter's sources and claim them for `digest_id` (flushes;
+    the caller commits). A story goes in one daily edition: the first built claims it."""
     built_at = previous.built_at if previous is not None else None
+    feeds = fed_by(newsletter)
     articles = list(
         session.scalars(
             select(Article)
             .options(selectinload(Article.audio), selectinload(Article.source))
-            .where(Article.digest_id.is_(None), Article.editors_pick.is_(False))
+            .where(Article.digest_id.is_(None), Article.editors_pick.is_(False), feeds)
             .where(
                 or_(_published_in(Article.published_at, window), _late(Article, window, built_at))
             )
@@ -120,7 +148,7 @@ def select_items(
     feed_items = list(
         session.scalars(
             select(FeedItem)
-            .where(FeedItem.digest_id.is_(None))
+            .where(FeedItem.digest_id.is_(None), fed_by(newsletter, FeedItem))
             .where(
                 or_(_published_in(FeedItem.published_at, window), _late(FeedItem, window, built_at))
             )
@@ -131,7 +159,7 @@ def select_items(
         session.scalars(
             select(Article)
             .options(selectinload(Article.audio), selectinload(Article.source))
-            .where(Article.digest_id.is_(None), Article.editors_pick.is_(True))
+            .where(Article.digest_id.is_(None), Article.editors_pick.is_(True), feeds)
             .where(Article.published_at <= window.end)
             .where(
                 or_(

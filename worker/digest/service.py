@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from worker import i18n, newsletters
 from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
@@ -44,8 +45,9 @@ from worker.digest.content import (
 from worker.digest.editorial import Editorial
 from worker.digest.render import Rendered, line, render
 from worker.digest.select import release, select_items, window_for
+from worker.digest.weekly import select_week
 from worker.edition import core
-from worker.edition.lookup import find
+from worker.edition.lookup import DEFAULT_SLUG, edition_path, find
 from worker.models import Digest, DigestState
 from worker.settings import Settings
 from worker.storage import Storage
@@ -61,8 +63,8 @@ NO_AUDIO = "email-noaudio"  # the edition without listen links and briefing bar
 SUBJECT_MAX = 110
 
 
-def digest_prefix(day: date) -> str:
-    return f"digests/{day.isoformat()}"
+def digest_prefix(day: date, newsletter: str = DEFAULT_SLUG) -> str:
+    return f"digests/{edition_path(newsletter, day)}"
 
 
 def make_subject(view: DigestView) -> str:
@@ -79,21 +81,21 @@ def web_copy(text: str, view: DigestView) -> str:
     return (
         text.replace(PLACEHOLDER_UNSUBSCRIBE, view.manage_url)
         .replace(PLACEHOLDER_PREFERENCES, view.manage_url)
-        .replace(PLACEHOLDER_GREETING, NEUTRAL_GREETING)
+        .replace(PLACEHOLDER_GREETING, i18n.gettext_for(view.lang).gettext(NEUTRAL_GREETING))
     )
 
 
-def _get_or_create(session: Session, day: date) -> Digest:
-    digest = find(session, day)
+def _get_or_create(session: Session, slug: str, day: date) -> Digest:
+    digest = find(session, (slug, day))
     if digest is not None:
         return digest
     try:
         with session.begin_nested():
-            digest = Digest(date=day, state=DigestState.built)
+            digest = Digest(newsletter=slug, date=day, state=DigestState.built)
             session.add(digest)
     except IntegrityError:
-        # another builder created it first (Digest.date is unique): use theirs
-        digest = find(session, day)
+        # another builder created it first ((newsletter, date) is unique): use theirs
+        digest = find(session, (slug, day))
         assert digest is not None
     return digest
 
@@ -116,9 +118,9 @@ def _build_briefing(
 
 
 def _store(
-    storage: Storage, day: date, rendered: Rendered, no_audio: Rendered | None, subject: str
+    storage: Storage, prefix: str, rendered: Rendered, no_audio: Rendered | None, subject: str
 ) -> None:
-    prefix = digest_prefix(day)
+    day = rendered.view.day
     view = rendered.view
     storage.write_bytes(f"{prefix}/email.html", rendered.html.encode("utf-8"))
     storage.write_bytes(f"{prefix}/email.txt", rendered.text.encode("utf-8"))
@@ -144,8 +146,8 @@ def _store(
     storage.write_bytes(f"{prefix}/digest.txt", web_copy(rendered.text, view).encode("utf-8"))
 
 
-def _stored_meta(storage: Storage, day: date) -> dict[str, Any]:
-    key = f"{digest_prefix(day)}/email.json"
+def _stored_meta(storage: Storage, prefix: str) -> dict[str, Any]:
+    key = f"{prefix}/email.json"
     if not storage.exists(key):
         return {}
     meta: dict[str, Any] = json.loads(storage.read_bytes(key))
@@ -161,7 +163,8 @@ def build_digest(
     briefing: Briefing | None = None,
 ) -> Digest:
     """Build (or rebuild, before sending) the digest of Kyiv day `day`; see the module doc."""
-    digest = _get_or_create(session, day)
+    newsletter = newsletters.current(settings)
+    digest = _get_or_create(session, newsletter.slug, day)
     never_built = digest.window_end is None
     if not never_built and not core.may_rebuild(
         DigestState(digest.state),
@@ -174,12 +177,17 @@ def build_digest(
     session.flush()
     release(session, digest.id)
     window, previous = window_for(session, settings, day)
-    selection = select_items(session, window, previous, digest.id)
+    if newsletter.weekly:
+        selection = select_week(session, newsletter, window)
+    else:
+        selection = select_items(session, window, previous, digest.id, newsletter)
     # an editor's order, drops, subject and preheader (lifecycle.edit): dropped items stay
     # claimed by this edition, so they can be added back
     edits = Editorial.from_json(digest.editorial)
     articles, feed_items = edits.stories(selection.articles), edits.items(selection.feed_items)
-    spoken = _build_briefing(briefing, session, settings, storage, digest.id)
+    # a roundup claims no story, and the briefing speaks an edition's own stories
+    wanted = briefing if newsletter.briefing and not newsletter.weekly else None
+    spoken = _build_briefing(wanted, session, settings, storage, digest.id)
     seconds = float(spoken["duration_seconds"]) if spoken else None
     view = build_view(settings, day, articles, feed_items, selection.picks, seconds)
     if edits.preheader:
@@ -190,7 +198,7 @@ def build_digest(
         render(view.without_audio(), settings.digest_html_budget_bytes) if view.has_audio else None
     )
     subject = edits.subject or make_subject(view)
-    _store(storage, day, rendered, no_audio, subject)
+    _store(storage, digest_prefix(day, newsletter.slug), rendered, no_audio, subject)
 
     digest.subject = subject
     digest.window_start = window.start
@@ -225,5 +233,8 @@ def digest_summary(session: Session, storage: Storage, digest: Digest) -> dict[s
         "picks": len(picks),
         "html_bytes": digest.html_bytes,
         "degradations": list(digest.degradations),
-        "briefing_minutes": _stored_meta(storage, digest.date).get("briefing_minutes"),
+        "newsletter": digest.newsletter,
+        "briefing_minutes": _stored_meta(
+            storage, digest_prefix(digest.date, digest.newsletter)
+        ).get("briefing_minutes"),
     }

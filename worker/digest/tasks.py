@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker import newsletters
 from worker.celery_app import app, current_settings
 from worker.db import session_scope
 from worker.digest.service import build_digest, digest_summary
@@ -40,14 +41,15 @@ def builder() -> lifecycle.Builder:
 
 
 @app.task(name="digest.build")  # type: ignore[untyped-decorator]
-def build(day_iso: str, by: str = "digest.build") -> dict[str, Any]:
-    """Build (or, before sending, rebuild) the edition of Kyiv day `day_iso` (YYYY-MM-DD)
-    through the lifecycle; returns its summary and what the lifecycle said."""
-    settings = current_settings()
+def build(day_iso: str, by: str = "digest.build", newsletter: str = "") -> dict[str, Any]:
+    """Build (or, before sending, rebuild) the edition of Kyiv day `day_iso` (YYYY-MM-DD) of
+    `newsletter` (a slug; "": the first) through the lifecycle; returns its summary and what
+    the lifecycle said."""
+    settings = newsletters.scoped(current_settings(), newsletter or None)
     day = date.fromisoformat(day_iso)
     outcome = lifecycle.build(settings, day, builder=builder(), by=by)
     storage = get_storage(settings)
     with session_scope(settings) as session:
-        digest = find(session, day)
+        digest = find(session, newsletters.edition_key(settings, day))
         summary = digest_summary(session, storage, digest) if digest is not None else {}
     return {**summary, "lifecycle": outcome.as_dict()}

@@ -1,4 +1,5 @@
-"""The fan-out: one ledger row per active subscriber, dispatched in batches.
+"""The fan-out: one ledger row per active subscriber of the edition's newsletter, dispatched
+in batches.
 
 Private to the lifecycle (tests/edition/test_one_road.py checks that nothing else imports
 it): a send exists only once lifecycle.start has put the edition in `sending`, and the fan-out
@@ -28,6 +29,7 @@ from worker.models import (
     utcnow,
 )
 from worker.settings import Settings
+from worker.subscriptions import receives
 
 _DT = Delivery.created_at.type
 _COLUMNS = [
@@ -53,6 +55,8 @@ def create_rows(
     flat however long the list is.
     """
     after = 0
+    slug = session.scalar(select(Digest.newsletter).where(Digest.id == digest_id))
+    on_newsletter = receives(slug or "daily")  # only this newsletter's subscribers
     while True:
         now = utcnow()
         ids = list(
@@ -62,6 +66,7 @@ def create_rows(
                     Subscriber.id > after,
                     Subscriber.state == SubscriberState.active,
                     Subscriber.wants_daily.is_(True),
+                    on_newsletter,
                 )
                 .order_by(Subscriber.id)
                 .limit(batch_size)
@@ -97,6 +102,7 @@ def create_rows(
                 Subscriber.id <= upper,
                 Subscriber.state == SubscriberState.active,
                 Subscriber.wants_daily.is_(True),
+                on_newsletter,
             )
         )
         # rows left queued by an interrupted fan-out are dispatched again; fresh rows come

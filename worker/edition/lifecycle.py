@@ -23,11 +23,12 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from worker import db
+from worker import db, newsletters
 from worker.edition import _fanout, core
 from worker.edition.core import Action, State
 from worker.edition.lookup import EditionKey, find, lock
 from worker.models import Delivery, DeliveryState, Digest, EditionEvent, utcnow
+from worker.newsletters import edition_key
 from worker.settings import Settings
 from worker.storage import Storage, get_storage
 
@@ -78,6 +79,13 @@ def operator(by: str | None = None) -> str:
         return (os.environ.get("DIGESTCAST_OPERATOR") or getpass.getuser())[:200]
     except Exception:
         return "unknown"
+
+
+def _key(settings: Settings, key: EditionKey) -> EditionKey:
+    """A day names the edition of the newsletter these settings address (newsletters.scoped)."""
+    if isinstance(key, date):
+        return edition_key(settings, key)
+    return key
 
 
 def _state(digest: Digest | None) -> State | None:
@@ -163,7 +171,7 @@ def build(settings: Settings, day: date, *, builder: Builder, by: str | None = N
     who = operator(by)
     mail = False
     with db.session_scope(settings) as session:
-        digest = lock(session, day, create=True)
+        digest = lock(session, _key(settings, day), create=True)
         assert digest is not None
         state = _state(digest)
         claimed = digest.send_claimed_at is not None
@@ -241,7 +249,7 @@ def edit(
     state stays what it was; the change is recorded as an `edit` event."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, day)
+        digest = lock(session, _key(settings, day))
         state = _state(digest)
         if digest is None or state is None:
             return _refused(Action.build, day, digest, "not built yet")
@@ -297,7 +305,7 @@ def approve(
         return refused
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, day)
+        digest = lock(session, _key(settings, day))
         why = core.refusal(Action.approve, _state(digest), digest.skip_reason if digest else None)
         if digest is None or why:
             return _refused(Action.approve, day, digest, why or "not built yet")
@@ -329,7 +337,7 @@ def apply_deadline(
         f"(APPROVAL_DEADLINE_ACTION={action})"
     )
     with db.session_scope(settings) as session:
-        digest = lock(session, day)
+        digest = lock(session, _key(settings, day))
         if digest is None or not core.deadline_due(now, deadline, _state(digest)):
             return None
         if action == "skip":
@@ -358,7 +366,7 @@ def start(
     one), claim it (`sending`) and fan out. Every road that sends calls this."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, day, create=True)
+        digest = lock(session, _key(settings, day), create=True)
         assert digest is not None
         why = core.start_refusal(_state(digest), digest.skip_reason, force=force)
         if why:
@@ -436,7 +444,7 @@ def pause(
     give their claimed rows back. `wait_seconds`: wait until no row is being sent."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, key)
+        digest = lock(session, _key(settings, key))
         why = core.refusal(Action.pause, _state(digest), digest.skip_reason if digest else None)
         if digest is None or why:
             return _refused(Action.pause, key, digest, why or "not built yet")
@@ -456,7 +464,7 @@ def resume(
 
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, key)
+        digest = lock(session, _key(settings, key))
         why = core.refusal(Action.resume, _state(digest), digest.skip_reason if digest else None)
         if digest is None or why:
             return _refused(Action.resume, key, digest, why or "not built yet")
@@ -481,7 +489,7 @@ def cancel(
     """Stop for good: rows not sent become `cancelled`, what was sent stays sent."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, key)
+        digest = lock(session, _key(settings, key))
         why = core.refusal(Action.cancel, _state(digest), digest.skip_reason if digest else None)
         if digest is None or why:
             return _refused(Action.cancel, key, digest, why or "not built yet")
@@ -533,7 +541,7 @@ def wait_quiet(settings: Settings, digest_id: int, seconds: float) -> int:
 def miss(settings: Settings, day: date, *, reason: str, by: str = "catch-up") -> Outcome:
     """The send time passed beyond the catch-up grace without a send: recorded, never silent."""
     with db.session_scope(settings) as session:
-        digest = lock(session, day, create=True)
+        digest = lock(session, _key(settings, day), create=True)
         assert digest is not None
         why = core.refusal(Action.miss, _state(digest), digest.skip_reason)
         if why or digest.send_claimed_at is not None:
@@ -593,7 +601,7 @@ def resend(
         raise ValueError("choose exactly one of to=EMAIL, failed=True, everyone=True")
     who = operator(requested_by)
     with db.session_scope(settings) as session:
-        digest = lock(session, day)
+        digest = lock(session, _key(settings, day))
         if digest is None:
             return {"refused": f"no digest for {day.isoformat()}", "mode": modes[0]}
         why = core.refusal(Action.resend, _state(digest), digest.skip_reason)
@@ -662,9 +670,11 @@ def catch_up(
     edition within the grace window, otherwise record the day as missed."""
     now = now or datetime.now(UTC)
     grace = timedelta(hours=settings.catchup_grace_hours)
+    probe = core.catch_up(now, settings.send_time, settings.tz, grace, None, None)
+    if not newsletters.current(settings).publishes_on(probe.day):  # a weekly's other days
+        return {"day": probe.day.isoformat(), "action": "none", "reason": "not a publishing day"}
     with db.session_scope(settings) as session:
-        probe = core.catch_up(now, settings.send_time, settings.tz, grace, None, None)
-        digest = find(session, probe.day)
+        digest = find(session, _key(settings, probe.day))
         state, why = _state(digest), (digest.skip_reason if digest else None)
     decision = core.catch_up(now, settings.send_time, settings.tz, grace, state, why)
     result: dict[str, Any] = {

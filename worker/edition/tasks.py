@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker import newsletters
 from worker.celery_app import app, current_settings
 from worker.edition import lifecycle
 from worker.edition.lookup import find
@@ -26,7 +27,8 @@ def send_task(digest_id: int, by: str = "digest.send", force: bool = False) -> d
         digest = find(session, int(digest_id))
         if digest is None:
             return {"ok": False, "reason": f"digest {digest_id} does not exist"}
-        day = digest.date
+        day, slug = digest.date, digest.newsletter
+    settings = newsletters.scoped(settings, slug)
     return lifecycle.start(settings, day, by=by, force=force).as_dict()
 
 

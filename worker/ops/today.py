@@ -17,6 +17,7 @@ from worker.delivery.resend import resend_outcomes
 from worker.edition import core
 from worker.edition.core import Action, State
 from worker.edition.lifecycle import history
+from worker.edition.lookup import DEFAULT_SLUG, find
 from worker.models import Delivery, DeliveryState, Digest, Resend, Subscriber
 
 RATE_WINDOW = timedelta(seconds=60)
@@ -55,9 +56,14 @@ def allowed(digest: Digest | None) -> list[str]:
 
 def current(session: Session, today: date) -> Digest | None:
     """Today's edition, else the latest one (the morning after, or the sample day)."""
-    digest = session.scalar(select(Digest).where(Digest.date == today))
+    digest = find(session, today)
     if digest is None:
-        digest = session.scalar(select(Digest).order_by(Digest.date.desc()).limit(1))
+        digest = session.scalar(
+            select(Digest)
+            .where(Digest.newsletter == DEFAULT_SLUG)
+            .order_by(Digest.date.desc())
+            .limit(1)
+        )
     return digest
 
 
