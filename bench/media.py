@@ -1,15 +1,27 @@
-"""Benchmark: 64 KiB byte ranges of one MP3 at 16 connections (wrk, Debian's), three ways in
-the same run on the same machine:
+"""Benchmark: 64 KiB byte ranges of one MP3 at 16 connections (wrk, Debian's), three ways on
+the same machine:
 
   nginx    nginx serving the file itself (the baseline)
-  direct   `digestcast web --workers 2` sending the bytes (/media, MEDIA_ACCEL_PREFIX unset)
+  direct   `digestcast web --workers 2` sending the bytes (/media, MEDIA_ACCEL_PREFIX unset):
+           a plain range is answered by web/media_ranges.py's raw-ASGI path
   x-accel  nginx in front of `digestcast web --workers 2` with MEDIA_ACCEL_PREFIX=/_media/
            (deploy/nginx.conf): the app decides (auth_request, a "yes" kept 5 s per URL) and
            counts its decisions, nginx sends the file
 
-Prints requests/s of each, then `direct ratio: X` (goal >= 0.25) and, last, `ratio: Y` for
-the X-Accel path against nginx alone (goal >= 0.8). Needs nginx and wrk (apt-get install
-nginx-light wrk). BENCH_SECONDS (default 10) sets each wrk run's length.
+All three run at once and are measured in turns, BENCH_ROUNDS rounds (default 5) of
+BENCH_SECONDS each (default 5): on a shared machine the load drifts, so each round's ratios
+compare figures taken seconds apart. Prints every round, then `direct ratio: X` (goal >= 0.25)
+and, last, `ratio: Y` for the X-Accel path (goal >= 0.8), each the median of the rounds'
+ratios. Needs nginx and wrk (apt-get install nginx-light wrk).
+
+Measured 2026-12-06/07 on the 2-core development machine while two other sessions ran their
+tests (load average 8-12; every figure in the README's benchmark section):
+  direct ratio  0.158, 0.159, 0.158 (three runs; rounds 0.09-0.23), goal 0.25: NOT met
+  x-accel ratio 0.670, 1.266, 0.804 (three runs; rounds 0.40-1.64), goal 0.8: not shown
+  (the swing is the other sessions' load; on an idle machine it was 0.746 before this work
+  and nothing on the nginx side has changed since)
+Before the raw-ASGI path, on an idle machine: nginx 45,002 req/s, direct 7,706 (0.171),
+x-accel 33,565 (0.746).
 
 Run: .venv/bin/python bench/media.py
 """

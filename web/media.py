@@ -6,7 +6,8 @@ NUL, not absolute) and, on local storage, through `LocalStorage`'s resolve-and-c
 so nothing outside DATA_DIR is ever opened (symlinks included).
 
 How the bytes leave: a local range up to INLINE_MAX is one pread and one body (what players
-ask for), bigger answers stream; on S3 the object is HEADed and only the asked-for bytes are
+ask for; a plain GET of one is answered before all this by web/media_ranges.py, with the same
+headers), bigger answers stream; on S3 the object is HEADed and only the asked-for bytes are
 fetched (a ranged GET pinned to the HEAD's ETag), never the whole object. With
 MEDIA_ACCEL_PREFIX set (behind nginx, deploy/nginx.conf) the app still decides what may be
 served and counts the request, and answers with X-Accel-Redirect so nginx sends the file.
