@@ -15,13 +15,13 @@ and, last, `ratio: Y` for the X-Accel path (goal >= 0.8), each the median of the
 ratios. Needs nginx and wrk (apt-get install nginx-light wrk).
 
 Measured 2026-12-06/07 on the 2-core development machine while two other sessions ran their
-tests (load average 8-12; every figure in the README's benchmark section):
-  direct ratio  0.158, 0.159, 0.158 (three runs; rounds 0.09-0.23), goal 0.25: NOT met
-  x-accel ratio 0.670, 1.266, 0.804 (three runs; rounds 0.40-1.64), goal 0.8: not shown
-  (the swing is the other sessions' load; on an idle machine it was 0.746 before this work
-  and nothing on the nginx side has changed since)
-Before the raw-ASGI path, on an idle machine: nginx 45,002 req/s, direct 7,706 (0.171),
-x-accel 33,565 (0.746).
+tests (load average 8-15; every round is in the README's benchmark section):
+  direct ratio  0.158 0.159 0.158 0.115 0.123 0.159 (six runs), goal 0.25: NOT met
+  x-accel ratio 0.670 1.266 0.804 0.832 0.715 0.958 (six runs), goal 0.8: not shown (the
+  swing is the other sessions' load; nothing on the nginx side changed in this work)
+Before this work, on an idle machine: nginx 45,002 req/s, direct 7,706 (0.171), x-accel 33,565
+(0.746). Side by side under the same load, main's `digestcast web` did 1,588-1,913 req/s and
+this one 3,475-4,007 (worker CPU per range 374-405 us against 173-211 us).
 
 Run: .venv/bin/python bench/media.py
 """
