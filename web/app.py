@@ -6,9 +6,10 @@
 
 Layers, outermost first, around FastAPI's own stack (so they also wrap the 500 page that
 FastAPI's ServerErrorMiddleware writes, the 404/405/413/422 answers and everything else):
-SecurityHeaders -> RequestMetrics -> HeadAsGet -> MediaFastPath (/media/ only: web/media.py)
--> FastAPI (body caps: FORM_MAX_BYTES for every route, ADMIN_MAX_BODY_BYTES for /admin/,
-counted while reading, 413 past it).
+RangeFastPath (a plain GET of a /media/ range, answered whole with the headers and counts of
+the layers below: web/media_ranges.py) -> SecurityHeaders -> RequestMetrics -> HeadAsGet
+-> MediaFastPath (/media/ only: web/media.py) -> FastAPI (body caps: FORM_MAX_BYTES for every
+route, ADMIN_MAX_BODY_BYTES for /admin/, counted while reading, 413 past it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from web import (
     unsubscribe,
 )
 from web.deps import make_environment
+from web.media_ranges import RangeFastPath
 from web.observe import RequestMetrics
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
 from web.security import SecurityHeaders
@@ -57,7 +59,7 @@ class DigestcastApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         inner = media.MediaFastPath(super().build_middleware_stack())
-        return SecurityHeaders(RequestMetrics(HeadAsGet(inner)))
+        return RangeFastPath(self, SecurityHeaders(RequestMetrics(HeadAsGet(inner))))
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -6,7 +6,8 @@ NUL, not absolute) and, on local storage, through `LocalStorage`'s resolve-and-c
 so nothing outside DATA_DIR is ever opened (symlinks included).
 
 How the bytes leave: a local range up to INLINE_MAX is one pread and one body (what players
-ask for), bigger answers stream; on S3 the object is HEADed and only the asked-for bytes are
+ask for; a plain GET of one is answered before all this by web/media_ranges.py, with the same
+headers), bigger answers stream; on S3 the object is HEADed and only the asked-for bytes are
 fetched (a ranged GET pinned to the HEAD's ETag), never the whole object. With
 MEDIA_ACCEL_PREFIX set (behind nginx, deploy/nginx.conf) the app still decides what may be
 served and counts the request, and answers with X-Accel-Redirect so nginx sends the file.
@@ -29,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from web.deps import get_settings_from
@@ -309,12 +311,18 @@ def accel_redirect(storage: LocalStorage, key: str, prefix: str, max_age: int) -
     )
 
 
-def _storage(request: Request) -> Storage:
+def max_age_of(key: str, media_max_age: int) -> int:
+    if key.endswith(".xml"):
+        # feeds change when a day is published; apps poll, and revalidate cheaply via the ETag
+        return min(media_max_age, FEED_MAX_AGE_SECONDS)
+    return media_max_age
+
+
+def app_storage(state: State) -> Storage:
     """The app's storage, built once (settings never change under a running app)."""
-    state = request.app.state
     found: Storage | None = getattr(state, "media_storage", None)
     if found is None:
-        found = state.media_storage = get_storage(get_settings_from(request))
+        found = state.media_storage = get_storage(state.settings)
     return found
 
 
@@ -322,11 +330,8 @@ async def _serve_key(request: Request, key: str) -> Response:
     if not servable(key):
         return Response("not found\n", status_code=404, media_type="text/plain")
     settings = get_settings_from(request)
-    max_age = settings.media_max_age_seconds
-    if key.endswith(".xml"):
-        # feeds change when a day is published; apps poll, and revalidate cheaply via the ETag
-        max_age = min(max_age, FEED_MAX_AGE_SECONDS)
-    storage = _storage(request)
+    max_age = max_age_of(key, settings.media_max_age_seconds)
+    storage = app_storage(request.app.state)
     if isinstance(storage, LocalStorage):
         # a local file's open, fstat and one pread take microseconds from the page cache: done
         # right here, without the thread hop that cost more than the work itself

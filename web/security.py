@@ -82,6 +82,22 @@ def csrf_ok(request: Request, settings: Settings, submitted: object) -> bool:
     return _valid(settings, submitted)
 
 
+def security_headers(https: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries unless it sets its own (the media fast path adds
+    them itself: it answers outside the layer below)."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (CSP_HEADER.encode(), PAGE_CSP.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if https:
+        # only over TLS (directly or via a proxy uvicorn trusts for X-Forwarded-Proto)
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return headers
+
+
 class SecurityHeaders:
     """Pure ASGI middleware (streams untouched) adding the headers to every answer."""
 
@@ -97,17 +113,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                defaults = {
-                    b"x-content-type-options": b"nosniff",
-                    b"referrer-policy": b"no-referrer",
-                    b"x-frame-options": b"DENY",
-                    CSP_HEADER.encode(): PAGE_CSP.encode(),
-                    b"cross-origin-opener-policy": b"same-origin",
-                }
-                if scope.get("scheme") == "https":
-                    # only over TLS (directly or via a proxy uvicorn trusts for X-Forwarded-Proto)
-                    defaults[b"strict-transport-security"] = b"max-age=31536000"
-                for name, value in defaults.items():
+                for name, value in security_headers(scope.get("scheme") == "https"):
                     if name not in present:
                         headers.append((name, value))
                 message["headers"] = headers

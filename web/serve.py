@@ -25,6 +25,8 @@ from worker.metrics import DatabaseCollector
 from worker.settings import Settings
 
 APP_FACTORY = "web.app:app_from_env"
+# uvicorn's httptools protocol sending a head and its body in one write (web/onewrite.py)
+ONE_WRITE_PROTOCOL = "web.onewrite:OneWriteHttpToolsProtocol"
 
 
 class Together(Collector):
@@ -86,6 +88,7 @@ def serve(
             # X-Forwarded-For/-Proto count only from these addresses (None: uvicorn's default,
             # $FORWARDED_ALLOW_IPS or 127.0.0.1): the throttles, HSTS and Secure cookies then
             # see the real client and scheme behind the proxy
+            http=ONE_WRITE_PROTOCOL,
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             server_header=False,

@@ -101,7 +101,25 @@ class LocalStorage:
         between a check and the open can lead outside. One open and one readlink instead of a
         realpath walk (an lstat per path component) on every media request.
         Raises StorageError for a refused key, OSError when there is no such file."""
-        path = os.path.join(self._inside, check_key(key))
+        fd = self.open_fd_contained(key)
+        try:
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def open_fd_contained(self, key: str) -> int:
+        """`open_contained` as a bare descriptor (the caller closes it): the media fast path
+        reads one range with pread and needs no file object."""
+        return self.open_fd_at(self.path_of(key))
+
+    def path_of(self, key: str) -> str:
+        """The key's path under the root, unresolved (the key checked, nothing opened)."""
+        return os.path.join(self._inside, check_key(key))
+
+    def open_fd_at(self, path: str) -> int:
+        """A `path_of` path opened, then checked to lie inside the root (raises as
+        `open_contained`); a caller may keep the path of a key, never the verdict on a file."""
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             try:
@@ -109,8 +127,8 @@ class LocalStorage:
             except OSError:  # no /proc: the path walk instead
                 real = os.path.realpath(path)
             if not real.startswith(self._inside):
-                raise StorageError(f"refusing storage key {key!r}")
-            return os.fdopen(fd, "rb")
+                raise StorageError(f"refusing storage path {path!r}")
+            return fd
         except BaseException:
             os.close(fd)
             raise
