@@ -34,6 +34,7 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from web.deps import get_settings_from
+from web.edition_gate import edition_gate
 from web.params import MAX_ID, ascii_int
 from worker.s3storage import ObjectChanged, S3Storage
 from worker.storage import LocalStorage, Storage, StorageError, check_key, get_storage
@@ -330,6 +331,12 @@ async def _serve_key(request: Request, key: str) -> Response:
     if not servable(key):
         return Response("not found\n", status_code=404, media_type="text/plain")
     settings = get_settings_from(request)
+    gate = edition_gate(request.app.state)
+    allowed = gate.known(key)
+    if allowed is None:
+        allowed = await run_in_threadpool(gate.allows, settings, key)
+    if not allowed:  # an edition that has not gone out (or was stopped): as if absent
+        return Response("not found\n", status_code=404, media_type="text/plain")
     max_age = max_age_of(key, settings.media_max_age_seconds)
     storage = app_storage(request.app.state)
     if isinstance(storage, LocalStorage):

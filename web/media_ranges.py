@@ -31,6 +31,7 @@ from stat import S_ISREG
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from web.edition_gate import EditionGate, edition_gate
 from web.media import (
     INLINE_MAX,
     MEDIA_PREFIX,
@@ -88,11 +89,13 @@ class RangeFastPath:
         self.headers: dict[FileVersion, list[tuple[bytes, bytes]]] = {}
         self.counters: dict[int, Counter] = {}
         self.seconds: Histogram | None = None
+        self.gate = EditionGate()  # replaced by the app's own on first use
 
     def _local(self) -> LocalStorage | None:
         if not self.ready:
             state = self.app.state  # type: ignore[attr-defined]
             storage = app_storage(state)
+            self.gate = edition_gate(state)
             if isinstance(storage, LocalStorage) and not state.settings.media_accel_prefix:
                 self.storage = storage
                 self.max_age = state.settings.media_max_age_seconds
@@ -148,6 +151,8 @@ class RangeFastPath:
             path = self.paths[key] = storage.path_of(key) if servable(key) else None
         if path is None:
             return None  # not servable: the full stack's 404
+        if self.gate.known(key) is not True:
+            return None  # an edition's file not known to be public: the full stack asks
         try:
             fd = storage.open_fd_at(path)
         except (OSError, StorageError):

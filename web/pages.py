@@ -18,8 +18,8 @@ from web.deps import SessionDep, get_settings_from, public_redirect, render
 from web.params import parse_day
 from web.security import CSP_HEADER, DIGEST_CSP
 from worker import newsletters
-from worker.edition.lookup import DEFAULT_SLUG, edition_path
-from worker.models import Article, Digest, DigestState
+from worker.edition.lookup import DEFAULT_SLUG, PUBLISHED, edition_path
+from worker.models import Article, Digest
 from worker.storage import Storage, StorageError, get_storage
 
 log = logging.getLogger(__name__)
@@ -132,11 +132,6 @@ def _json_number(storage: Storage, key: str, field: str) -> float | None:
     except (StorageError, OSError, ValueError, AttributeError):
         return None
     return float(value) if isinstance(value, int | float) else None
-
-
-# An edition is public once it went out to subscribers: not while built or held (editors may
-# still change it), never when skipped, missed or cancelled (ops stop a wrong edition).
-PUBLISHED = (DigestState.sending, DigestState.paused, DigestState.sent)
 
 
 def listed_editions() -> Select[Digest]:

@@ -17,15 +17,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select, update
 
 from worker import db, i18n, newsletters
-from worker.edition.lookup import edition_path
-from worker.models import Digest, DigestState, Subscriber, Subscription, utcnow
+from worker.edition.lookup import PUBLISHED, edition_path
+from worker.models import Digest, Subscriber, Subscription, utcnow
 from worker.paths import templates_dir
 from worker.settings import Settings
 from worker.storage import get_storage
 
 log = logging.getLogger(__name__)
-
-PUBLISHED = (DigestState.sending, DigestState.paused, DigestState.sent)
 
 
 @dataclass(frozen=True)

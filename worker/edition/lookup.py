@@ -17,6 +17,12 @@ from worker.models import Digest, DigestState
 
 DEFAULT_SLUG = "daily"  # worker.newsletters.DEFAULT_SLUG (not imported: this module is low)
 
+# An edition is public once it went out to subscribers: not while built or held (editors may
+# still change it), never when skipped, missed or cancelled (ops stop a wrong edition). Its
+# pages (web/pages.py), its files under digests/ (web/edition_gate.py) and the welcome mail's
+# "latest edition" all follow this.
+PUBLISHED = (DigestState.sending, DigestState.paused, DigestState.sent)
+
 # (newsletter slug, Kyiv date), a Kyiv date of the default newsletter, or a digest id (what
 # workers and tasks carry)
 EditionKey = tuple[str, date] | date | int
