@@ -3,24 +3,30 @@ up on a 5xx) and, on a real cluster, a confirmation that overtakes a bulk send i
 
 from __future__ import annotations
 
+import base64
+import email
+import email.policy
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import EXAMPLES, make_settings
 from tests.delivery.faults import point_app_at, prepare, sent
 from tests.delivery.helpers import DAY, read_maildir
 from tests.delivery.smtp_server import Recorder, Rules, Server
 from tests.delivery.test_faults import make_cluster
 from web.subscribe import send_confirmation
+from worker import newsletters
 from worker.celery_app import app
 from worker.delivery import transactional
 from worker.delivery.subscribers import InvalidAddress
 from worker.delivery.tasks import transactional_task
 from worker.edition import lifecycle
 from worker.edition.tasks import send_task
+from worker.queues import TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
 __all__ = ["make_cluster"]  # the fixture, shared with the fault tests
@@ -49,6 +55,33 @@ def test_task_retries_4xx_and_gives_up_on_5xx(tmp_path: Path) -> None:
     assert recorder.tempfailed["later@example.org"] == 2
     assert [rcpt for rcpt, _ in recorder.messages] == ["later@example.org"]
     assert refused["sent"] is False and "550" in refused["reason"]
+
+
+def test_a_queued_message_keeps_its_newsletters_from(tmp_path: Path, redis_url: str) -> None:
+    """With a broker, a welcome to the Ukrainian daily goes out from that newsletter's address:
+    the slug travels in the queued message (read back from Redis) and the task scopes to it."""
+    import redis
+
+    recorder = Recorder(Rules())
+    with Server(recorder) as server:
+        both = {"smtp_url": server.url, "newsletters": EXAMPLES / "newsletters.toml"}
+        try:
+            point_app_at(make_settings(tmp_path, broker_url=redis_url, **both))
+            queued = newsletters.scoped(
+                make_settings(tmp_path, broker_url=redis_url, **both), "ukrainian"
+            )
+            transactional.send_soon(queued, "reader@example.org", "Ласкаво просимо", "text")
+            raw = redis.Redis.from_url(redis_url).lpop(TRANSACTIONAL_QUEUE)
+            assert raw is not None, "nothing queued on the transactional queue"
+            args, kwargs, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+            assert kwargs == {"newsletter": "ukrainian"}
+            point_app_at(make_settings(tmp_path, **both))  # the worker's side, in-process
+            assert transactional_task.apply(args=args, kwargs=kwargs).get() == {"sent": True}
+        finally:
+            point_app_at(make_settings(tmp_path))
+    ((rcpt, data),) = recorder.messages
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert rcpt == "reader@example.org" and "shchodnia@example.org" in str(message["From"])
 
 
 @pytest.mark.integration

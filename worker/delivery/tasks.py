@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worker import outage
+from worker import newsletters, outage
 from worker.celery_app import app, current_settings
 from worker.delivery import service, transactional
 from worker.delivery.subscribers import InvalidAddress
@@ -61,13 +61,25 @@ def send_batch_task(self: Any, digest_id: int, delivery_ids: list[int]) -> dict[
     max_retries=transactional.RETRIES,
 )
 def transactional_task(
-    self: Any, to: str, subject: str, text: str, html: str | None = None
+    self: Any,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    newsletter: str | None = None,
 ) -> dict[str, Any]:
-    """One message; a relay that is down or answers 4xx is tried again with backoff, a 5xx is
-    final (logged: nobody is waiting on the task)."""
+    """One message, sent as newsletter `newsletter` (its From; None: the default one); a
+    relay that is down or answers 4xx is tried again with backoff, a 5xx is final (logged:
+    nobody is waiting on the task)."""
     retry: Exception
+    settings = current_settings()
+    if newsletter:
+        try:
+            settings = newsletters.scoped(settings, newsletter)
+        except newsletters.NewsletterError as exc:  # removed from the config since queued
+            log.warning("transactional mail to %s: %s; sent as the default newsletter", to, exc)
     try:
-        service.send_transactional(current_settings(), to, subject, text, html)
+        service.send_transactional(settings, to, subject, text, html)
     except (service.DeliveryError, InvalidAddress) as exc:
         if isinstance(exc, InvalidAddress) or exc.permanent:
             log.error("transactional mail to %s refused: %s", to, exc)

@@ -34,6 +34,10 @@ def send_soon(
     address = validate_address(to).email  # a bad address fails here, not in a worker
     from worker.delivery.tasks import transactional_task
 
+    # the newsletter's slug travels with the message, so the worker sends it with that
+    # newsletter's From (a welcome to the Ukrainian daily is not from the English one)
     transactional_task.apply_async(
-        args=(address, " ".join(subject.split()), text, html), queue=TRANSACTIONAL_QUEUE
+        args=(address, " ".join(subject.split()), text, html),
+        kwargs={"newsletter": settings.newsletter_slug or None},
+        queue=TRANSACTIONAL_QUEUE,
     )
