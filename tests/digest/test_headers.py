@@ -111,3 +111,18 @@ def test_the_message_carries_the_folded_to_and_the_configured_mailto(
     https, mailto = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
     token = https.rsplit("/", 1)[1]
     assert mailto == f"mailto:unsubscribe@example.org?subject=unsubscribe-{token}"
+    # one newsletter's message: its mailto leaves that newsletter, as its URL does
+    scoped = s.model_copy(update={"newsletter_slug": "ukrainian"})
+    one = build_message_template(session, scoped, storage, digest.id).personalize(
+        Recipient(
+            subscriber_id=5,
+            email="olena@example.org",
+            name="Olena",
+            message_id="<digest-1.sub-5.0123456789abcdef0123@example.org>",
+            unsubscribe_url=unsubscribe_url(scoped, 5, None),
+        )
+    )
+    leave = email.message_from_bytes(one, policy=policy.default)["List-Unsubscribe"]
+    https, mailto = re.findall(r"<([^>]+)>", str(leave))
+    assert https.endswith(f"/u/{token}/ukrainian")
+    assert mailto == f"mailto:unsubscribe@example.org?subject=unsubscribe-{token}/ukrainian"

@@ -29,6 +29,7 @@ from worker.celery_app import configure
 from worker.delivery import subscribers
 from worker.digest.service import build_digest
 from worker.edition import lifecycle
+from worker.inbox import handle
 from worker.models import Article, Digest, Subscriber
 from worker.settings import Settings
 from worker.storage import Storage
@@ -153,6 +154,26 @@ def test_one_click_leaves_only_that_newsletter(sample: dict[str, Any]) -> None:
             select(func.count(Subscriber.id)).where(subscriptions.receives("ukrainian"))
         )
         assert ukrainian == 1  # Iryna
+
+
+def test_the_mailto_of_one_newsletter_leaves_only_it(sample: dict[str, Any]) -> None:
+    """What a mail client sends for the Ukrainian daily's List-Unsubscribe mailto
+    (`subject=unsubscribe-TOKEN/ukrainian`), read from the inbox: Iryna leaves that one."""
+    settings: Settings = sample["settings"]
+    iryna = [m for m in sample["outbox"] if _list_id(m) == "ukrainian.example.org"]
+    (uk,) = [m for m in iryna if "olena" not in str(m["To"])]
+    token = urlsplit(str(uk["List-Unsubscribe"]).strip("<>")).path.split("/")[2]
+    request = (
+        f"From: {uk['To']}\r\nTo: unsubscribe@example.org\r\n"
+        f"Subject: unsubscribe-{token}/ukrainian\r\n\r\nThis message will unsubscribe you.\r\n"
+    ).encode()
+    assert handle.handle(settings, request).outcomes == ("left_newsletter",)
+    assert handle.handle(settings, request).outcomes == ("already",)
+    with db.session_scope(settings) as session:
+        address = uk["To"].addresses[0].addr_spec
+        row = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        assert row is not None and row.state == "active"  # still on her other newsletters
+        assert "ukrainian" not in subscriptions.slugs_of(session, row.id)
 
 
 def test_the_weekly_roundup_goes_out_on_saturday_with_the_weeks_top_stories(

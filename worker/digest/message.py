@@ -303,7 +303,14 @@ class MessageTemplate:
         # /u/<token> or, for one newsletter, /u/<token>/<slug> (web/leave.py)
         path = unsubscribe.split("://", 1)[-1].split("/", 1)[-1]
         parts = path.rstrip("/").split("/")
-        token = parts[parts.index("u") + 1] if "u" in parts[:-1] else parts[-1]
+        at = parts.index("u") + 1 if "u" in parts[:-1] else len(parts) - 1
+        token = parts[at]
+        # the mailto leaves what the URL leaves: one newsletter (its slug after the token)
+        leave = (
+            f"unsubscribe-{token}/{parts[at + 1]}"
+            if len(parts) > at + 1
+            else f"unsubscribe-{token}"
+        )
         preferences = f"{self._base}/preferences/{token}"
         to = to_header(name, email)
         if name:
@@ -318,7 +325,7 @@ class MessageTemplate:
         preferences_qp = qp_segment(preferences)
         list_unsubscribe = f"<{unsubscribe}>"
         if self._mailto:
-            list_unsubscribe += f",\r\n <mailto:{self._mailto}?subject=unsubscribe-{token}>"
+            list_unsubscribe += f",\r\n <mailto:{self._mailto}?subject={leave}>"
         return {
             # UTF-8 only for a non-ASCII local part (RFC 6532; sent with SMTPUTF8)
             "to": to.encode("utf-8"),

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from worker import db
+from worker import db, newsletters, subscriptions
 from worker.delivery import bounces, complaints, returned
-from worker.inbox.sort import Kind, kind, unsubscribe_token
+from worker.inbox.sort import Kind, kind, unsubscribe_request
 from worker.models import Subscriber, SubscriberState, utcnow
 from worker.settings import Settings
 from worker.tokens import TokenError, nonce_matches, read_unsubscribe_token
@@ -55,9 +55,11 @@ class Handled:
         return "; ".join(dict.fromkeys(reasons)) or None
 
 
-def unsubscribe(session: Session, settings: Settings, token: str) -> str:
-    """What the one-click URL does (web/unsubscribe.py), for the same signed token: the row it
-    was made for (its nonce matches), unsubscribed once; its confirmation link dies with it."""
+def unsubscribe(session: Session, settings: Settings, token: str, slug: str | None = None) -> str:
+    """What the one-click URL does (web/unsubscribe.py; web/leave.py with a newsletter's slug),
+    for the same signed token: the row it was made for (its nonce matches) leaves that
+    newsletter, or everything, once; its confirmation link dies with it. A slug no longer
+    configured leaves everything: the reader asked to hear no more."""
     try:
         ref = read_unsubscribe_token(settings, token)
     except TokenError:
@@ -65,6 +67,8 @@ def unsubscribe(session: Session, settings: Settings, token: str) -> str:
     subscriber = session.get(Subscriber, ref.subscriber_id)
     if subscriber is None or not nonce_matches(subscriber.token_nonce, ref.nonce):
         return "unknown_subscriber"  # wiped, or a later row for the address
+    if slug is not None and slug in {n.slug for n in newsletters.all_newsletters(settings)}:
+        return "left_newsletter" if subscriptions.leave(session, subscriber.id, slug) else "already"
     subscriber.confirm_nonce = None
     if subscriber.state == SubscriberState.unsubscribed:
         return "already"
@@ -91,8 +95,8 @@ def handle(settings: Settings, raw: bytes) -> Handled:
             elif what == "bounce":
                 outcomes = tuple(bounces.record(session, settings, message))
             else:
-                token = unsubscribe_token(message) or ""
-                outcomes = (unsubscribe(session, settings, token),)
+                token, slug = unsubscribe_request(message) or ("", None)
+                outcomes = (unsubscribe(session, settings, token, slug),)
     except Exception:
         log.exception("handling a %s from the inbox failed", what)
         return Handled(what, ("unreadable",))

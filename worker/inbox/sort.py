@@ -3,8 +3,9 @@ request or something else (a reply, an auto-reply), in that order of precedence.
 
 An unsubscribe request is what a mail client sends for the `mailto:` of List-Unsubscribe:
 `Subject: unsubscribe-<token>`, the token being the one of the reader's unsubscribe URL (signed,
-so it is checked, not trusted). Only the message's own Subject is read: a bounce quotes our
-headers, List-Unsubscribe included, and must not unsubscribe anybody.
+so it is checked, not trusted), with `/<slug>` after it when the message was one newsletter's
+(the mailto leaves that newsletter only, as its URL does). Only the message's own Subject is
+read: a bounce quotes our headers, List-Unsubscribe included, and must not unsubscribe anybody.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from worker.delivery import bounces, complaints
 Kind = Literal["complaint", "bounce", "unsubscribe", "other"]
 # the unsubscribe URL's token (worker/tokens.py): `<id>.<nonce>.<signature>`, or the older
 # base64url payload "." signature; URL-safe characters and dots
-_TOKEN = re.compile(r"\bunsubscribe-([A-Za-z0-9_-]{1,200}(?:\.[A-Za-z0-9_-]{1,200}){1,2})")
+_TOKEN = re.compile(
+    r"\bunsubscribe-([A-Za-z0-9_-]{1,200}(?:\.[A-Za-z0-9_-]{1,200}){1,2})(?:/([a-z0-9-]{1,64}))?"
+)
 
 
 def subject(message: Message) -> str:
@@ -32,9 +35,15 @@ def subject(message: Message) -> str:
         return str(raw)
 
 
-def unsubscribe_token(message: Message) -> str | None:
+def unsubscribe_request(message: Message) -> tuple[str, str | None] | None:
+    """(token, newsletter slug or None for everything) of an unsubscribe request."""
     found = _TOKEN.search(subject(message))
-    return found.group(1) if found else None
+    return (found.group(1), found.group(2)) if found else None
+
+
+def unsubscribe_token(message: Message) -> str | None:
+    request = unsubscribe_request(message)
+    return request[0] if request else None
 
 
 def kind(message: Message) -> Kind:
