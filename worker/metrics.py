@@ -79,6 +79,7 @@ class DatabaseCollector(Collector):
 
     def _compute(self) -> Iterator[Metric]:
         from worker.db import session_scope
+        from worker.delivery import counters
         from worker.models import Audio, AudioState, Delivery, DeliveryState, Source
 
         up = GaugeMetricFamily("digestcast_database_up", "1 when the database answered")
@@ -86,17 +87,7 @@ class DatabaseCollector(Collector):
             with session_scope(self.settings) as session:
                 # the newest edition with a ledger: max() of the index's leading column
                 latest = session.scalar(select(func.max(Delivery.digest_id)))
-                deliveries = (
-                    {}
-                    if latest is None
-                    else dict(
-                        session.execute(
-                            select(Delivery.state, func.count())
-                            .where(Delivery.digest_id == latest)
-                            .group_by(Delivery.state)
-                        ).all()
-                    )
-                )
+                deliveries = {} if latest is None else counters.counts(session, latest)
                 audio = dict(
                     session.execute(select(Audio.state, func.count()).group_by(Audio.state)).all()
                 )
