@@ -108,11 +108,10 @@ def start_sending(settings: Settings, day: date) -> int:
 
 
 def timed_fan_out(settings: Settings, digest_id: int) -> float:
-    from worker.edition import _fanout
+    from worker.edition.lifecycle import fan_out
 
     started = time.perf_counter()
-    with db.session_scope(settings) as session:
-        result = _fanout.fan_out(session, settings, digest_id)
+    result = fan_out(settings, digest_id)
     elapsed = time.perf_counter() - started
     assert result["complete"], result
     return elapsed
