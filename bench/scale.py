@@ -191,7 +191,7 @@ def prefill_year(settings: Settings, first_day: date, days: int, subscribers: in
             digest_id = conn.scalar(
                 text(
                     "INSERT INTO digests (date, subject, state, article_count, feed_item_count,"
-                    " html_bytes, ledger_rows, degradations, created_at)"
+                    " html_bytes, ledger_rows, degradations, built_at)"
                     " VALUES (:d, 'Ukraine Daily', 'sent', 5, 3, 0, :n, '[]', now()) RETURNING id"
                 ),
                 {"d": day, "n": subscribers},

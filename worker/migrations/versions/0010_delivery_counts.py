@@ -1,4 +1,4 @@
-"""ledger counters per state (kept by triggers), totals of pruned editions, retried-rows index
+"""ledger counters per state (kept by triggers), totals of pruned editions, ledger indexes
 
 Revision ID: 0010
 Revises: 0008
@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("digest_id"),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_digest_state")
         batch_op.create_index(
             "ix_deliveries_digest_retried",
             ["digest_id", "subscriber_id"],
@@ -57,5 +58,6 @@ def downgrade() -> None:
         op.execute(statement)
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_digest_retried")
+        batch_op.create_index("ix_deliveries_digest_state", ["digest_id", "state"], unique=False)
     op.drop_table("edition_totals")
     op.drop_table("delivery_counts")
