@@ -40,6 +40,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_digest_state")
+        # in-flight, sent and resent rows only (PostgreSQL; SQLite keeps the first whole)
+        batch_op.drop_index("ix_deliveries_state_dispatched")
+        batch_op.create_index(
+            "ix_deliveries_state_dispatched",
+            ["state", "dispatched_at"],
+            unique=False,
+            postgresql_where=sa.text("state IN ('queued', 'sending')"),
+        )
+        batch_op.drop_index("ix_deliveries_digest_sent_at")
+        batch_op.create_index(
+            "ix_deliveries_digest_sent_at",
+            ["digest_id", "sent_at"],
+            unique=False,
+            postgresql_where=sa.text("sent_at IS NOT NULL"),
+            sqlite_where=sa.text("sent_at IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_deliveries_resend_id")
+        batch_op.create_index(
+            "ix_deliveries_resend_id",
+            ["resend_id"],
+            unique=False,
+            postgresql_where=sa.text("resend_id IS NOT NULL"),
+            sqlite_where=sa.text("resend_id IS NOT NULL"),
+        )
         batch_op.create_index(
             "ix_deliveries_digest_retried",
             ["digest_id", "subscriber_id"],
@@ -59,5 +83,12 @@ def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_digest_retried")
         batch_op.create_index("ix_deliveries_digest_state", ["digest_id", "state"], unique=False)
+        for name, columns in (
+            ("ix_deliveries_state_dispatched", ["state", "dispatched_at"]),
+            ("ix_deliveries_digest_sent_at", ["digest_id", "sent_at"]),
+            ("ix_deliveries_resend_id", ["resend_id"]),
+        ):
+            batch_op.drop_index(name)
+            batch_op.create_index(name, columns, unique=False)
     op.drop_table("edition_totals")
     op.drop_table("delivery_counts")
