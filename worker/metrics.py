@@ -7,9 +7,9 @@ Two kinds, on purpose:
   the audio table and source health are the truth across every worker process, so a web process
   that never sends a message still reports honest numbers.
 
-A scrape must stay cheap whatever the size of the ledger: the delivery figures count the latest
-edition's rows only (an index range on `(digest_id, state)`, not a scan of every row ever sent),
-and the figures are computed at most once per METRICS_CACHE_SECONDS per process.
+A scrape must stay cheap whatever the size of the ledger: the delivery figures are the latest
+edition's counters per state (worker/delivery/counters.py, not a count of its rows), and the
+figures are computed at most once per METRICS_CACHE_SECONDS per process.
 """
 
 from __future__ import annotations
