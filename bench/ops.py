@@ -47,6 +47,11 @@ SELECT 'reader' || lpad(i::text, 7, '0') || '@dom' || (i % :domains) || '.exampl
        'dom' || (i % :domains) || '.example', 'active', true, true, now(), md5(i::text)
 FROM generate_series(1, :rows) AS i
 """
+# each on the default newsletter, as `subscribers import` puts them (migration 0009)
+SUBSCRIPTIONS = """
+INSERT INTO subscriptions (subscriber_id, newsletter, created_at, confirmed_at, welcomed_at)
+SELECT id, 'daily', now(), now(), now() FROM subscribers
+"""
 # the mix of a send in progress: most sent (over the last ten minutes), some queued and in
 # flight, a few failed (550 / 451 out of attempts) and bounced
 DELIVERIES = """
@@ -71,6 +76,7 @@ def fill(settings: Settings) -> None:
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(text(SUBSCRIBERS), {"rows": ROWS, "domains": DOMAINS})
+        conn.execute(text(SUBSCRIPTIONS))
         digest = conn.execute(
             text(
                 "INSERT INTO digests (date, state, subject, article_count, feed_item_count, "

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from web.deps import NewsletterQuery, SessionDep, get_settings_from, newsletter_settings
-from worker.models import Article, Audio, AudioState, Delivery, DeliveryState, Digest, Source
+from worker.models import Article, Audio, AudioState, DeliveryState, Digest, Source
 
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
@@ -230,17 +230,11 @@ def digest_status(
     digest = session.scalar(select(Digest).where(Digest.newsletter == slug, Digest.date == day))
     if digest is None:
         raise HTTPException(404, "no digest for that day")
-    rows = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.digest_id == digest.id)
-        .group_by(Delivery.state)
-    ).all()
-    found = {DeliveryState(state).value: int(count) for state, count in rows}
-    counts = {state.value: found.get(state.value, 0) for state in DeliveryState}
     from worker.delivery.complaints import rate
     from worker.delivery.service import delivery_status
 
-    details = delivery_status(session, day, slug)
+    details = delivery_status(session, day, slug)  # counts from the ledger's counters
+    counts = {state.value: details["counts"].get(state.value, 0) for state in DeliveryState}
     complaints = rate(session, get_settings_from(request), digest.id)
     from worker.edition.lifecycle import history
 

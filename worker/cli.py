@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +25,7 @@ from worker.queues import ALL_QUEUES, BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
 app = typer.Typer(help="digestcast: a daily newsletter with a voice.", no_args_is_help=True)
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations and pruning.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
@@ -358,6 +359,33 @@ def db_upgrade() -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
     db.upgrade(settings)
     console.print(f"database at head: {settings.database_url.split('@')[-1]}")
+
+
+@db_app.command("prune")
+def db_prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Age of the editions to prune, e.g. 400d.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go, delete nothing.")
+    ] = False,
+) -> None:
+    """Drop the ledger rows of finished editions older than that, keeping each one's totals."""
+    from worker.delivery.prune import parse_age, prune
+
+    try:
+        age = parse_age(older_than)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    settings = _settings()
+    with db.session_scope(settings) as session:
+        result = prune(session, datetime.now(settings.tz).date(), age, dry_run=dry_run)
+    verb = "would prune" if dry_run else "pruned"
+    console.print(
+        f"{verb} {len(result['editions'])} editions before {result['before']}: "
+        f"{result['rows']:,} ledger rows (their totals kept)"
+    )
 
 
 # ---------------------------------------------------------------- subscribers

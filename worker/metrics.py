@@ -7,9 +7,9 @@ Two kinds, on purpose:
   the audio table and source health are the truth across every worker process, so a web process
   that never sends a message still reports honest numbers.
 
-A scrape must stay cheap whatever the size of the ledger: the delivery figures count the latest
-edition's rows only (an index range on `(digest_id, state)`, not a scan of every row ever sent),
-and the figures are computed at most once per METRICS_CACHE_SECONDS per process.
+A scrape must stay cheap whatever the size of the ledger: the delivery figures are the latest
+edition's counters per state (worker/delivery/counters.py, not a count of its rows), and the
+figures are computed at most once per METRICS_CACHE_SECONDS per process.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class DatabaseCollector(Collector):
 
     def _compute(self) -> Iterator[Metric]:
         from worker.db import session_scope
+        from worker.delivery import counters
         from worker.models import Audio, AudioState, Delivery, DeliveryState, Source
 
         up = GaugeMetricFamily("digestcast_database_up", "1 when the database answered")
@@ -86,17 +87,7 @@ class DatabaseCollector(Collector):
             with session_scope(self.settings) as session:
                 # the newest edition with a ledger: max() of the index's leading column
                 latest = session.scalar(select(func.max(Delivery.digest_id)))
-                deliveries = (
-                    {}
-                    if latest is None
-                    else dict(
-                        session.execute(
-                            select(Delivery.state, func.count())
-                            .where(Delivery.digest_id == latest)
-                            .group_by(Delivery.state)
-                        ).all()
-                    )
-                )
+                deliveries = {} if latest is None else counters.counts(session, latest)
                 audio = dict(
                     session.execute(select(Audio.state, func.count()).group_by(Audio.state)).all()
                 )

@@ -15,12 +15,13 @@ from datetime import date
 from typing import Any
 
 from celery import Signature
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from worker import newsletters
 from worker.celery_app import TASK_MODULES, app, configure
 from worker.db import session_scope
-from worker.models import Article, Audio, AudioState, Delivery, DeliveryState, DigestState
+from worker.delivery import counters
+from worker.models import Article, Audio, AudioState, DeliveryState, DigestState
 from worker.settings import Settings
 
 # (done, total, label) -> None; the CLI turns it into a progress bar.
@@ -248,10 +249,7 @@ def deliver(
 def count_sent(settings: Settings, digest_id: int) -> int:
     """Rows of the edition in `sent` now."""
     with session_scope(settings) as session:
-        stmt = select(func.count(Delivery.id)).where(
-            Delivery.digest_id == digest_id, Delivery.state == DeliveryState.sent
-        )
-        return int(session.scalar(stmt) or 0)
+        return counters.count_in(session, digest_id, [DeliveryState.sent])
 
 
 @dataclass

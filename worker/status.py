@@ -12,11 +12,12 @@ from scheduler.daily import scheduler_status
 from worker import listens, newsletters
 from worker.audio.service import audio_status
 from worker.collect import skipped
+from worker.delivery import counters
 from worker.delivery.complaints import rate as complaint_rate
 from worker.delivery.resend import delivery_status
 from worker.edition.lifecycle import history
 from worker.edition.lookup import find
-from worker.models import Delivery, Source, Subscriber, SubscriberState
+from worker.models import Source, Subscriber, SubscriberState
 from worker.settings import Settings
 from worker.subscriptions import receives
 
@@ -77,12 +78,8 @@ def gather_status(
                 else "",
             }
         )
-        counts = session.execute(
-            select(Delivery.state, func.count(Delivery.id))
-            .where(Delivery.digest_id == digest.id)
-            .group_by(Delivery.state)
-        ).all()
-        delivery_rows = [{"state": str(state), "deliveries": n} for state, n in sorted(counts)]
+        counts = sorted(counters.counts(session, digest.id).items())
+        delivery_rows = [{"state": state, "deliveries": n} for state, n in counts]
         history_rows = [
             {
                 "at": datetime.fromisoformat(e["at"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -62,3 +63,53 @@ def test_smtp_send_retries_4xx_suppresses_5xx_and_delivers_once(settings: Settin
     assert status["slowest_domains"][0]["retried"] == 1
     # the suppressed address is not picked by --failed
     assert refused["selected"] == 0
+
+
+def test_signed_send_verifies_at_the_receiving_server(settings: Settings, tmp_path: Path) -> None:
+    """Signing runs on the worker's signing thread, ahead of the SMTP dialogue (compose.py):
+    every message as the server received it carries a signature dkimpy verifies, for its own
+    recipient, in the ledger's order of rows."""
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_path = tmp_path / "dkim.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"dc._domainkey.example.org." else None
+
+    recorder = Recorder(Rules(reject=r"^reader000003@"))
+    with Server(recorder) as server:
+        s = settings.model_copy(
+            update={
+                "smtp_url": server.url,
+                "send_batch_size": 7,
+                "dkim_private_key": key_path,
+                "dkim_selector": "dc",
+                "dkim_domain": "example.org",
+            }
+        )
+        with db.session_scope(s) as session:
+            digest_id = stage_digest(session, s, kb=60)
+            add_subscribers(session, 12)
+        assert lifecycle.start(s, DAY, by="test").ok
+        drained = wait_for_drain(s, digest_id, timeout=60)
+    assert drained["counts"] == {"sent": 11, "failed": 1}
+    assert len(recorder.messages) == 11
+    for rcpt, raw in recorder.messages:
+        assert dkim.verify(raw, dnsfunc=dns), rcpt
+        assert f"<{rcpt}>".encode() in raw.split(b"\r\n\r\n", 1)[0]

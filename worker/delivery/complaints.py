@@ -22,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from worker.delivery import returned, rowtag
+from worker.delivery import counters, returned, rowtag
 from worker.delivery.subscribers import suppress
 from worker.models import Delivery, DeliveryEvent, DeliveryState, SubscriberState, utcnow
 from worker.settings import Settings
@@ -133,14 +133,7 @@ def record(session: Session, settings: Settings, message: Message) -> Outcome:
 def rate(session: Session, settings: Settings, digest_id: int) -> dict[str, Any]:
     """An edition's complaints against its delivered messages, with a warning above the
     threshold. Delivered: rows still `sent` (a complaint leaves its row `sent`)."""
-    delivered = int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.digest_id == digest_id, Delivery.state == DeliveryState.sent
-            )
-        )
-        or 0
-    )
+    delivered = counters.count_in(session, digest_id, [DeliveryState.sent])
     complaints = int(
         session.scalar(
             select(func.count(distinct(DeliveryEvent.delivery_id)))

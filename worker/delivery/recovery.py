@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker import db
+from worker.delivery import counters
 from worker.delivery.ledger import IN_FLIGHT
 from worker.models import (
     Delivery,
@@ -116,23 +117,12 @@ def next_due(session: Session, digest_id: int) -> datetime | None:
 
 
 def counts(session: Session, digest_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.digest_id == digest_id)
-        .group_by(Delivery.state)
-    )
-    return {DeliveryState(state).value: int(n) for state, n in rows}
+    """{state: rows} of the edition, from the counters (worker/delivery/counters.py)."""
+    return counters.counts(session, digest_id)
 
 
 def in_flight_count(session: Session, digest_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.digest_id == digest_id, Delivery.state.in_(IN_FLIGHT)
-            )
-        )
-        or 0
-    )
+    return counters.count_in(session, digest_id, IN_FLIGHT)
 
 
 def repair_rows(settings: Settings) -> dict[str, int]:

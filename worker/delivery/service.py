@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -28,8 +28,8 @@ from sqlalchemy import Connection, select
 
 from worker import db, newsletters
 from worker.delivery import autopause, ledger, outcomes, spread
-from worker.delivery.batch import Ahead, Built, Claims, Lease, chunks
-from worker.delivery.compose import Composer
+from worker.delivery.batch import Ahead, Claims, Lease, chunks
+from worker.delivery.compose import Composer, prepared
 from worker.delivery.resend import delivery_status
 from worker.delivery.subscribers import validate_address
 from worker.delivery.throttle import RateLimiter, rate_limiter
@@ -169,7 +169,7 @@ def send_batch(
                 if chunk and not owned and guard.stopped(conn, now=True):
                     stats["stopped"] += claims.stop(conn, guard.settle)
                     break
-                ready = Ahead(_prepared(conn, settings, rows, composer, make_recipient, stats))
+                ready = Ahead(prepared(conn, settings, rows, composer, make_recipient, stats))
                 lease = Lease(conn, [r.delivery_id for r in rows], settings.send_lease_seconds)
                 stopped = partial(guard.stopped, conn)
 
@@ -291,31 +291,6 @@ class EditionGuard:
         """At the end of the batch: its last attempts count for the next batch's judgement."""
         if self.window is not None and self.ok + self.bad:
             self._judge()
-
-
-def _prepared(
-    conn: Any,
-    settings: Settings,
-    rows: list[ledger.Row],
-    composer: Composer,
-    make_recipient: Callable[[Settings, ledger.Row], Any],
-    stats: Counter[str],
-) -> Iterator[Built]:
-    """The claimed rows with their messages and whether each is clean for DATA (compose.py);
-    rows to skip or that cannot be built are recorded."""
-    for row in rows:
-        if row.skip_reason:
-            outcomes.mark_skipped(conn, row.delivery_id, row.skip_reason)
-            stats["skipped"] += 1
-            continue
-        try:
-            data, clean = composer.build(make_recipient(settings, row))
-        except Exception as exc:  # one bad recipient never stops the rest
-            log.exception("building message for delivery %s", row.delivery_id)
-            outcomes.mark_failed(conn, row.delivery_id, None, f"build: {exc!r}", None)
-            stats["failed"] += 1
-            continue
-        yield row, data, clean
 
 
 def _record(

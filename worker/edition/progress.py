@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker import db
+from worker.delivery import counters
 from worker.delivery.ledger import IN_FLIGHT
 from worker.delivery.recovery import counts, next_due
-from worker.models import Delivery, Digest, DigestState, utcnow
+from worker.models import Digest, DigestState, utcnow
 from worker.settings import Settings
 
 Progress = Callable[[int, int, str], None]
@@ -41,11 +42,7 @@ class Snapshot:
 
 
 def snapshot(session: Session, digest_id: int) -> Snapshot:
-    left = (
-        select(func.count())
-        .where(Delivery.digest_id == digest_id, Delivery.state.in_(IN_FLIGHT))
-        .scalar_subquery()
-    )
+    left = counters.in_count_subquery(digest_id, IN_FLIGHT)
     row = session.execute(
         select(
             Digest.state, Digest.ledger_rows, left, Digest.fanned_out_at, Digest.skip_reason

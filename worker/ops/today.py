@@ -1,6 +1,7 @@
 """What the console's Today page shows about one edition, read from the ledger with its
-indexes only (no full-table count): counts per state come from the (digest_id, state) index,
-the rate from (digest_id, sent_at), the failures from the failed/bounced rows alone.
+indexes only (no full-table count): counts per state come from the ledger's counters
+(worker/delivery/counters.py), the rate from (digest_id, sent_at), the failures from the
+failed/bounced rows alone.
 """
 
 from __future__ import annotations
