@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from bench.send import create_database, drop_database
+from bench.timing import median_ms
 from web.app import create_app
 from worker import db
 from worker.celery_app import configure
@@ -96,16 +95,6 @@ def fill(settings: Settings) -> None:
           f"{time.perf_counter() - started:.0f} s")  # fmt: skip
 
 
-def median_ms(call: Callable[[], object], runs: int = 7) -> float:
-    call()  # warm-up (plans, caches)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def main() -> None:
     name, url = create_database()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ops-"))
@@ -131,7 +120,7 @@ def main() -> None:
             with engine.connect() as conn:
                 conn.execute(text("SELECT state, count(*) FROM deliveries GROUP BY state")).all()
 
-        baseline = median_ms(full_count)
+        baseline = median_ms(full_count, runs=7)
         print(f"baseline, a full-table count by state: {baseline:.0f} ms")
 
         with TestClient(create_app(settings), base_url="https://daily.example.org") as client:
@@ -163,7 +152,7 @@ def main() -> None:
                     answer = client.get(path)
                     assert answer.status_code == 200, (path, answer.status_code)
 
-                results[label] = median_ms(get)
+                results[label] = median_ms(get, runs=7)
                 print(f"{label}: {results[label]:.0f} ms (goal < {GOAL_MS:.0f})")
         slowest = max(results.values())
         print(f"slowest page / full-table count: {slowest / baseline:.2f}")

@@ -20,28 +20,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from pydantic import SecretStr  # noqa: E402
 from send import (  # noqa: E402
     create_database,
     drop_database,
     find_postfix_tool,
     html_kb_for_wire_size,
+    start_cluster,
     start_sink,
 )
 from sqlalchemy import text  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 from tests.delivery.cluster import Cluster, peak_rss_kib  # noqa: E402
 from tests.delivery.helpers import stage_digest  # noqa: E402
@@ -55,22 +55,11 @@ SMALL = int(os.environ.get("SCALE_SMALL", "20000"))
 YEAR = os.environ.get("BENCH_YEAR", "0") == "1"
 YEAR_SUBSCRIBERS = int(os.environ.get("SCALE_YEAR_SUBSCRIBERS", "100000"))
 YEAR_DAYS = int(os.environ.get("SCALE_YEAR_DAYS", "365"))
-SECRET = "bench-secret-0123456789abcdefghijklmnop"
 
 
 def figure(label: str, value: str, goal: str, ok: bool | None) -> None:
     verdict = "" if ok is None else ("  MET" if ok else "  NOT MET")
     print(f"{label}: {value}   (goal: {goal}){verdict}", flush=True)
-
-
-def median_ms(call: Callable[[], Any], runs: int = 5) -> float:
-    call()  # warm (imports, plans)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def insert_subscribers(settings: Settings, count: int, start: int = 1) -> None:
@@ -81,7 +70,7 @@ def insert_subscribers(settings: Settings, count: int, start: int = 1) -> None:
                 " wants_audio_links, created_at, token_nonce)"
                 " SELECT 'reader' || i || '@example.net', 'Reader ' || i, 'example.net',"
                 " 'active', true, true, now(), md5(i::text)"
-                " FROM generate_series(:a, :b) AS i"
+                " FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) AS i"
             ),
             {"a": start, "b": start + count - 1},
         )
@@ -247,29 +236,10 @@ def main() -> None:
     dbname, url = create_database()
     cluster: Cluster | None = None
     try:
-        env = {
-            "DIGESTCAST_DATABASE_URL": url,
-            "DIGESTCAST_DATA_DIR": str(workdir / "data"),
-            "DIGESTCAST_SECRET_KEY": SECRET,
-            "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
-            "DIGESTCAST_SMTP_URL": f"smtp://127.0.0.1:{port}",
-        }
-        cluster = Cluster(workdir, env, {})
-        cluster.env["DIGESTCAST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-        cluster.start_redis()
-        settings = Settings(
-            database_url=url,
-            broker_url=cluster.broker_url,
-            data_dir=workdir / "data",
-            smtp_url=f"smtp://127.0.0.1:{port}",
-            secret_key=SECRET,  # type: ignore[arg-type]
-            public_base_url="https://daily.example.org",
-            admin_token="bench-admin-token-0123456789",  # type: ignore[arg-type]
+        cluster, settings = start_cluster(workdir, url, port)
+        settings = settings.model_copy(
+            update={"admin_token": SecretStr("bench-admin-token-0123456789")}
         )
-        db.upgrade(settings)
-        from worker.celery_app import configure
-
-        configure(settings)
         day = date(2026, 11, 27)
         if YEAR:
             year_figures(cluster, settings, day)
@@ -293,7 +263,7 @@ def main() -> None:
         figure("ops API delivery status", f"{api_ms:.1f} ms", "under 100 ms", api_ms < 100)
         cli = [str(REPO / ".venv" / "bin" / "digestcast"), "status", "--date", day.isoformat()]
         started = time.perf_counter()
-        subprocess.run(cli, env={**os.environ, **env}, capture_output=True, check=True)
+        subprocess.run(cli, env={**os.environ, **cluster.env}, capture_output=True, check=True)
         print(f"  (`digestcast status` as a command, Python start-up included: "
               f"{time.perf_counter() - started:.2f} s)")  # fmt: skip
 

@@ -50,6 +50,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LARGE = int(os.environ.get("BENCH_LARGE", "100000"))  # 0: no peak-RSS send
 SIGNED_ROUNDS = int(os.environ.get("BENCH_SIGNED_ROUNDS", "3"))
 SIZE = 60 * 1024  # bytes per message on the wire, both sides
+SECRET = "bench-secret-0123456789abcdefghijklmnop"
 
 
 def find_postfix_tool(name: str) -> str:
@@ -206,6 +207,33 @@ def signed_rounds(
     return ratios
 
 
+def start_cluster(workdir: Path, url: str, port: int) -> tuple[Cluster, Settings]:
+    """Our own Redis (workers are started by the caller) and the settings of this process,
+    both on database `url` and the sink on `port`; the schema migrated, Celery configured."""
+    env = {
+        "DIGESTCAST_DATABASE_URL": url,
+        "DIGESTCAST_DATA_DIR": str(workdir / "data"),
+        "DIGESTCAST_SECRET_KEY": SECRET,
+        "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
+        "DIGESTCAST_SMTP_URL": f"smtp://127.0.0.1:{port}",
+    }
+    cluster = Cluster(workdir, env, {})
+    cluster.start_redis()
+    settings = Settings(
+        database_url=url,
+        broker_url=cluster.broker_url,
+        data_dir=workdir / "data",
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        secret_key=SECRET,  # type: ignore[arg-type]
+        public_base_url="https://daily.example.org",
+    )
+    db.upgrade(settings)
+    from worker.celery_app import configure
+
+    configure(settings)
+    return cluster, settings
+
+
 def main() -> None:
     sink = find_postfix_tool("smtp-sink")
     source = find_postfix_tool("smtp-source")
@@ -218,27 +246,7 @@ def main() -> None:
         base = [baseline(source, port, MESSAGES)]
         print(f"smtp-source -> smtp-sink: {base[0]:,.0f} messages/s ({SIZE:,} bytes, 2 sessions)")
 
-        env = {
-            "DIGESTCAST_DATABASE_URL": url,
-            "DIGESTCAST_DATA_DIR": str(workdir / "data"),
-            "DIGESTCAST_SECRET_KEY": "bench-secret-0123456789abcdefghijklmnop",
-            "DIGESTCAST_PUBLIC_BASE_URL": "https://daily.example.org",
-        }
-        cluster = Cluster(workdir, env, {})
-        cluster.env["DIGESTCAST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-        cluster.start_redis()
-        settings = Settings(
-            database_url=url,
-            broker_url=cluster.broker_url,
-            data_dir=workdir / "data",
-            smtp_url=f"smtp://127.0.0.1:{port}",
-            secret_key="bench-secret-0123456789abcdefghijklmnop",  # type: ignore[arg-type]
-            public_base_url="https://daily.example.org",
-        )
-        db.upgrade(settings)
-        from worker.celery_app import configure
-
-        configure(settings)
+        cluster, settings = start_cluster(workdir, url, port)
         with db.session_scope(settings) as session:
             add_subscribers(session, MESSAGES)
         day = date(2026, 11, 27)
