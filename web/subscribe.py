@@ -34,6 +34,7 @@ from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
 from worker.edition.lookup import edition_path
+from worker.i18n import N_
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
 from worker.models import Digest, Subscriber, SubscriberState
 from worker.settings import Settings
@@ -143,8 +144,10 @@ def _too_many(request: Request) -> HTMLResponse:
         request,
         "message.html",
         {
-            "title": "Too many attempts",
-            "message": "Too many subscription attempts from your network. Please try again later.",
+            "title": N_("Too many attempts"),
+            "message": N_(
+                "Too many subscription attempts from your network. Please try again later."
+            ),
         },
         status_code=429,
     )
@@ -168,7 +171,7 @@ def subscribe(
         return _form_page(
             request,
             settings,
-            error="This form expired. Please submit it again.",
+            error=N_("This form expired. Please submit it again."),
             status_code=403,
         )
     throttles: SubscribeThrottles = request.app.state.subscribe_throttles
@@ -191,7 +194,7 @@ def subscribe(
         return _form_page(
             request,
             settings,
-            error="Please enter a valid email address.",
+            error=N_("Please enter a valid email address."),
             email=email[:320],
             status_code=400,
         )
@@ -210,8 +213,8 @@ def subscribe(
                 request,
                 "message.html",
                 {
-                    "title": "Please try again later",
-                    "message": "We could not send the confirmation email just now.",
+                    "title": N_("Please try again later"),
+                    "message": N_("We could not send the confirmation email just now."),
                     "subscribe_link": True,
                 },
                 status_code=503,
@@ -300,7 +303,7 @@ def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
         request,
         "message.html",
         {
-            "title": "Already subscribed",
+            "title": N_("Already subscribed"),
             "message": f"{masked(row.email)} is already subscribed to {name}.",
         },
     )
@@ -334,8 +337,8 @@ def confirm(
             request,
             "message.html",
             {
-                "title": "Please try again",
-                "message": "This form expired. Open the link in your email again.",
+                "title": N_("Please try again"),
+                "message": N_("This form expired. Open the link in your email again."),
             },
             status_code=403,
         )
@@ -366,7 +369,7 @@ def confirm(
         request,
         "message.html",
         {
-            "title": "Subscription confirmed",
+            "title": N_("Subscription confirmed"),
             "message": f"Thank you. {masked(row.email)} will receive "
             + ", ".join(names.get(s, s) for s in joined or [newsletters.get(settings).slug])
             + ".",
