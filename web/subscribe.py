@@ -25,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
+from web.page_language import gettext as _t
+from web.page_language import reader_language
 from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key
@@ -299,12 +301,14 @@ def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
     session = object_session(row)
     on = subscriptions.slugs_of(session, row.id) if session is not None else []
     name = ", ".join(names.get(s, s) for s in on) or settings.newsletter_name
+    lang = reader_language(request)  # the message is formatted here, in the page's language
     return render(
         request,
         "message.html",
         {
             "title": N_("Already subscribed"),
-            "message": f"{masked(row.email)} is already subscribed to {name}.",
+            "message": _t(lang, N_("%(email)s is already subscribed to %(names)s."))
+            % {"email": masked(row.email), "names": name},
         },
     )
 
@@ -365,13 +369,18 @@ def confirm(
     welcome.send_welcomes(settings, row.id, joined)
     WEB_CONFIRM.labels("confirmed").inc()
     names = {n.slug: n.name for n in newsletters.all_newsletters(settings)}
+    lang = reader_language(request)
     return render(
         request,
         "message.html",
         {
             "title": N_("Subscription confirmed"),
-            "message": f"Thank you. {masked(row.email)} will receive "
-            + ", ".join(names.get(s, s) for s in joined or [newsletters.get(settings).slug])
-            + ".",
+            "message": _t(lang, N_("Thank you. %(email)s will receive %(names)s."))
+            % {
+                "email": masked(row.email),
+                "names": ", ".join(
+                    names.get(s, s) for s in joined or [newsletters.get(settings).slug]
+                ),
+            },
         },
     )
