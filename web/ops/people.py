@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from
+from web.ops import chosen
 from web.ops.pages import (
     NoteId,
     RowId,
@@ -182,7 +183,7 @@ def _brief(result: dict[str, Any], day: date) -> dict[str, Any]:
 @router.get("/editions/{day}/resend", response_class=HTMLResponse, include_in_schema=False)
 def resend_page(request: Request, day: date, session: SessionDep, user: UserDep) -> HTMLResponse:
     require(user, Role.operator)
-    digest = find(session, day)
+    digest = find(session, chosen.key(request, day))
     if digest is None:
         raise HTTPException(404, f"no edition for {day.isoformat()}")
     resends = list(
@@ -212,7 +213,7 @@ async def resend(request: Request, day: date) -> Response:
     reason = "" if dry else reason_of(form)
     try:
         result = lifecycle.resend(
-            get_settings_from(request),
+            chosen.settings_for(request),
             day,
             to=to,
             failed=mode == "failed",
@@ -230,4 +231,4 @@ async def resend(request: Request, day: date) -> Response:
         context: dict[str, Any] = {"day": day.isoformat(), "modes": MODES, "dry": result}
         context.update(mode=mode, to=to, resends=[])
         return page(request, "ops/resend.html", context, user)
-    return RedirectResponse(f"/ops/editions/{day.isoformat()}?note={note}", status_code=303)
+    return RedirectResponse(chosen.edition_url(request, day, note=note), status_code=303)
