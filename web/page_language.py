@@ -105,6 +105,7 @@ def newsletter_page(settings: Settings, slug: str) -> dict[str, object]:
         "newsletter_name": newsletter.name,
         "archive_slug": None if default else newsletter.slug,
         "briefing_feed": "/briefing.xml" if default else f"/feeds/{newsletter.slug}/briefing.xml",
+        "podcast_feed": "/podcast.xml" if default else f"/feeds/{newsletter.slug}/podcast.xml",
     }
 
 
