@@ -137,7 +137,16 @@ def _page_text(page: str) -> str:
 def test_the_ukrainian_briefing_and_archive_pages_have_no_english_label_left(
     sample: dict[str, Any],
 ) -> None:
-    with TestClient(create_app(sample["settings"])) as client:
+    from worker.audio.podcast import publish_podcasts
+    from worker.storage import get_storage
+
+    settings = sample["settings"]
+    with db.session_scope(settings) as session:
+        publish_podcasts(session, settings, get_storage(settings))
+    with TestClient(create_app(settings)) as client:
+        feed = client.get("/feeds/ukrainian/podcast.xml")
+        assert feed.status_code == 200 and "<language>uk</language>" in feed.text
+        assert client.get("/feeds/ukrainian/other.xml").status_code == 404
         pages = {
             url: client.get(url)
             for url in (
@@ -156,6 +165,7 @@ def test_the_ukrainian_briefing_and_archive_pages_have_no_english_label_left(
         assert "Україна щодня" in seen
     assert "пʼятниця, 27 листопада 2026" in _page_text(pages["/briefing/ukrainian/2026-11-27"].text)
     assert "Архів" in _page_text(pages["/digests/ukrainian/"].text)
+    assert 'href="/feeds/ukrainian/podcast.xml"' in pages["/digests/ukrainian/"].text
     assert missing.status_code == 404 and "Не знайдено" in missing.text
     # the English daily's page of the same day stays English
     assert english.status_code == 200 and "Friday, 27 November 2026" in english.text
