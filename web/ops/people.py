@@ -29,9 +29,9 @@ from web.ops.pages import (
     signed_in,
 )
 from web.ops.today import unfinished
-from worker import db
+from worker import db, newsletters
 from worker.delivery import subscribers as subscriber_list
-from worker.edition.lookup import DEFAULT_SLUG, find
+from worker.edition.lookup import DEFAULT_SLUG, edition_path, find
 from worker.models import Digest, Resend, Subscriber
 from worker.ops import people
 from worker.ops.models import Role
@@ -59,19 +59,19 @@ def subscriber_page(
     request: Request, sid: RowId, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     sub = _subscriber(session, sid)
-    days = list(
-        session.scalars(
-            select(Digest.date)
-            .where(Digest.newsletter == DEFAULT_SLUG)
-            .order_by(Digest.date.desc())
-            .limit(30)
-        )
-    )
+    # every newsletter's recent editions: "ukrainian/2026-11-27" names another newsletter's
+    names = _names(request)
+    editions = session.execute(
+        select(Digest.newsletter, Digest.date)
+        .order_by(Digest.date.desc(), Digest.newsletter)
+        .limit(30 * len(names))
+    ).all()
     context = {
         "sub": sub,
         "rows": people.history(session, sid),
         "suppression": people.suppression(session, sub.email),
-        "days": [d.isoformat() for d in days],
+        "days": [(edition_path(slug, d), _label(names, slug, d)) for slug, d in editions],
+        "first": chosen.first(get_settings_from(request)),
         "note": _note(session, user, note),
     }
     return page(request, "ops/subscriber.html", context, user)
@@ -110,12 +110,15 @@ async def resend_one(request: Request, sid: RowId) -> Response:
     form = await checked_form(request)
     user = signed_in(request, Role.operator)
     reason = reason_of(form)
-    day = _day(form.get("day", ""))
+    slug, _, when = form.get("day", "").rpartition("/")
+    day = _day(when)
+    try:
+        settings = newsletters.scoped(get_settings_from(request), slug or DEFAULT_SLUG)
+    except newsletters.NewsletterError as exc:
+        raise HTTPException(400, str(exc)) from None
     email = _email_of(request, sid)
     try:
-        result = lifecycle.resend(
-            get_settings_from(request), day, to=email, requested_by=user.email, reason=reason
-        )
+        result = lifecycle.resend(settings, day, to=email, requested_by=user.email, reason=reason)
     except Exception as exc:  # the broker is down while dispatching...: say so, record it
         result = {"refused": unfinished(exc)}
     note = record(
@@ -160,6 +163,14 @@ def _email_of(request: Request, sid: RowId) -> str:
         if sub is None:
             raise HTTPException(404, "no such subscriber")
         return sub.email
+
+
+def _names(request: Request) -> dict[str, str]:
+    return {n.slug: n.name for n in newsletters.all_newsletters(get_settings_from(request))}
+
+
+def _label(names: dict[str, str], slug: str, day: date) -> str:
+    return day.isoformat() + (f" · {names.get(slug, slug)}" if len(names) > 1 else "")
 
 
 def _day(text: str) -> date:

@@ -71,9 +71,29 @@ def test_acting_on_the_ukrainian_edition_leaves_the_daily_alone(
         listed = console.get("/ops/editions/", params={"newsletter": "ukrainian"}).text
         assert "?newsletter=ukrainian" in listed
         assert console.get("/ops/", params={"newsletter": "nope"}).status_code == 404
+        # a resend from a reader's page names the edition with its newsletter
+        with db.session_scope(settings) as session:
+            digest = find(session, ("ukrainian", DAY))
+            assert digest is not None
+            sid = session.scalar(
+                select(Delivery.subscriber_id).where(Delivery.digest_id == digest.id).limit(1)
+            )
+        person = console.get(f"/ops/subscribers/{sid}").text
+        assert '<option value="ukrainian/2026-11-27">' in person
+        r = console.post(
+            f"/ops/subscribers/{sid}/resend",
+            data={"csrf_token": csrf(person), "day": "ukrainian/2026-11-27", "reason": "lost"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
     ukrainian, daily = _state_and_rows(settings, "ukrainian"), _state_and_rows(settings, "daily")
     assert ukrainian[0] == DigestState.sent and ukrainian[1] > 0
     assert daily == (DigestState.built, 0)  # untouched: not sent, no ledger rows
+    with db.session_scope(settings) as session:
+        resent = session.scalar(
+            select(Delivery.resend_count).where(Delivery.subscriber_id == sid).limit(1)
+        )
+    assert resent == 1
     with db.session_scope(settings) as session:
         target = session.scalar(select(OpsAudit.target).where(OpsAudit.action == "edition-start"))
     assert target == "2026-11-27"
