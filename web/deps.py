@@ -87,7 +87,10 @@ def render(
     }
     values.update(context or {})
     html = env.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code, headers=headers)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    if not lang:  # the language came from the request: a cache must keep one copy per header
+        response.headers.append("Vary", "Accept-Language")
+    return response
 
 
 def public_redirect(request: Request, path: str, status_code: int = 308) -> RedirectResponse:

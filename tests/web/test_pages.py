@@ -175,3 +175,4 @@ def test_pages_about_the_reader_follow_accept_language(client: TestClient) -> No
         assert ("Електронна адреса" in page) == (lang == "uk"), header
     archive = client.get("/digests/", headers={"Accept-Language": "uk"}).text
     assert "Попередні випуски" in archive  # every newsletter's archive: the reader's
+    assert "Accept-Language" in client.get("/subscribe").headers.get("vary", "")
