@@ -46,7 +46,10 @@ def zone_label(name: str) -> str:
     return name.rsplit("/", 1)[-1].replace("_", " ")
 
 
-def make_environment() -> Environment:
+def make_environment(lang: str = "en") -> Environment:
+    """The page templates in `lang` (web/page_language.py picks it per page)."""
+    from web.page_language import localize
+
     # autoescape for every template name we use (.html and .html.j2); text mail is .txt.j2
     env = Environment(
         loader=FileSystemLoader(templates_dir() / "web"),
@@ -55,7 +58,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["local_time"] = local_time
-    return env
+    return localize(env, lang)
 
 
 def render(
@@ -65,8 +68,14 @@ def render(
     *,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    lang: str | None = None,
 ) -> HTMLResponse:
-    env: Environment = request.app.state.jinja
+    """`lang`: the newsletter's language on a page about one newsletter; unset, the reader's
+    (Accept-Language among the catalogues, else English)."""
+    from web.page_language import environment, reader_language, supported
+
+    language = supported(lang) if lang else reader_language(request)
+    env = environment(request, language)
     settings = get_settings_from(request)
     values: dict[str, Any] = {
         "newsletter_name": settings.newsletter_name,
@@ -74,10 +83,14 @@ def render(
         "tz": settings.tz,
         "timezone_label": zone_label(settings.timezone),
         "public_base_url": settings.public_base_url.rstrip("/"),
+        "page_language": language,
     }
     values.update(context or {})
     html = env.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code, headers=headers)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    if not lang:  # the language came from the request: a cache must keep one copy per header
+        response.headers.append("Vary", "Accept-Language")
+    return response
 
 
 def public_redirect(request: Request, path: str, status_code: int = 308) -> RedirectResponse:

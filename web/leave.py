@@ -17,6 +17,7 @@ from web.deps import SessionDep, get_settings_from, render
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.unsubscribe import ONE_CLICK_FIELD, ONE_CLICK_VALUE, _invalid, _subscriber, masked
 from worker import newsletters, subscriptions
+from worker.i18n import N_
 from worker.metrics import WEB_UNSUBSCRIBE
 from worker.models import SubscriberState
 from worker.tokens import TokenError
@@ -48,6 +49,7 @@ def leave_page(request: Request, token: str, slug: str, session: SessionDep) -> 
             "email": masked(found.email) if found is not None else None,
             "already": not on_it or found is None or found.state == SubscriberState.unsubscribed,
         },
+        lang=newsletter.language,
     )
 
 
@@ -69,8 +71,12 @@ def leave(
         return render(
             request,
             "message.html",
-            {"title": "Please try again", "message": "This form expired. Nothing was changed."},
+            {
+                "title": N_("Please try again"),
+                "message": N_("This form expired. Nothing was changed."),
+            },
             status_code=403,
+            lang=newsletter.language,
         )
     remaining: list[str] = []
     if found is not None:
@@ -84,7 +90,9 @@ def leave(
         {
             "token": token if found is not None else None,
             "left_name": newsletter.name,
+            "newsletter_name": newsletter.name,
             "remaining": [names.get(s, s) for s in remaining],
             "everything": found is not None and found.state != SubscriberState.unsubscribed,
         },
+        lang=newsletter.language,
     )

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, render
+from web.page_language import newsletter_page
 from web.pages import (
+    _,
     exists,
     format_duration,
     media_url,
@@ -22,6 +25,7 @@ from web.pages import (
     transcript,
 )
 from web.params import parse_id
+from worker.edition.lookup import DEFAULT_SLUG, edition_path
 from worker.models import Article, Digest
 from worker.storage import Storage, StorageError, get_storage
 
@@ -113,9 +117,20 @@ class Story:
 @router.get("/edition/{day}", response_class=HTMLResponse)
 def edition(request: Request, day: str, session: SessionDep) -> HTMLResponse:
     """Every story of a day's edition that has audio, in the email's order, played in a row."""
-    digest = published_edition(session, day)
+    return _edition(request, session, day, DEFAULT_SLUG)
+
+
+@router.get("/edition/{slug}/{day}", response_class=HTMLResponse)
+def newsletter_edition(request: Request, slug: str, day: str, session: SessionDep) -> HTMLResponse:
+    """Another newsletter's whole edition, in that newsletter's language."""
+    return _edition(request, session, day, slug)
+
+
+def _edition(request: Request, session: Session, day: str, slug: str) -> HTMLResponse:
+    page = newsletter_page(get_settings_from(request), slug)
+    digest = published_edition(session, day, slug)
     if digest is None:
-        return not_found(request, "There is no edition for that day.")
+        return not_found(request, _("There is no edition for that day."), str(page["lang"]))
     storage = get_storage(get_settings_from(request))
     articles = session.scalars(
         select(Article)
@@ -137,6 +152,6 @@ def edition(request: Request, day: str, session: SessionDep) -> HTMLResponse:
                 format_duration(a.audio.duration_seconds),
             )
         )
-    return render(
-        request, "edition.html", {"digest": digest, "day": digest.date, "stories": stories}
-    )
+    context = {"digest": digest, "day": digest.date, "stories": stories, **page}
+    context["path"] = edition_path(digest.newsletter, digest.date)
+    return render(request, "edition.html", context, lang=str(page["lang"]))

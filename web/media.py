@@ -364,12 +364,12 @@ async def briefing_feed(request: Request) -> Response:
     return await _serve_key(request, "briefing.xml")
 
 
-@router.api_route("/feeds/{slug}/briefing.xml", methods=["GET", "HEAD"], include_in_schema=False)
-async def newsletter_briefing_feed(request: Request, slug: str) -> Response:
-    """Another newsletter's briefing feed (worker/audio/podcast.py briefing_feed_key)."""
-    if not (slug.isascii() and all(c.isalnum() or c == "-" for c in slug)):
+@router.api_route("/feeds/{slug}/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+async def newsletter_feed(request: Request, slug: str, name: str) -> Response:
+    """Another newsletter's briefing or article feed (worker/audio/podcast.py *_feed_key)."""
+    if name not in ("briefing.xml", "podcast.xml") or not slug.replace("-", "x").isalnum():
         return Response("not found\n", status_code=404, media_type="text/plain")
-    return await _serve_key(request, f"feeds/{slug}/briefing.xml")
+    return await _serve_key(request, f"feeds/{slug}/{name}")
 
 
 class MediaFastPath:

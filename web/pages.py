@@ -15,6 +15,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, public_redirect, render
+from web.page_language import gettext as _t
+from web.page_language import newsletter_page
 from web.params import parse_day
 from web.security import CSP_HEADER, DIGEST_CSP
 from worker import newsletters
@@ -147,8 +149,17 @@ def published_edition(session: Session, day: str, slug: str = DEFAULT_SLUG) -> D
     return session.scalar(listed_editions().where(Digest.newsletter == slug, Digest.date == parsed))
 
 
-def not_found(request: Request, what: str) -> HTMLResponse:
-    return render(request, "message.html", {"title": "Not found", "message": what}, status_code=404)
+def not_found(request: Request, what: str, lang: str | None = None) -> HTMLResponse:
+    """`what` is an English label (marked with `_()` where it is written); shown in `lang`."""
+    from web.page_language import reader_language
+
+    lang = lang or reader_language(request)
+    context = {"title": _t(lang, _("Not found")), "message": _t(lang, what)}
+    return render(request, "message.html", context, status_code=404, lang=lang)
+
+
+def _(message: str) -> str:  # marks a label for `make messages`; not_found translates it
+    return message
 
 
 @dataclass(frozen=True)
@@ -171,9 +182,10 @@ def newsletter_briefing(request: Request, slug: str, day: str, session: SessionD
 
 
 def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLResponse:
+    page = newsletter_page(get_settings_from(request), slug)
     digest = published_edition(session, day, slug)
     if digest is None:
-        return not_found(request, "There is no briefing for that day.")
+        return not_found(request, _("There is no briefing for that day."), str(page["lang"]))
     storage = get_storage(get_settings_from(request))
     base = f"digests/{edition_path(digest.newsletter, digest.date)}"
     mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
@@ -205,7 +217,10 @@ def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLRe
             "transcript": transcript(storage, f"{base}/briefing.txt"),
             "articles": listings,
             "has_digest_html": exists(storage, f"{base}/digest.html"),
+            "path": edition_path(digest.newsletter, digest.date),
+            **page,
         },
+        lang=str(page["lang"]),
     )
 
 
@@ -239,9 +254,17 @@ def _archive(request: Request, session: Session, slug: str | None) -> HTMLRespon
     query = listed_editions().order_by(Digest.date.desc(), Digest.newsletter).limit(1000)
     if slug is not None:
         query = query.where(Digest.newsletter == slug)
-    names = {n.slug: n.name for n in newsletters.all_newsletters(get_settings_from(request))}
-    context = {"digests": session.scalars(query).all(), "path": edition_path, "names": names}
-    return render(request, "archive.html", context)
+    settings = get_settings_from(request)
+    names = {n.slug: n.name for n in newsletters.all_newsletters(settings)}
+    context: dict[str, object] = {
+        "digests": session.scalars(query).all(),
+        "path": edition_path,
+        "names": names if slug is None else {},
+    }
+    # one newsletter's archive speaks its language; the all-newsletters one, the reader's
+    page = newsletter_page(settings, slug) if slug is not None else {}
+    context.update(page)
+    return render(request, "archive.html", context, lang=str(page.get("lang") or "") or None)
 
 
 @router.get("/digests/{day}", response_model=None)
@@ -255,13 +278,14 @@ def newsletter_digest(request: Request, slug: str, day: str, session: SessionDep
 
 
 def _archived(request: Request, session: Session, day: str, slug: str) -> Response:
+    lang = str(newsletter_page(get_settings_from(request), slug)["lang"])
     digest = published_edition(session, day, slug)
     if digest is None:
-        return not_found(request, "There is no digest for that day.")
+        return not_found(request, _("There is no digest for that day."), lang)
     storage = get_storage(get_settings_from(request))
     key = f"digests/{edition_path(digest.newsletter, digest.date)}/digest.html"
     if not exists(storage, key):
-        return not_found(request, "There is no digest for that day.")
+        return not_found(request, _("There is no digest for that day."), lang)
     # the web copy the digest stage stores has no subscriber token in it
     return HTMLResponse(
         storage.read_bytes(key),

@@ -123,7 +123,12 @@ class SecurityHeaders:
 
 
 def render_form(
-    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    lang: str | None = None,
 ) -> HTMLResponse:
     """A page holding a form: the CSRF token in the page and in its double-submit cookie."""
     token = csrf_token(request, get_settings_from(request))
@@ -132,6 +137,7 @@ def render_form(
         template,
         {"csrf_token": token, "csrf_field": CSRF_FIELD, **context},
         status_code=status_code,
+        lang=lang,
     )
     set_csrf_cookie(response, request, token)
     return response

@@ -25,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from web.deps import SessionDep, get_settings_from, make_environment, render
+from web.page_language import gettext as _t
+from web.page_language import reader_language
 from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key
@@ -34,6 +36,7 @@ from worker.db import session_scope
 from worker.delivery import subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
 from worker.edition.lookup import edition_path
+from worker.i18n import N_
 from worker.metrics import WEB_CONFIRM, WEB_SUBSCRIBE
 from worker.models import Digest, Subscriber, SubscriberState
 from worker.settings import Settings
@@ -143,8 +146,10 @@ def _too_many(request: Request) -> HTMLResponse:
         request,
         "message.html",
         {
-            "title": "Too many attempts",
-            "message": "Too many subscription attempts from your network. Please try again later.",
+            "title": N_("Too many attempts"),
+            "message": N_(
+                "Too many subscription attempts from your network. Please try again later."
+            ),
         },
         status_code=429,
     )
@@ -168,7 +173,7 @@ def subscribe(
         return _form_page(
             request,
             settings,
-            error="This form expired. Please submit it again.",
+            error=N_("This form expired. Please submit it again."),
             status_code=403,
         )
     throttles: SubscribeThrottles = request.app.state.subscribe_throttles
@@ -191,7 +196,7 @@ def subscribe(
         return _form_page(
             request,
             settings,
-            error="Please enter a valid email address.",
+            error=N_("Please enter a valid email address."),
             email=email[:320],
             status_code=400,
         )
@@ -210,8 +215,8 @@ def subscribe(
                 request,
                 "message.html",
                 {
-                    "title": "Please try again later",
-                    "message": "We could not send the confirmation email just now.",
+                    "title": N_("Please try again later"),
+                    "message": N_("We could not send the confirmation email just now."),
                     "subscribe_link": True,
                 },
                 status_code=503,
@@ -296,12 +301,14 @@ def _already_subscribed(request: Request, row: Subscriber) -> HTMLResponse:
     session = object_session(row)
     on = subscriptions.slugs_of(session, row.id) if session is not None else []
     name = ", ".join(names.get(s, s) for s in on) or settings.newsletter_name
+    lang = reader_language(request)  # the message is formatted here, in the page's language
     return render(
         request,
         "message.html",
         {
-            "title": "Already subscribed",
-            "message": f"{masked(row.email)} is already subscribed to {name}.",
+            "title": N_("Already subscribed"),
+            "message": _t(lang, N_("%(email)s is already subscribed to %(names)s."))
+            % {"email": masked(row.email), "names": name},
         },
     )
 
@@ -334,8 +341,8 @@ def confirm(
             request,
             "message.html",
             {
-                "title": "Please try again",
-                "message": "This form expired. Open the link in your email again.",
+                "title": N_("Please try again"),
+                "message": N_("This form expired. Open the link in your email again."),
             },
             status_code=403,
         )
@@ -362,13 +369,18 @@ def confirm(
     welcome.send_welcomes(settings, row.id, joined)
     WEB_CONFIRM.labels("confirmed").inc()
     names = {n.slug: n.name for n in newsletters.all_newsletters(settings)}
+    lang = reader_language(request)
     return render(
         request,
         "message.html",
         {
-            "title": "Subscription confirmed",
-            "message": f"Thank you. {masked(row.email)} will receive "
-            + ", ".join(names.get(s, s) for s in joined or [newsletters.get(settings).slug])
-            + ".",
+            "title": N_("Subscription confirmed"),
+            "message": _t(lang, N_("Thank you. %(email)s will receive %(names)s."))
+            % {
+                "email": masked(row.email),
+                "names": ", ".join(
+                    names.get(s, s) for s in joined or [newsletters.get(settings).slug]
+                ),
+            },
         },
     )

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from web.deps import render
 from worker import outage
+from worker.i18n import N_
 
 RETRY_AFTER_SECONDS = 30
 
@@ -30,8 +31,8 @@ def _answer(request: Request) -> Response:
         request,
         "message.html",
         {
-            "title": "Please try again in a moment",
-            "message": "This page is briefly unavailable. Please try again in a minute.",
+            "title": N_("Please try again in a moment"),
+            "message": N_("This page is briefly unavailable. Please try again in a minute."),
         },
         status_code=503,
         headers=headers,

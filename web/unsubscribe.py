@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, object_session
 from web.deps import SessionDep, get_settings_from, render
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from worker import newsletters, subscriptions
+from worker.i18n import N_
 from worker.metrics import WEB_UNSUBSCRIBE
 from worker.models import Subscriber, SubscriberState
 from worker.tokens import TokenError, nonce_matches, read_unsubscribe_token
@@ -38,7 +39,10 @@ def _invalid(request: Request) -> HTMLResponse:
     return render(
         request,
         "message.html",
-        {"title": "Invalid link", "message": "This link is not valid. Nothing was changed."},
+        {
+            "title": N_("Invalid link"),
+            "message": N_("This link is not valid. Nothing was changed."),
+        },
         status_code=400,
     )
 
@@ -98,9 +102,10 @@ def unsubscribe(
             request,
             "message.html",
             {
-                "title": "Please try again",
-                "message": "This form expired. Open the unsubscribe link again. "
-                "Nothing was changed.",
+                "title": N_("Please try again"),
+                "message": N_(
+                    "This form expired. Open the unsubscribe link again. Nothing was changed."
+                ),
             },
             status_code=403,
         )
@@ -111,8 +116,8 @@ def unsubscribe(
         request,
         "message.html",
         {
-            "title": "You are unsubscribed",
-            "message": "You will not receive the newsletter any more.",
+            "title": N_("You are unsubscribed"),
+            "message": N_("You will not receive the newsletter any more."),
             "preferences_token": token if found is not None else None,
         },
     )
@@ -165,7 +170,10 @@ def save_preferences(
         return render(
             request,
             "message.html",
-            {"title": "Please try again", "message": "This form expired. Nothing was changed."},
+            {
+                "title": N_("Please try again"),
+                "message": N_("This form expired. Nothing was changed."),
+            },
             status_code=403,
         )
     # unchecked checkboxes are simply absent from the form

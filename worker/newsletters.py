@@ -52,11 +52,18 @@ class Newsletter:
     def weekly(self) -> bool:
         return self.weekday is not None
 
-    def schedule_line(self) -> str:
+    def schedule_line(self, lang: str = "en") -> str:
+        """`daily at 07:00`, `щотижня, субота, о 09:00`: the schedule in `lang` (Babel's day)."""
+        from babel.dates import get_day_names
+
+        from worker.i18n import gettext_for
+
         at = self.send_time.strftime("%H:%M")
+        labels = gettext_for(lang)
         if self.weekday is None:
-            return f"daily at {at}"
-        return f"weekly on {WEEKDAYS[self.weekday].title()} at {at}"
+            return labels.gettext("daily at %(time)s") % {"time": at}
+        day = get_day_names("wide", locale=lang)[self.weekday]
+        return labels.gettext("weekly on %(day)s at %(time)s") % {"day": day, "time": at}
 
     def publishes_on(self, day: date) -> bool:
         return self.weekday is None or day.weekday() == self.weekday

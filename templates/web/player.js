@@ -83,8 +83,8 @@
   $("back15").addEventListener("click", () => skip(-15));
   $("fwd30").addEventListener("click", () => skip(30));
   playButton.addEventListener("click", toggle);
-  audio.addEventListener("play", () => { playButton.textContent = "Pause"; });
-  audio.addEventListener("pause", () => { playButton.textContent = "Play"; });
+  audio.addEventListener("play", () => { playButton.textContent = playButton.dataset.pause || "Pause"; });
+  audio.addEventListener("pause", () => { playButton.textContent = playButton.dataset.play || "Play"; });
   audio.addEventListener("ratechange", () => {
     if (SPEEDS.includes(audio.playbackRate)) speed.value = String(audio.playbackRate);
   });

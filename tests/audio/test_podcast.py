@@ -116,3 +116,42 @@ def test_briefing_feed_is_valid_even_without_episodes(
     assert "briefing" in _text(channel, "title")
     assert _text(channel, "itunes:explicit") == "false"
     assert _text(channel, "podcast:guid") != _text(_channel(storage, "podcast.xml"), "podcast:guid")
+
+
+def test_each_newsletter_has_its_own_article_feed(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    make_article: Callable[..., Article],
+) -> None:
+    """The default newsletter keeps /podcast.xml with every article; the Ukrainian one gets
+    feeds/ukrainian/podcast.xml with its own sources' (Ukrainian articles) only."""
+    from tests.conftest import EXAMPLES
+    from worker.models import Source, SourceKind
+
+    several = settings.model_copy(update={"newsletters": EXAMPLES / "newsletters.toml"})
+    english = make_article(title="English story")
+    ukrainian = make_article(title="Українська історія", language="uk")
+    source = Source(name="Українське джерело", url="file:///uk", kind=SourceKind.articles)
+    source.language = "uk"
+    session.add(source)
+    session.flush()
+    ukrainian.source_id = source.id
+    session.flush()
+    for article in (english, ukrainian):
+        assert synthesize_article(session, several, storage, article.id)["status"] == "synthesized"
+
+    summary = publish_podcasts(session, several, storage)
+    assert summary["podcast"]["key"] == "podcast.xml" and summary["podcast"]["items"] == 2
+    assert summary["feeds"]["ukrainian"] == {
+        "key": "feeds/ukrainian/podcast.xml",
+        "items": 1,
+        "bytes": summary["feeds"]["ukrainian"]["bytes"],
+    }
+    channel = _channel(storage, "feeds/ukrainian/podcast.xml")
+    assert _text(channel, "title") == "Україна щодня"
+    assert _text(channel, "language") == "uk"
+    assert [_text(item, "title") for item in channel.findall("item")] == ["Українська історія"]
+    self_link = channel.find("atom:link[@rel='self']", NS)
+    assert self_link is not None
+    assert self_link.get("href") == "https://daily.example.org/feeds/ukrainian/podcast.xml"

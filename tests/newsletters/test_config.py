@@ -88,7 +88,9 @@ def test_the_catalogue_template_has_every_label_the_code_and_templates_use() -> 
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
     sources = [
         (templates_dir().parent / "worker", "**.py", "python"),
+        (templates_dir().parent / "web", "**.py", "python"),
         (templates_dir() / "email", "**.j2", "jinja2"),
+        (templates_dir() / "web", "**.html", "jinja2"),
     ]
     used = {
         found[2] if isinstance(found[2], str) else found[2][0]

@@ -110,10 +110,9 @@ def _visible(message: EmailMessage) -> str:
     return seen.replace("digestcast sample newsroom, 1 Example Street, Kyiv, Ukraine", " ")
 
 
-def test_the_ukrainian_email_has_no_english_label_left(sample: dict[str, Any]) -> None:
-    olena = _to(sample["outbox"], "olena.reader@example.org")
-    (uk,) = [m for m in olena if _list_id(m) == "ukrainian.example.org"]
-    seen = _visible(uk)
+def _no_english_label(seen: str, where: str) -> int:
+    """Asserts no English label of the catalogue (its pieces between placeholders) is in
+    `seen`; returns how many were checked."""
     with i18n.catalogue_path("uk").open("rb") as po:
         catalogue = read_po(po, locale="uk")
     checked = 0
@@ -125,9 +124,60 @@ def test_the_ukrainian_email_has_no_english_label_left(sample: dict[str, Any]) -
             for piece in re.split(r"%\(\w+\)s", text):
                 piece = piece.strip(" ,.:;!—-")
                 if len(piece) >= 4:
-                    assert piece not in seen, f"English label {piece!r} in the Ukrainian email"
+                    assert piece not in seen, f"English label {piece!r} in {where}"
                     checked += 1
-    assert checked > 30
+    return checked
+
+
+def _page_text(page: str) -> str:
+    """A page's visible text: tags, scripts and styles out, entities decoded."""
+    page = re.sub(r"(?s)<(style|script)\b.*?</\1>", " ", page)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_ukrainian_briefing_and_archive_pages_have_no_english_label_left(
+    sample: dict[str, Any],
+) -> None:
+    from worker.audio.podcast import publish_podcasts
+    from worker.storage import get_storage
+
+    settings = sample["settings"]
+    with db.session_scope(settings) as session:
+        publish_podcasts(session, settings, get_storage(settings))
+    with TestClient(create_app(settings)) as client:
+        feed = client.get("/feeds/ukrainian/podcast.xml")
+        assert feed.status_code == 200 and "<language>uk</language>" in feed.text
+        assert client.get("/feeds/ukrainian/other.xml").status_code == 404
+        pages = {
+            url: client.get(url)
+            for url in (
+                "/briefing/ukrainian/2026-11-27",
+                "/digests/ukrainian/",
+                "/edition/ukrainian/2026-11-27",
+            )
+        }
+        missing = client.get("/briefing/ukrainian/2026-01-01")
+        english = client.get("/briefing/2026-11-27")
+    for url, response in pages.items():
+        assert response.status_code == 200, url
+        assert '<html lang="uk">' in response.text
+        seen = _page_text(response.text)
+        assert _no_english_label(seen, url) > 60
+        assert "Україна щодня" in seen
+    assert "пʼятниця, 27 листопада 2026" in _page_text(pages["/briefing/ukrainian/2026-11-27"].text)
+    assert "Архів" in _page_text(pages["/digests/ukrainian/"].text)
+    assert 'href="/feeds/ukrainian/podcast.xml"' in pages["/digests/ukrainian/"].text
+    assert missing.status_code == 404 and "Не знайдено" in missing.text
+    # the English daily's page of the same day stays English
+    assert english.status_code == 200 and "Friday, 27 November 2026" in english.text
+    assert '<html lang="en">' in english.text
+
+
+def test_the_ukrainian_email_has_no_english_label_left(sample: dict[str, Any]) -> None:
+    olena = _to(sample["outbox"], "olena.reader@example.org")
+    (uk,) = [m for m in olena if _list_id(m) == "ukrainian.example.org"]
+    seen = _visible(uk)
+    assert _no_english_label(seen, "the Ukrainian email") > 30
     # and the Ukrainian ones are there: labels, the Babel date, the byline word
     for label in ("ГОЛОВНИЙ МАТЕРІАЛ", "Відписатися", "Автор: ", "пʼятниця, 27 листопада 2026"):
         assert label in seen
@@ -142,8 +192,9 @@ def test_one_click_leaves_only_that_newsletter(sample: dict[str, Any]) -> None:
     with TestClient(create_app(settings)) as client:
         page = client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert page.status_code == 200
-    assert "Unsubscribe from everything" in page.text
-    assert "Ukraine Daily" in page.text  # what she still receives
+    # the page about leaving the Ukrainian newsletter speaks Ukrainian
+    assert "Відписатися від усього" in page.text and '<html lang="uk">' in page.text
+    assert "Ви й далі отримуєте: Ukraine Daily." in page.text  # what she still receives
     with db.session_scope(settings) as session:
         row = session.scalar(
             select(Subscriber).where(Subscriber.email == "olena.reader@example.org")

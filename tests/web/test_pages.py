@@ -156,3 +156,23 @@ def test_archive_alias_redirects_only_inside(client: TestClient) -> None:
         r = client.get(f"/archive/{bad}", follow_redirects=False)
         assert r.status_code == 404
         assert "location" not in r.headers
+
+
+def test_pages_about_the_reader_follow_accept_language(client: TestClient) -> None:
+    """Subscribe (a page about the reader) speaks the browser's language among the catalogues,
+    English otherwise; the pages about the default newsletter stay in its language."""
+    cases = {
+        "uk-UA,uk;q=0.9,en;q=0.8": "uk",
+        "fr-FR, en;q=0.5, uk;q=0.4": "en",
+        "de, uk;q=0.3": "uk",
+        "fr": "en",
+        "": "en",
+        "uk;q=0": "en",
+    }
+    for header, lang in cases.items():
+        page = client.get("/subscribe", headers={"Accept-Language": header}).text
+        assert f'<html lang="{lang}">' in page, header
+        assert ("Електронна адреса" in page) == (lang == "uk"), header
+    archive = client.get("/digests/", headers={"Accept-Language": "uk"}).text
+    assert "Попередні випуски" in archive  # every newsletter's archive: the reader's
+    assert "Accept-Language" in client.get("/subscribe").headers.get("vary", "")

@@ -13,7 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from web.deps import SessionDep, get_settings_from
+from web.deps import SessionDep
+from web.ops import chosen
 from web.ops.pages import NoteId, UserDep, checked_form, page, reason_of, record, require, signed_in
 from worker.digest.editorial import Editorial
 from worker.digest.select import lead_first
@@ -110,9 +111,9 @@ async def save(request: Request, day: date) -> Response:
     form = await checked_form(request)
     user = signed_in(request, Role.editor)
     reason = reason_of(form)
-    settings = get_settings_from(request)
+    settings = chosen.settings_for(request)
     with db.session_scope(settings) as session:
-        digest = find(session, day)
+        digest = find(session, chosen.key(request, day))
         if digest is None:
             raise HTTPException(404, f"no edition of {day.isoformat()}")
         story_ids = [a.id for a in _content(session, digest)[0]]
@@ -120,4 +121,4 @@ async def save(request: Request, day: date) -> Response:
     outcome = lifecycle.edit(settings, day, edits, builder=builder(), by=user.email, reason=reason)
     detail = {"line": outcome.line(), "editorial": edits}
     note = record(request, user, "edition-edit", day.isoformat(), reason, outcome.ok, detail)
-    return RedirectResponse(f"/ops/editions/{day.isoformat()}/edit?note={note}", 303)
+    return RedirectResponse(chosen.edition_url(request, day, "/edit", note), 303)

@@ -97,7 +97,10 @@ def page(
     """A console page: its forms' CSRF token, the signed-in account and what it may do."""
     token = csrf_token(request, get_settings_from(request))
     role = user.role if user is not None else ""
+    from web.ops.chosen import switcher
+
     values = {
+        **switcher(request),
         "csrf_token": token,
         "csrf_field": CSRF_FIELD,
         "user": user,
@@ -111,6 +114,7 @@ def page(
         template,
         values,
         status_code=status_code,
+        lang="en",  # the console is in English whatever the browser asks
         headers={"Content-Security-Policy": OPS_CSP, "Cache-Control": "no-store"},
     )
     set_csrf_cookie(response, request, token)

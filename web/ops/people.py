@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from
+from web.ops import chosen
 from web.ops.pages import (
     NoteId,
     RowId,
@@ -28,9 +29,9 @@ from web.ops.pages import (
     signed_in,
 )
 from web.ops.today import unfinished
-from worker import db
+from worker import db, newsletters
 from worker.delivery import subscribers as subscriber_list
-from worker.edition.lookup import DEFAULT_SLUG, find
+from worker.edition.lookup import DEFAULT_SLUG, edition_path, find
 from worker.models import Digest, Resend, Subscriber
 from worker.ops import people
 from worker.ops.models import Role
@@ -58,19 +59,19 @@ def subscriber_page(
     request: Request, sid: RowId, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
     sub = _subscriber(session, sid)
-    days = list(
-        session.scalars(
-            select(Digest.date)
-            .where(Digest.newsletter == DEFAULT_SLUG)
-            .order_by(Digest.date.desc())
-            .limit(30)
-        )
-    )
+    # every newsletter's recent editions: "ukrainian/2026-11-27" names another newsletter's
+    names = _names(request)
+    editions = session.execute(
+        select(Digest.newsletter, Digest.date)
+        .order_by(Digest.date.desc(), Digest.newsletter)
+        .limit(30 * len(names))
+    ).all()
     context = {
         "sub": sub,
         "rows": people.history(session, sid),
         "suppression": people.suppression(session, sub.email),
-        "days": [d.isoformat() for d in days],
+        "days": [(edition_path(slug, d), _label(names, slug, d)) for slug, d in editions],
+        "first": chosen.first(get_settings_from(request)),
         "note": _note(session, user, note),
     }
     return page(request, "ops/subscriber.html", context, user)
@@ -109,12 +110,15 @@ async def resend_one(request: Request, sid: RowId) -> Response:
     form = await checked_form(request)
     user = signed_in(request, Role.operator)
     reason = reason_of(form)
-    day = _day(form.get("day", ""))
+    slug, _, when = form.get("day", "").rpartition("/")
+    day = _day(when)
+    try:
+        settings = newsletters.scoped(get_settings_from(request), slug or DEFAULT_SLUG)
+    except newsletters.NewsletterError as exc:
+        raise HTTPException(400, str(exc)) from None
     email = _email_of(request, sid)
     try:
-        result = lifecycle.resend(
-            get_settings_from(request), day, to=email, requested_by=user.email, reason=reason
-        )
+        result = lifecycle.resend(settings, day, to=email, requested_by=user.email, reason=reason)
     except Exception as exc:  # the broker is down while dispatching...: say so, record it
         result = {"refused": unfinished(exc)}
     note = record(
@@ -161,6 +165,14 @@ def _email_of(request: Request, sid: RowId) -> str:
         return sub.email
 
 
+def _names(request: Request) -> dict[str, str]:
+    return {n.slug: n.name for n in newsletters.all_newsletters(get_settings_from(request))}
+
+
+def _label(names: dict[str, str], slug: str, day: date) -> str:
+    return day.isoformat() + (f" · {names.get(slug, slug)}" if len(names) > 1 else "")
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -182,7 +194,7 @@ def _brief(result: dict[str, Any], day: date) -> dict[str, Any]:
 @router.get("/editions/{day}/resend", response_class=HTMLResponse, include_in_schema=False)
 def resend_page(request: Request, day: date, session: SessionDep, user: UserDep) -> HTMLResponse:
     require(user, Role.operator)
-    digest = find(session, day)
+    digest = find(session, chosen.key(request, day))
     if digest is None:
         raise HTTPException(404, f"no edition for {day.isoformat()}")
     resends = list(
@@ -212,7 +224,7 @@ async def resend(request: Request, day: date) -> Response:
     reason = "" if dry else reason_of(form)
     try:
         result = lifecycle.resend(
-            get_settings_from(request),
+            chosen.settings_for(request),
             day,
             to=to,
             failed=mode == "failed",
@@ -230,4 +242,4 @@ async def resend(request: Request, day: date) -> Response:
         context: dict[str, Any] = {"day": day.isoformat(), "modes": MODES, "dry": result}
         context.update(mode=mode, to=to, resends=[])
         return page(request, "ops/resend.html", context, user)
-    return RedirectResponse(f"/ops/editions/{day.isoformat()}?note={note}", status_code=303)
+    return RedirectResponse(chosen.edition_url(request, day, note=note), status_code=303)

@@ -8,7 +8,8 @@ from datetime import date
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from web.deps import SessionDep, get_settings_from
+from web.deps import SessionDep
+from web.ops import chosen
 from web.ops.pages import NoteId, UserDep, checked_form, page, record, signed_in
 from worker import db
 from worker.ops import preview as previews
@@ -28,7 +29,7 @@ FRAME_CSP = (
 def preview_page(
     request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
-    settings = get_settings_from(request)
+    settings = chosen.settings_for(request)
     try:
         shown = previews.preview(session, settings, get_storage(settings), day)
     except previews.NotBuilt as exc:
@@ -45,7 +46,7 @@ def preview_page(
 
 @router.get("/editions/{day}/email.html", include_in_schema=False)
 def email_html(request: Request, day: date, session: SessionDep, user: UserDep) -> Response:
-    settings = get_settings_from(request)
+    settings = chosen.settings_for(request)
     try:
         shown = previews.preview(session, settings, get_storage(settings), day)
     except previews.NotBuilt as exc:
@@ -63,7 +64,7 @@ async def test_send(request: Request, day: date) -> Response:
     form = await checked_form(request)
     user = signed_in(request, Role.operator)
     to = form.get("to", "").strip()[:320]
-    settings = get_settings_from(request)
+    settings = chosen.settings_for(request)
     try:
         with db.session_scope(settings) as session:
             line = previews.send_test(session, settings, get_storage(settings), day, to, user.email)
@@ -75,4 +76,4 @@ async def test_send(request: Request, day: date) -> Response:
     except Exception as exc:  # the relay refused or is down: say so, record it
         ok, line = False, f"{type(exc).__name__}: {exc}"
     note = record(request, user, "test-send", to, "", ok, {"line": line, "day": day.isoformat()})
-    return RedirectResponse(f"/ops/editions/{day.isoformat()}/preview?note={note}", 303)
+    return RedirectResponse(chosen.edition_url(request, day, "/preview", note), 303)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from web.deps import SessionDep, get_settings_from
+from web.ops import chosen
 from web.ops.pages import (
     NoteId,
     QuietUserDep,
@@ -27,7 +28,7 @@ from web.ops.pages import (
     require,
     signed_in,
 )
-from worker.edition.lookup import DEFAULT_SLUG, find
+from worker.edition.lookup import find
 from worker.models import Digest, utcnow
 from worker.ops import today
 from worker.ops.models import OpsAudit, Role
@@ -79,7 +80,7 @@ def _edition_page(
     context["recent"] = list(
         session.scalars(
             select(Digest)
-            .where(Digest.newsletter == DEFAULT_SLUG)
+            .where(Digest.newsletter == chosen.slug(request))
             .order_by(Digest.date.desc())
             .limit(7)
         )
@@ -91,7 +92,8 @@ def _edition_page(
 def today_page(
     request: Request, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
-    return _edition_page(request, session, user, today.current(session, _today(request)), note)
+    digest = today.current(session, _today(request), chosen.slug(request))
+    return _edition_page(request, session, user, digest, note)
 
 
 @router.get("/editions/", response_class=HTMLResponse, include_in_schema=False)
@@ -99,7 +101,7 @@ def editions(request: Request, session: SessionDep, user: UserDep) -> HTMLRespon
     rows = list(
         session.scalars(
             select(Digest)
-            .where(Digest.newsletter == DEFAULT_SLUG)
+            .where(Digest.newsletter == chosen.slug(request))
             .order_by(Digest.date.desc())
             .limit(120)
         )
@@ -111,16 +113,16 @@ def editions(request: Request, session: SessionDep, user: UserDep) -> HTMLRespon
 def edition_page(
     request: Request, day: date, session: SessionDep, user: UserDep, note: NoteId = None
 ) -> HTMLResponse:
-    digest = find(session, day)
+    digest = find(session, chosen.key(request, day))
     if digest is None:
         raise HTTPException(404, f"no edition for {day.isoformat()}")
     return _edition_page(request, session, user, digest, note)
 
 
 @router.get("/editions/{day}/live.json", include_in_schema=False)
-def live(day: date, session: SessionDep, user: QuietUserDep) -> JSONResponse:
+def live(request: Request, day: date, session: SessionDep, user: QuietUserDep) -> JSONResponse:
     """The page's changing figures, polled by ops.js every few seconds."""
-    digest = find(session, day)
+    digest = find(session, chosen.key(request, day))
     if digest is None:
         raise HTTPException(404, "no edition for that day")
     figures = today.summary(session, digest, utcnow(), details=False).live()
@@ -132,7 +134,7 @@ def confirm_page(
     request: Request, day: date, action: ActionName, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
     require(user, NEEDS[action])
-    digest = find(session, day)
+    digest = find(session, chosen.key(request, day))
     context = {
         "day": day.isoformat(),
         "action": action,
@@ -153,7 +155,7 @@ async def act(request: Request, day: date, action: ActionName) -> Response:
     form = await checked_form(request)
     user = signed_in(request, NEEDS[action])
     reason = reason_of(form)
-    settings = get_settings_from(request)
+    settings = chosen.settings_for(request)  # the lifecycle's key is the chosen newsletter's
     by = user.email
     calls = {
         "start": lambda: lifecycle.start(settings, day, by=by, reason=reason, builder=builder()),
@@ -171,4 +173,4 @@ async def act(request: Request, day: date, action: ActionName) -> Response:
         log.exception("ops console: %s of %s failed", action, day)
         ok, detail = False, {"line": unfinished(exc)}
     note = record(request, user, f"edition-{action}", day.isoformat(), reason, ok, detail)
-    return RedirectResponse(f"/ops/editions/{day.isoformat()}?note={note}", status_code=303)
+    return RedirectResponse(chosen.edition_url(request, day, note=note), status_code=303)

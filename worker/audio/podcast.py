@@ -188,13 +188,29 @@ def _write(storage: Storage, key: str, fg: FeedGenerator) -> int:
     return len(data)
 
 
+def article_feed_key(slug: str) -> str:
+    """The article podcast of a newsletter: `podcast.xml` for the default one (every article,
+    as before), `feeds/<slug>/podcast.xml` for the others (their own sources' articles)."""
+    return "podcast.xml" if slug == DEFAULT_SLUG else f"feeds/{slug}/podcast.xml"
+
+
 def publish_article_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
+    """The article feed of the newsletter `settings` address (newsletters.scoped)."""
+    from worker.digest.select import fed_by
+
+    newsletter = newsletters.current(settings)
+    feed_key = article_feed_key(newsletter.slug)
     title = settings.podcast_title or settings.newsletter_name
-    fg = _channel(settings, storage, "podcast.xml", title)
+    if newsletter.slug != DEFAULT_SLUG:  # PODCAST_TITLE names the default feed only
+        title = newsletter.name
+    fg = _channel(settings, storage, feed_key, title)
+    if newsletter.slug != DEFAULT_SLUG and newsletter.language:
+        fg.language(newsletter.language)
     rows = session.scalars(
         select(Article)
         .join(Audio, Audio.article_id == Article.id)
         .where(Audio.state.in_([AudioState.done, AudioState.fallback]))
+        .where(fed_by(None if newsletter.slug == DEFAULT_SLUG else newsletter))
         .options(joinedload(Article.audio))
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(settings.podcast_max_items)
@@ -224,8 +240,8 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
             transcript_prefix=f"{prefix}/audio",
         )
         items += 1
-    size = _write(storage, "podcast.xml", fg)
-    return {"key": "podcast.xml", "items": items, "bytes": size}
+    size = _write(storage, feed_key, fg)
+    return {"key": feed_key, "items": items, "bytes": size}
 
 
 def publish_briefing_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
@@ -278,8 +294,18 @@ def briefing_feed_key(slug: str) -> str:
 
 
 def publish_podcasts(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
-    """Write both feeds; returns {"podcast": {...}, "briefing": {...}}."""
-    return {
+    """Write both feeds of the newsletter `settings` address, and every other newsletter's
+    article feed when they are not scoped (the worker's task); returns {"podcast": {...},
+    "briefing": {...}, "feeds": {slug: {...}}}."""
+    done = {
         "podcast": publish_article_feed(session, settings, storage),
         "briefing": publish_briefing_feed(session, settings, storage),
     }
+    if not settings.newsletter_slug:
+        current = newsletters.current(settings).slug
+        done["feeds"] = {
+            n.slug: publish_article_feed(session, newsletters.scoped(settings, n), storage)
+            for n in newsletters.all_newsletters(settings)
+            if n.slug != current
+        }
+    return done

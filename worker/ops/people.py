@@ -57,13 +57,13 @@ def lookup(session: Session, q: str) -> list[Subscriber]:
 def history(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
     """Every ledger row of the person, newest edition first, with its events."""
     rows = session.execute(
-        select(Delivery, Digest.date)
+        select(Delivery, Digest.date, Digest.newsletter)
         .join(Digest, Digest.id == Delivery.digest_id)
         .where(Delivery.subscriber_id == subscriber_id)
         .order_by(Digest.date.desc())
         .limit(400)
     ).all()
-    ids = [d.id for d, _ in rows]
+    ids = [d.id for d, _, _ in rows]
     events: dict[int, list[DeliveryEvent]] = {}
     for event in session.scalars(
         select(DeliveryEvent).where(DeliveryEvent.delivery_id.in_(ids)).order_by(DeliveryEvent.id)
@@ -72,6 +72,7 @@ def history(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
     return [
         {
             "day": day.isoformat(),
+            "newsletter": slug,
             "state": d.state.value,
             "attempts": d.attempts,
             "reply": f"{d.smtp_code or ''} {d.last_error or ''}".strip(),
@@ -80,7 +81,7 @@ def history(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
             "resends": d.resend_count,
             "events": [(e.at, e.kind, e.detail) for e in events.get(d.id, [])],
         }
-        for d, day in rows
+        for d, day, slug in rows
     ]
 
 

@@ -17,6 +17,7 @@ from worker.delivery.subscribers import validate_address
 from worker.digest.message import Recipient, template_from_storage
 from worker.digest.service import digest_prefix
 from worker.edition.lookup import find
+from worker.newsletters import edition_key
 from worker.settings import Settings
 from worker.storage import Storage
 
@@ -40,8 +41,10 @@ class Preview:
 def _message(
     session: Session, settings: Settings, storage: Storage, day: date, to: str, tag: str
 ) -> EmailMessage:
-    digest = find(session, day)
-    if digest is None or not storage.exists(f"{digest_prefix(day)}/email.json"):
+    # the edition of the newsletter `settings` is scoped to (the console's chosen one)
+    slug, _ = key = edition_key(settings, day)
+    digest = find(session, key)
+    if digest is None or not storage.exists(f"{digest_prefix(day, slug)}/email.json"):
         raise NotBuilt(f"no edition of {day.isoformat()} has been built")
     sample = Recipient(
         subscriber_id=0,
@@ -61,7 +64,7 @@ def preview(session: Session, settings: Settings, storage: Storage, day: date) -
     message = _message(session, settings, storage, day, "preview@example.org", "preview")
     html_part = message.get_body(("html",))
     text_part = message.get_body(("plain",))
-    digest = find(session, day)
+    digest = find(session, edition_key(settings, day))
     assert digest is not None
     return Preview(
         subject=str(message["Subject"]),

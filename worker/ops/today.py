@@ -55,15 +55,13 @@ def allowed(digest: Digest | None) -> list[str]:
     return found
 
 
-def current(session: Session, today: date) -> Digest | None:
-    """Today's edition, else the latest one (the morning after, or the sample day)."""
-    digest = find(session, today)
+def current(session: Session, today: date, slug: str = DEFAULT_SLUG) -> Digest | None:
+    """Newsletter `slug`'s edition of today, else its latest (the morning after, the sample
+    day, a weekly between issues)."""
+    digest = find(session, (slug, today))
     if digest is None:
         digest = session.scalar(
-            select(Digest)
-            .where(Digest.newsletter == DEFAULT_SLUG)
-            .order_by(Digest.date.desc())
-            .limit(1)
+            select(Digest).where(Digest.newsletter == slug).order_by(Digest.date.desc()).limit(1)
         )
     return digest
 
