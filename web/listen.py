@@ -101,6 +101,7 @@ def listen(request: Request, article_id: str, session: SessionDep) -> HTMLRespon
             "cover_url": "/static/cover.png",
             "edition_day": digest.date.isoformat() if digest is not None else None,
         },
+        lang=article.language or None,  # the story's language: its labels and its date
     )
 
 

@@ -11,7 +11,7 @@ sharing one between threads that serve different languages would mix them.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 
 from babel import Locale
 from fastapi import Request
@@ -73,6 +73,19 @@ def localize(env: Environment, lang: str) -> Environment:
     env.filters["t"] = i18n.gettext_for(lang).gettext
     env.filters["day"] = day
     env.filters["short_day"] = short_day
+    if lang != DEFAULT:
+        from web.deps import local_time
+
+        def local_time_in(moment: datetime | None, zone: tzinfo, fmt: str | None = None) -> str:
+            """A moment in the newsroom's zone with the month's name in `lang` (Babel)."""
+            if moment is None or fmt is not None:
+                return local_time(moment, zone, fmt) if fmt else local_time(moment, zone)
+            from babel.dates import format_datetime
+
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            return format_datetime(aware, "d MMMM y, HH:mm", tzinfo=zone, locale=lang)
+
+        env.filters["local_time"] = local_time_in
     return env
 
 

@@ -178,7 +178,7 @@
         const hint = document.createElement("span");
         hint.id = "seek-hint";
         hint.className = "visually-hidden";
-        hint.textContent = "Plays the audio from this paragraph.";
+        hint.textContent = box.dataset.seekHint || "Plays the audio from this paragraph.";
         transcript.appendChild(hint);
       }
     }
@@ -300,7 +300,7 @@
     if (li.dataset.vtt) {
       const el = document.createElement("track");
       el.kind = "captions";
-      el.label = "Captions";
+      el.label = box.dataset.captions || "Captions";
       el.srclang = li.dataset.language || "en";
       el.src = li.dataset.vtt;
       el.default = true;

@@ -158,6 +158,10 @@ def test_the_ukrainian_briefing_and_archive_pages_have_no_english_label_left(
         }
         missing = client.get("/briefing/ukrainian/2026-01-01")
         english = client.get("/briefing/2026-11-27")
+        with db.session_scope(settings) as session:
+            story = session.scalar(select(Article.id).where(Article.language == "uk").limit(1))
+        assert story is not None
+        listen = client.get(f"/listen/{story}")  # a story's page speaks the story's language
     for url, response in pages.items():
         assert response.status_code == 200, url
         assert '<html lang="uk">' in response.text
@@ -168,6 +172,10 @@ def test_the_ukrainian_briefing_and_archive_pages_have_no_english_label_left(
     assert "Архів" in _page_text(pages["/digests/ukrainian/"].text)
     assert 'href="/feeds/ukrainian/podcast.xml"' in pages["/digests/ukrainian/"].text
     assert missing.status_code == 404 and "Не знайдено" in missing.text
+    assert listen.status_code == 200 and '<html lang="uk">' in listen.text
+    seen = _page_text(listen.text)
+    assert _no_english_label(seen, "the listen page") > 60
+    assert "Слухати" in seen and "листопада 2026" in seen and "Київ" in seen
     # the English daily's page of the same day stays English
     assert english.status_code == 200 and "Friday, 27 November 2026" in english.text
     assert '<html lang="en">' in english.text
