@@ -19,7 +19,6 @@ Each figure is printed with its goal. The machine is shared: figures are noisy.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,11 +33,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from pydantic import SecretStr  # noqa: E402
 from send import (  # noqa: E402
     create_database,
-    drop_database,
     find_postfix_tool,
     html_kb_for_wire_size,
     start_cluster,
     start_sink,
+    stop_all,
 )
 from sqlalchemy import text  # noqa: E402
 from timing import median_ms  # noqa: E402
@@ -282,13 +281,7 @@ def main() -> None:
             growth <= 10,
         )
     finally:
-        if cluster is not None:
-            cluster.close()
-        sink_proc.terminate()
-        sink_proc.wait(timeout=10)
-        db.get_engine.cache_clear()
-        drop_database(dbname)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_all(cluster, sink_proc, dbname, workdir)
 
 
 def year_figures(cluster: Cluster, settings: Settings, day: date) -> None:

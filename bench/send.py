@@ -234,6 +234,19 @@ def start_cluster(workdir: Path, url: str, port: int) -> tuple[Cluster, Settings
     return cluster, settings
 
 
+def stop_all(
+    cluster: Cluster | None, sink: subprocess.Popen[bytes], dbname: str, workdir: Path
+) -> None:
+    """Everything a run started, stopped and removed (its database and files too)."""
+    if cluster is not None:
+        cluster.close()
+    sink.terminate()
+    sink.wait(timeout=10)
+    db.get_engine.cache_clear()
+    drop_database(dbname)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     sink = find_postfix_tool("smtp-sink")
     source = find_postfix_tool("smtp-source")
@@ -283,13 +296,7 @@ def main() -> None:
             print(f"signed ratios {', '.join(f'{r:.2f}' for r in signed)} (min {min(signed):.2f})")
             print(f"signed ratio: {statistics.median(signed):.2f} (goal >= 0.7)")
     finally:
-        if cluster is not None:
-            cluster.close()
-        sink_proc.terminate()
-        sink_proc.wait(timeout=10)
-        db.get_engine.cache_clear()
-        drop_database(dbname)
-        shutil.rmtree(workdir, ignore_errors=True)
+        stop_all(cluster, sink_proc, dbname, workdir)
 
 
 if __name__ == "__main__":
