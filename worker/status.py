@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.daily import scheduler_status
@@ -17,23 +17,19 @@ from worker.delivery.complaints import rate as complaint_rate
 from worker.delivery.resend import delivery_status
 from worker.edition.lifecycle import history
 from worker.edition.lookup import find
-from worker.models import Source, Subscriber, SubscriberState
+from worker.models import Source
 from worker.settings import Settings
-from worker.subscriptions import receives
 
 
 def newsletter_rows(
     session: Session, settings: Settings, day: date, every: list[newsletters.Newsletter]
 ) -> list[dict[str, Any]]:
-    """Every newsletter at a glance: its schedule, who receives it, its edition of `day`."""
+    """Every newsletter at a glance: its schedule and its edition of `day`, with that edition's
+    recipients (its ledger rows: read from the edition, not counted over the subscribers,
+    which takes more than half a second at a million)."""
     rows = []
     for n in every:
         digest = find(session, (n.slug, day))
-        receiving = session.scalar(
-            select(func.count(Subscriber.id)).where(
-                Subscriber.state == SubscriberState.active, receives(n.slug)
-            )
-        )
         state = str(digest.state) if digest is not None else "not built"
         if digest is None and not n.publishes_on(day):
             state = "no edition that day"
@@ -43,8 +39,8 @@ def newsletter_rows(
                 "name": n.name,
                 "language": n.language or "as the stories",
                 "schedule": n.schedule_line(),
-                "subscribers": int(receiving or 0),
                 f"edition {day.isoformat()}": state,
+                "recipients": digest.ledger_rows if digest is not None else "-",
             }
         )
     return rows

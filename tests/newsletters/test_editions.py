@@ -94,6 +94,21 @@ def test_both_dailies_go_out_each_with_its_own_list_id_and_unsubscribe(
     assert len(_to(sample["outbox"], "mark.listener@example.com")) == 1  # daily and weekly
 
 
+def test_status_lists_every_newsletter_with_its_edition(sample: dict[str, Any]) -> None:
+    from worker.status import newsletter_rows
+
+    settings: Settings = sample["settings"]
+    with db.session_scope(settings) as session:
+        rows = newsletter_rows(session, settings, DAY, newsletters.all_newsletters(settings))
+    edition = f"edition {DAY.isoformat()}"
+    seen = {r["slug"]: (r[edition], r["recipients"]) for r in rows}
+    assert seen == {
+        "daily": ("sent", 3),
+        "ukrainian": ("sent", 2),
+        "weekly": ("no edition that day", "-"),  # a Friday
+    }
+
+
 def _visible(message: EmailMessage) -> str:
     """What a reader sees: the text part and the HTML part's text, without links and the
     postal address (a setting the newsroom writes, not a label)."""
