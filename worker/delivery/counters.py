@@ -7,6 +7,9 @@ they can be neither ahead nor behind, whichever code moved the rows. On PostgreS
 triggers are per statement (transition tables: one upsert per statement, not per row) and
 spread each state over 16 shards by delivery id, so concurrent outcomes seldom wait on one
 counter row; the shards are upserted in key order, so two statements cannot deadlock on them.
+An UPDATE counts its old rows -1 and its new rows +1 and keeps the sums that are not 0 (a row
+whose state did not change cancels out): no join of the two transition tables, which have no
+index (a nested-loop join made a 20,000-message send with pauses 3x slower).
 """
 
 from __future__ import annotations
@@ -38,11 +41,9 @@ BEGIN
   ELSE
     INSERT INTO delivery_counts AS c (digest_id, state, shard, n)
     SELECT digest_id, state, shard, sum(delta) FROM (
-      SELECT o.digest_id, o.state, o.id % 16 AS shard, -1 AS delta
-      FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE n.state <> o.state
+      SELECT digest_id, state, id % 16 AS shard, -1 AS delta FROM old_rows
       UNION ALL
-      SELECT n.digest_id, n.state, n.id % 16 AS shard, 1 AS delta
-      FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE n.state <> o.state
+      SELECT digest_id, state, id % 16 AS shard, 1 AS delta FROM new_rows
     ) AS d
     GROUP BY 1, 2, 3 HAVING sum(delta) <> 0 ORDER BY 1, 2, 3
     ON CONFLICT (digest_id, state, shard) DO UPDATE SET n = c.n + excluded.n;
