@@ -13,9 +13,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from web.deps import SessionDep, get_settings_from, render
-from web.security import CSRF_FIELD, csrf_ok, render_form
-from web.unsubscribe import ONE_CLICK_FIELD, ONE_CLICK_VALUE, _invalid, _subscriber, masked
+from web.deps import SessionDep, get_settings_from
+from web.security import CSRF_FIELD, render_form
+from web.unsubscribe import (
+    ONE_CLICK_FIELD,
+    ONE_CLICK_VALUE,
+    _invalid,
+    _subscriber,
+    form_expired,
+    masked,
+)
 from worker import newsletters, subscriptions
 from worker.i18n import N_
 from worker.metrics import WEB_UNSUBSCRIBE
@@ -67,17 +74,15 @@ def leave(
     if isinstance(found, TokenError) or newsletter is None:
         return _invalid(request)
     one_click = one_click_value == ONE_CLICK_VALUE
-    if not one_click and not csrf_ok(request, get_settings_from(request), submitted_csrf):
-        return render(
-            request,
-            "message.html",
-            {
-                "title": N_("Please try again"),
-                "message": N_("This form expired. Nothing was changed."),
-            },
-            status_code=403,
-            lang=newsletter.language,
-        )
+    expired = form_expired(
+        request,
+        one_click,
+        submitted_csrf,
+        N_("This form expired. Nothing was changed."),
+        newsletter.language,
+    )
+    if expired is not None:
+        return expired
     remaining: list[str] = []
     if found is not None:
         subscriptions.leave(session, found.id, newsletter.slug)

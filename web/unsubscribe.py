@@ -47,6 +47,22 @@ def _invalid(request: Request) -> HTMLResponse:
     )
 
 
+def form_expired(
+    request: Request, one_click: bool, submitted_csrf: str, message: str, lang: str | None = None
+) -> HTMLResponse | None:
+    """The 403 page when a POST is neither RFC 8058's one click nor a form with a valid CSRF
+    token (nothing changed); None when it may go on."""
+    if one_click or csrf_ok(request, get_settings_from(request), submitted_csrf):
+        return None
+    return render(
+        request,
+        "message.html",
+        {"title": N_("Please try again"), "message": message},
+        status_code=403,
+        lang=lang,
+    )
+
+
 def _subscriber(request: Request, session: Session, token: str) -> Subscriber | TokenError | None:
     """The row the token was made for; None when that row is gone (wiped, or replaced by a
     later row for the same address or, on SQLite, the same id: its nonce differs)."""
@@ -97,18 +113,14 @@ def unsubscribe(
     if isinstance(found, TokenError):
         return _invalid(request)
     one_click = one_click_value == ONE_CLICK_VALUE
-    if not one_click and not csrf_ok(request, get_settings_from(request), submitted_csrf):
-        return render(
-            request,
-            "message.html",
-            {
-                "title": N_("Please try again"),
-                "message": N_(
-                    "This form expired. Open the unsubscribe link again. Nothing was changed."
-                ),
-            },
-            status_code=403,
-        )
+    expired = form_expired(
+        request,
+        one_click,
+        submitted_csrf,
+        N_("This form expired. Open the unsubscribe link again. Nothing was changed."),
+    )
+    if expired is not None:
+        return expired
     if found is not None:
         unsubscribe_subscriber(found)
     WEB_UNSUBSCRIBE.labels("one_click" if one_click else "form").inc()
