@@ -128,13 +128,13 @@ def sent_rows(settings: Settings, count: int = 3) -> tuple[int, list[Delivery]]:
     """A staged digest sent to `count` new subscribers (Maildir or SETTINGS' SMTP): its id and
     its ledger rows, detached, in id order."""
     from worker import db
-    from worker.delivery import service
+    from worker.delivery import sender
 
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings)
         add_subscribers(session, count)
         ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
-    assert service.send_batch(settings, digest_id, ids)["sent"] == count
+    assert sender.send_batch(settings, digest_id, ids)["sent"] == count
     with db.session_scope(settings) as session:
         rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
         session.expunge_all()

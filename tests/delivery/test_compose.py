@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.delivery.helpers import add_subscribers, queue_rows, read_maildir, stage_digest
 from tests.delivery.smtp_server import Recorder, Rules, Server
 from worker import db
-from worker.delivery import service
+from worker.delivery import sender
 from worker.delivery.compose import Composer, clean_piece
 from worker.delivery.transport import SmtpConfig, SmtpTransport, wire_bytes
 from worker.digest.message import MessageTemplate, Recipient
@@ -36,7 +36,7 @@ def _recipient(sid: int, name: str | None = "Reader", url: str | None = None) ->
 def _template(settings: Settings) -> object:
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, kb=20)
-    return service.message_template(settings, digest_id)
+    return sender.message_template(settings, digest_id)
 
 
 def test_clean_piece() -> None:
@@ -160,7 +160,7 @@ def test_batch_sends_every_claimed_row_once_with_messages_built_ahead(settings: 
         digest_id = stage_digest(session, settings)
         add_subscribers(session, 7)
         ids = [i for batch in queue_rows(session, settings, digest_id, 50) for i in batch]
-    result = service.send_batch(settings, digest_id, ids)
+    result = sender.send_batch(settings, digest_id, ids)
     assert result["sent"] == 7
     assert sorted(str(m["To"]) for m in read_maildir(settings.outbox_dir)) == [
         f"Reader {i} <reader{i:06d}@example.net>" for i in range(7)

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from tests.delivery.helpers import DAY, add_subscribers, queue_rows, read_maildir, stage_digest
 from worker import db
-from worker.delivery import ledger, recovery, service, subscribers
+from worker.delivery import ledger, recovery, resend, sender, subscribers, transactional
 from worker.delivery.transport import SendResult
 from worker.edition import lifecycle
 from worker.edition.progress import wait_for_drain
@@ -147,7 +147,7 @@ def test_resend_to_one_address_records_and_sends_fresh_copy(any_db_settings: Set
             ("to", True, records[0].requested_by),
             ("to", False, "ops-anna"),
         ]
-    status = service.delivery_status(db.session_factory(settings)(), DAY)
+    status = resend.delivery_status(db.session_factory(settings)(), DAY)
     assert status["counts"] == {"sent": 3, "suppressed": 1}
     assert status["resends"][0]["by"] == "ops-anna"
 
@@ -179,7 +179,7 @@ def test_resend_failed_only_and_all(any_db_settings: Settings) -> None:
     assert len(read_maildir(settings.outbox_dir)) == 9
     # each resend is recorded with who, why and its outcome (rows by their state now)
     with db.session_scope(settings) as session:
-        status = service.delivery_status(session, DAY)
+        status = resend.delivery_status(session, DAY)
     latest, earlier = status["resends"][0], status["resends"][1]
     assert latest["mode"] == "all" and latest["reason"] == "broken link"
     assert latest["outcome"] == {"sent": 4}
@@ -191,16 +191,16 @@ def test_unsubscribed_after_fan_out_is_not_mailed(settings: Settings) -> None:
     with db.session_scope(settings) as session:
         batches = list(queue_rows(session, settings, digest_id, 10))
         subscribers.remove(session, "reader000000@example.net")  # clicks unsubscribe now
-    result = service.send_batch(settings, digest_id, batches[0])
+    result = sender.send_batch(settings, digest_id, batches[0])
     assert (result["sent"], result["skipped"]) == (2, 1)
-    assert service.send_batch(settings, digest_id, batches[0])["not_claimed"] == 3  # idempotent
+    assert sender.send_batch(settings, digest_id, batches[0])["not_claimed"] == 3  # idempotent
     assert len(read_maildir(settings.outbox_dir)) == 2
     status = wait_for_drain(settings, digest_id, timeout=10)
     assert status["counts"] == {"sent": 2, "suppressed": 2}
 
 
 def test_send_transactional_goes_through_the_transport(settings: Settings) -> None:
-    service.send_transactional(
+    transactional.send_transactional(
         settings, "New.Reader@example.org", "Confirm\r\nBcc: x@example.org", "Click", "<p>Click</p>"
     )
     (message,) = read_maildir(settings.outbox_dir)
@@ -229,7 +229,7 @@ def test_throttled_batch_renews_its_lease(settings: Settings) -> None:
     thread = threading.Thread(target=reconciler)
     thread.start()
     try:
-        result = service.send_batch(s, digest_id, ids)
+        result = sender.send_batch(s, digest_id, ids)
     finally:
         done.set()
         thread.join()
@@ -250,7 +250,7 @@ def test_duplicate_batch_tasks_running_at_once_send_each_row_once(
     results: list[dict[str, object]] = []
 
     def worker() -> None:  # the same task delivered to three workers
-        results.append(service.send_batch(settings, digest_id, ids))
+        results.append(sender.send_batch(settings, digest_id, ids))
 
     threads = [threading.Thread(target=worker) for _ in range(3)]
     for t in threads:
@@ -289,7 +289,7 @@ def test_relay_down_gives_back_every_row_including_those_claimed_ahead(
     with db.session_scope(settings) as session:
         ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
     relay = _RelayDown()
-    result = service.send_batch(settings, digest_id, ids, transport=relay)
+    result = sender.send_batch(settings, digest_id, ids, transport=relay)
     assert relay.calls == 1
     with db.session_scope(settings) as session:
         rows = session.execute(

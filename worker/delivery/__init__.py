@@ -8,5 +8,5 @@
 - `throttle`: messages/second and concurrent connections, shared through Redis.
 - `recovery`: expired leases, lost batches, stalled fan-outs; waiting for a send to drain.
 - `resend`: explicit, recorded ops resends and per-day status.
-- `service`: the functions the tasks and the CLI call; `tasks`: the Celery wrappers.
+- `sender`: the batch loop; `dispatch`: tasks queued by name; `tasks`: the Celery wrappers.
 """

@@ -24,7 +24,7 @@ from worker.digest.message import clean_piece
 from worker.settings import Settings
 
 __all__ = ["Composer", "clean_piece", "prepared"]
-log = logging.getLogger("worker.delivery.service")
+log = logging.getLogger(__name__)
 
 # DKIM: the RSA signature (~1.2 ms of CPU at 2048 bits, 20x the rest of building a message)
 # and the body hash run in OpenSSL without the GIL, so one thread per worker process signs the

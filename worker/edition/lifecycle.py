@@ -420,9 +420,9 @@ def _launch_fan_out(settings: Settings, digest_id: int) -> dict[str, Any]:
     """The fan-out of an edition now `sending`: here when embedded, else a worker's task."""
     if settings.embedded:
         return fan_out(settings, digest_id)
-    from worker.edition.tasks import fan_out_task
+    from worker.delivery.dispatch import queue_fan_out
 
-    fan_out_task.apply_async(args=(digest_id,))
+    queue_fan_out(digest_id)
     return {"fan_out": "dispatched"}
 
 
