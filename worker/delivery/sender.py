@@ -30,6 +30,7 @@ from worker.delivery.compose import Composer, prepared
 from worker.delivery.throttle import RateLimiter, rate_limiter
 from worker.delivery.transport import SendResult, Transport, get_transport
 from worker.digest.message import Recipient, build_message_template
+from worker.edition.stop import pause
 from worker.models import Digest, DigestState, utcnow
 from worker.settings import Settings
 from worker.tokens import unsubscribe_url
@@ -255,11 +256,7 @@ class EditionGuard:
             ok, bad, self.settings.auto_pause_window, self.settings.auto_pause_error_rate
         )
         if verdict.trip:
-            from worker.edition import lifecycle
-
-            paused = lifecycle.pause(
-                self.settings, self.digest_id, by="auto-pause", reason=verdict.reason
-            )
+            paused = pause(self.settings, self.digest_id, by="auto-pause", reason=verdict.reason)
             if paused.ok:
                 log.error("edition %s paused: %s", self.digest_id, verdict.reason)
 
