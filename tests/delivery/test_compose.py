@@ -16,7 +16,7 @@ from tests.delivery.smtp_server import Recorder, Rules, Server
 from worker import db
 from worker.delivery import sender
 from worker.delivery.compose import Composer, clean_piece
-from worker.delivery.transport import SmtpConfig, SmtpTransport, wire_bytes
+from worker.delivery.smtp import SmtpConfig, SmtpTransport, wire_bytes
 from worker.digest.message import MessageTemplate, Recipient
 from worker.settings import Settings
 

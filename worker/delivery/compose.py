@@ -1,6 +1,6 @@
 """Building one recipient's message and knowing, cheaply, that it needs no dot-stuffing.
 
-`transport.wire_bytes` scans the whole ~60 KB message three times to decide whether line ends
+`smtp.wire_bytes` scans the whole ~60 KB message three times to decide whether line ends
 must be normalised or dots stuffed: measured 135 us a message here, the largest piece of a
 worker's CPU per message. Yet all but a few hundred bytes of every message are the digest
 template's literal segments, the same for every recipient, so `MessageTemplate.render` checks

@@ -27,8 +27,9 @@ from worker import db, newsletters
 from worker.delivery import autopause, dispatch, ledger, outcomes, spread
 from worker.delivery.batch import Ahead, Claims, Lease, chunks
 from worker.delivery.compose import Composer, prepared
+from worker.delivery.outbound import get_transport
 from worker.delivery.throttle import RateLimiter, rate_limiter
-from worker.delivery.transport import SendResult, Transport, get_transport
+from worker.delivery.transport import SendResult, Transport
 from worker.digest.message import Recipient, build_message_template
 from worker.edition.stop import pause
 from worker.models import Digest, DigestState, utcnow

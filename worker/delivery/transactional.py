@@ -13,8 +13,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from worker.delivery import dispatch, ledger
+from worker.delivery.outbound import get_transport
 from worker.delivery.subscribers import validate_address
-from worker.delivery.transport import get_transport
 from worker.settings import Settings
 
 # a relay refusing for a while: 5, 10, 20 ... 640 s apart, about 21 minutes in all
