@@ -76,25 +76,6 @@ def test_a_template_with_a_dotted_line_is_always_scanned(settings: Settings) -> 
     assert b"\r\n..dot" in wire_bytes(data, clean)
 
 
-def test_a_template_without_render_is_scanned(settings: Settings) -> None:
-    class Signed:
-        """Another builder: puts something in front of the template's message, no `render`."""
-
-        def __init__(self, inner: MessageTemplate) -> None:
-            self.inner = inner
-
-        def personalize(self, recipient: Recipient) -> bytes:
-            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient)
-
-    inner = _template(settings)
-    assert isinstance(inner, MessageTemplate)
-    data, clean = Composer(Signed(inner)).build(_recipient(9))
-    assert not clean
-    assert wire_bytes(data, clean).startswith(b"..X-Signature")
-    plain, plain_clean = Composer(_NoSegments()).build(_recipient(9))
-    assert plain == b"x\r\n" and not plain_clean
-
-
 def test_render_and_personalize_agree(settings: Settings) -> None:
     template = _template(settings)
     assert isinstance(template, MessageTemplate)
@@ -120,11 +101,6 @@ def test_a_dkim_signed_message_stays_clean(settings: Settings, tmp_path: Path) -
     assert data.startswith(b"DKIM-Signature: ")
     assert clean
     assert wire_bytes(data, clean) == wire_bytes(data)
-
-
-class _NoSegments:
-    def personalize(self, recipient: Recipient) -> bytes:
-        return b"x\r\n"
 
 
 @pytest.mark.parametrize("fail", [False, True])

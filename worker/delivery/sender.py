@@ -19,7 +19,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -30,7 +30,7 @@ from worker.delivery.compose import Composer, prepared
 from worker.delivery.outbound import get_transport
 from worker.delivery.throttle import RateLimiter, rate_limiter
 from worker.delivery.transport import SendResult, Transport
-from worker.digest.message import Recipient, build_message_template
+from worker.digest.message import MessageTemplate, Recipient, build_message_template
 from worker.edition.stop import pause
 from worker.models import Digest, DigestState, utcnow
 from worker.settings import Settings
@@ -42,17 +42,13 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 900.0
 
 
-class MessageTemplateLike(Protocol):
-    def personalize(self, recipient: Any) -> bytes: ...
-
-
 # ---------------------------------------------------------------- message template, per process
-_templates: OrderedDict[tuple[str, int], MessageTemplateLike] = OrderedDict()
+_templates: OrderedDict[tuple[str, int], MessageTemplate] = OrderedDict()
 _templates_lock = threading.Lock()
 _limiters: dict[tuple[str | None, float], RateLimiter] = {}
 
 
-def message_template(settings: Settings, digest_id: int) -> MessageTemplateLike:
+def message_template(settings: Settings, digest_id: int) -> MessageTemplate:
     """The digest's prebuilt message, built once per process (not per batch)."""
     key = (settings.database_url, digest_id)
     with _templates_lock:
@@ -63,7 +59,7 @@ def message_template(settings: Settings, digest_id: int) -> MessageTemplateLike:
     from worker.storage import get_storage
 
     with db.session_scope(settings) as session:
-        template: MessageTemplateLike = build_message_template(
+        template: MessageTemplate = build_message_template(
             session, settings, get_storage(settings), digest_id
         )
     with _templates_lock:
@@ -121,7 +117,7 @@ def send_batch(
     digest_id: int,
     delivery_ids: list[int],
     *,
-    template: MessageTemplateLike | None = None,
+    template: MessageTemplate | None = None,
     transport: Transport | None = None,
     make_recipient: Callable[[Settings, ledger.Row], Any] = _recipient,
 ) -> dict[str, Any]:

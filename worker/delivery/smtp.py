@@ -3,7 +3,7 @@
 smtplib does the handshake (EHLO, STARTTLS, AUTH); each message is then one transaction
 carried with smtplib's low-level `send`/`getreply`. When the server offers PIPELINING
 (RFC 2920) MAIL, RCPT and DATA go out in one write and their three replies are read together,
-so a message costs two round trips instead of four (measured here: about 2x). Outcomes as in
+so a message costs two round trips instead of four. Outcomes as in
 transport.py.
 """
 
