@@ -24,7 +24,7 @@ from worker.newsletters import edition_key
 from worker.settings import Settings
 from worker.storage import Storage
 
-log = logging.getLogger("worker.edition.lifecycle")
+log = logging.getLogger(__name__)
 # (session, settings, storage, day) -> the digest with its content (re)built; the tasks wire
 # worker.digest.service.build_digest with the audio stage's briefing (worker/digest/tasks.py)
 Builder = Callable[[Session, Settings, Storage, date], Digest]

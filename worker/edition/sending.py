@@ -26,14 +26,13 @@ from worker.edition.stop import sweep_cancelled
 from worker.models import Delivery, DeliveryState, Digest, utcnow
 from worker.settings import Settings
 
-log = logging.getLogger("worker.edition.lifecycle")
+log = logging.getLogger(__name__)
 
 
 def launch_fan_out(settings: Settings, digest_id: int) -> dict[str, Any]:
     """The fan-out of an edition now `sending`: here when embedded, else a worker's task."""
     if settings.embedded:
         return fan_out(settings, digest_id)
-
     queue_fan_out(digest_id)
     return {"fan_out": "dispatched"}
 
@@ -52,7 +51,6 @@ def resume(
 ) -> Outcome:
     """Send on exactly where it stopped: the queued rows are dispatched again (a fan-out that
     was cut short is completed first); what was sent stays sent."""
-
     who = operator(by)
     with db.session_scope(settings) as session:
         digest = lock(session, scoped_key(settings, key))
@@ -116,7 +114,6 @@ def resend(
     """Ops resend (to one address, to the failed rows, or to everybody) of a sent or sending
     edition: the rows are requeued and recorded, a sent edition goes back to `sending`.
     Refusals come back as {"refused": reason}."""
-
     modes = [m for m, on in (("to", to is not None), ("failed", failed), ("all", everyone)) if on]
     if len(modes) != 1:
         raise ValueError("choose exactly one of to=EMAIL, failed=True, everyone=True")
@@ -151,7 +148,6 @@ def reconcile(settings: Settings) -> dict[str, int]:
     """The periodic repair (beat, every minute; wait_for_drain now and then): row leases and
     lost batches of `sending` editions, fan-outs that died, editions to finish, and rows of
     cancelled editions given back late. Never touches a paused edition's rows."""
-
     stats = repair_rows(settings)
     stale = utcnow() - timedelta(seconds=settings.send_lease_seconds)
     with db.session_scope(settings) as session:
