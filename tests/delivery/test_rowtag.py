@@ -46,6 +46,7 @@ def test_verp_address_and_message_id_carry_the_same_tag() -> None:
     tag = rowtag.tag(SECRET, 1, 2, 3)
     assert rowtag.verp_address("bounces@example.org", tag) == f"bounces+{tag}@example.org"
     assert rowtag.message_id(SECRET, "example.org", 1, 2, 3) == f"<{tag}@example.org>"
+    assert rowtag.tag_of(rowtag.message_id(SECRET, "example.org", 1, 2, 3)) == tag
 
 
 def test_fan_out_and_resend_write_signed_ids_and_verp_senders(settings: Settings) -> None:
