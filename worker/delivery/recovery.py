@@ -1,5 +1,5 @@
 """Recovery of ledger rows: what crashes leave behind, repaired (the edition-level part,
-fan-outs that died and editions to finish, is the lifecycle's: worker/edition/lifecycle.py).
+fan-outs that died and editions to finish, is the lifecycle's: worker/edition/sending.py).
 
 Leases that expired go back to the queue, and queued rows whose task was lost are dispatched
 again, only while their edition is `sending`. Safe to run anywhere, any time, concurrently.
