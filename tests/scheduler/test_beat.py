@@ -6,6 +6,7 @@ in-memory transport (the beat processes themselves run in test_two_beats.py)."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -82,9 +83,11 @@ def test_due_at_is_now_when_never_run_or_overdue() -> None:
 # ---------------------------------------------------------------- catch-up on start
 def test_a_starting_beat_queues_one_catch_up_check() -> None:
     app = Celery("catch-up-test", broker="memory://")
+    # the memory transport is per process: a queue of its own, whatever other tests sent
+    app.conf.task_default_queue = f"beat-test-{uuid.uuid4().hex}"
     beat._catch_up_on_start(sender=SimpleNamespace(scheduler=SimpleNamespace(app=app)))
     with app.connection_for_read() as conn:
-        queue = conn.SimpleQueue("celery")
+        queue = conn.SimpleQueue(app.conf.task_default_queue)
         try:
             message = queue.get(timeout=1)
             assert message.headers["task"] == "schedule.catch_up"
