@@ -4,10 +4,12 @@ tests/integration)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from typing import Any
 
 import pytest
+from celery import Celery
 from sqlalchemy.orm import Session
 
 from tests.digest.conftest import DAY, Factory, kyiv
@@ -221,3 +223,58 @@ def test_count_sent_counts_the_editions_sent_rows(settings: Settings) -> None:
         digest_id = digest.id
     assert pipeline.count_sent(settings, digest_id) == 2
     assert pipeline.count_sent(settings, digest_id + 100) == 0
+
+
+# ---------------------------------------------------------------- run_tasks (embedded)
+def test_run_tasks_in_order_with_progress(settings: Settings) -> None:
+    app = Celery("run-tasks-test")
+
+    @app.task(name="double")  # type: ignore[untyped-decorator]
+    def double(n: int) -> dict[str, Any]:
+        return {"n": n * 2}
+
+    seen: list[tuple[int, int, str]] = []
+    sigs = [double.s(n) for n in (1, 2, 3)]
+    results = pipeline.run_tasks(
+        settings, sigs, lambda d, t, label: seen.append((d, t, label)), lambda s, r: str(r["n"])
+    )
+    assert results == [{"n": 2}, {"n": 4}, {"n": 6}]
+    assert seen == [(1, 3, "2"), (2, 3, "4"), (3, 3, "6")]
+    assert pipeline.run_tasks(settings, []) == []
+
+
+def test_run_tasks_in_parallel_keep_the_signatures_order(settings: Settings) -> None:
+    """The first task finishes last (it waits for the last one): the results still come back
+    in the order asked, and progress counts every one."""
+    app = Celery("run-tasks-test")
+    last_done = threading.Event()
+
+    @app.task(name="step")  # type: ignore[untyped-decorator]
+    def step(n: int) -> dict[str, Any]:
+        if n == 0:
+            assert last_done.wait(timeout=30), "the tasks did not run at once"
+        if n == 2:
+            last_done.set()
+        return {"n": n}
+
+    order: list[str] = []
+    results = pipeline.run_tasks(
+        settings,
+        [step.s(n) for n in range(3)],
+        lambda d, t, label: order.append(label),
+        lambda s, r: str(r["n"]),
+        parallel=3,
+    )
+    assert results == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert order[-1] == "0" and sorted(order) == ["0", "1", "2"]
+
+
+def test_a_failing_task_raises_in_the_caller(settings: Settings) -> None:
+    app = Celery("run-tasks-test")
+
+    @app.task(name="boom")  # type: ignore[untyped-decorator]
+    def boom() -> dict[str, Any]:
+        raise RuntimeError("source exploded")
+
+    with pytest.raises(RuntimeError, match="source exploded"):
+        pipeline.run_tasks(settings, [boom.s()])
