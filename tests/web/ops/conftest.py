@@ -4,14 +4,18 @@ and accounts of every role."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import make_settings
 from tests.scheduler.conftest import day_settings, sample_day_template
 from web.app import create_app
 from worker import db
+from worker.celery_app import configure
 from worker.ops import accounts
 from worker.settings import Settings
 
@@ -53,4 +57,33 @@ def console_settings(day_settings: Settings) -> Settings:
 @pytest.fixture
 def console(console_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(console_settings), base_url="https://daily.example.org") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def accounts_sqlite(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Path:
+    """The migrated database with an account of every role, hashed once a session (Argon2
+    costs ~0.1 s an account)."""
+    root = tmp_path_factory.mktemp("ops-accounts")
+    shutil.copyfile(migrated_sqlite, root / "digestcast.db")
+    s = make_settings(root)
+    add_accounts(s)
+    db.get_engine(s.database_url).dispose()
+    return root / "digestcast.db"
+
+
+@pytest.fixture
+def bare_console_settings(tmp_path: Path, accounts_sqlite: Path) -> Iterator[Settings]:
+    """No sample day: the accounts only, for tests that make the rows they look at."""
+    shutil.copyfile(accounts_sqlite, tmp_path / "digestcast.db")
+    s = make_settings(tmp_path)
+    configure(s)
+    yield s
+    db.get_engine(s.database_url).dispose()
+
+
+@pytest.fixture
+def bare_console(bare_console_settings: Settings) -> Iterator[TestClient]:
+    app = create_app(bare_console_settings)
+    with TestClient(app, base_url="https://daily.example.org") as c:
         yield c
