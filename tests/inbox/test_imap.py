@@ -76,12 +76,6 @@ def test_a_wrong_url_is_a_clear_error(url: str, message: str) -> None:
         ImapConfig.from_url(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a bad port or timeout in INBOX_IMAP_URL raises a bare ValueError, which "
-    "`digestcast inbox fetch` does not catch (it catches ImapError/IMAP4.error/OSError): a "
-    "traceback instead of the one-line error",
-)
 @pytest.mark.parametrize(
     "url",
     ["imap://u:p@h:99999/INBOX", "imap://u:p@h:abc/INBOX", "imap://u:p@h?timeout=abc"],
@@ -91,11 +85,6 @@ def test_a_bad_number_in_the_url_is_a_clear_error(url: str) -> None:
         ImapConfig.from_url(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: any value of verify= other than 1/true/yes/on turns certificate checks off, "
-    "so a typo (verify=ture) fails open instead of being refused",
-)
 def test_an_unknown_flag_value_is_refused_not_read_as_off() -> None:
     with pytest.raises(ImapError):
         ImapConfig.from_url("imaps://u:p@h?verify=ture")
@@ -136,3 +125,13 @@ def test_nothing_listening_is_an_os_error_the_cli_reports() -> None:
     config = ImapConfig(host="127.0.0.1", port=free_port(), user="u", password="p", timeout=2)
     with pytest.raises(OSError):
         imap.connect(config)
+
+
+def test_a_url_without_a_host_is_refused_not_sent_to_loopback() -> None:
+    with pytest.raises(ImapError, match="needs a host"):
+        ImapConfig.from_url("imap://u:p@/INBOX")
+
+
+@pytest.mark.parametrize(("value", "verify"), [("0", False), ("off", False), ("TRUE", True)])
+def test_known_flag_values_still_read(value: str, verify: bool) -> None:
+    assert ImapConfig.from_url(f"imaps://u:p@h?verify={value}").verify is verify

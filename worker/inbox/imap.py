@@ -25,6 +25,8 @@ from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 KEYWORD = "$Digestcast"
+_YES = ("1", "true", "yes", "on")
+_NO = ("0", "false", "no", "off")
 
 
 class ImapError(RuntimeError):
@@ -52,23 +54,37 @@ class ImapConfig:
             )
         if not parts.username:
             raise ImapError("INBOX_IMAP_URL needs a user name (imaps://user:password@host/INBOX)")
+        if not parts.hostname:
+            raise ImapError("INBOX_IMAP_URL needs a host (imaps://user:password@host/INBOX)")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
 
         def flag(name: str, default: bool) -> bool:
             value = query.get(name)
-            return default if value is None else value.lower() in ("1", "true", "yes", "on")
+            if value is None:
+                return default
+            if value.lower() in _YES or value.lower() in _NO:
+                return value.lower() in _YES
+            # a typo must not be read as "off": verify=ture would skip certificate checks
+            raise ImapError(f"INBOX_IMAP_URL: {name}={value!r} is not one of 1/0, true/false")
 
+        try:
+            port = parts.port  # urllib raises ValueError for a port out of range or not a number
+            seconds = float(query.get("timeout", timeout))
+        except ValueError as error:
+            raise ImapError(f"INBOX_IMAP_URL has a bad port or timeout: {error}") from None
+        if not 0 < seconds < float("inf"):
+            raise ImapError("INBOX_IMAP_URL: timeout must be a positive number of seconds")
         implicit = parts.scheme == "imaps"
         return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (993 if implicit else 143),
+            host=parts.hostname,
+            port=port or (993 if implicit else 143),
             user=unquote(parts.username),
             password=unquote(parts.password or ""),
             mailbox=unquote(parts.path.lstrip("/")) or "INBOX",
             implicit_tls=implicit,
             starttls=flag("starttls", False) and not implicit,
             verify=flag("verify", True),
-            timeout=float(query.get("timeout", timeout)),
+            timeout=seconds,
         )
 
     @property
