@@ -16,7 +16,6 @@ served and counts the request, and answers with X-Accel-Redirect so nginx sends 
 from __future__ import annotations
 
 import logging
-import mimetypes
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,8 +35,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from web.deps import get_settings_from
 from web.edition_gate import edition_gate
 from web.params import MAX_ID, ascii_int
-from worker.s3storage import ObjectChanged, S3Storage
-from worker.storage import LocalStorage, Storage, StorageError, check_key, get_storage
+from worker.storage import (
+    LocalStorage,
+    Storage,
+    StorageError,
+    check_key,
+    content_type,
+    get_storage,
+)
+from worker.storage.s3 import ObjectChanged, S3Storage
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -53,18 +59,6 @@ INLINE_MAX = 1024 * 1024
 HUGE = MAX_ID  # what an over-long Range number counts as: beyond any file
 FEED_MAX_AGE_SECONDS = 300
 
-CONTENT_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".vtt": "text/vtt; charset=utf-8",
-    ".json": "application/json",
-    ".html": "text/html; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".xml": "application/rss+xml; charset=utf-8",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-}
-
 
 class Unsatisfiable(Exception):
     """The Range header is well-formed but no byte of it lies inside the file."""
@@ -79,14 +73,6 @@ def servable(key: str) -> bool:
     if key.split("/")[-1].startswith("."):
         return False  # temporary files of atomic writes, dotfiles
     return key in ROOT_FILES or key.startswith(SERVED_PREFIXES)
-
-
-def content_type(key: str) -> str:
-    suffix = os.path.splitext(key)[1].lower()
-    if suffix in CONTENT_TYPES:
-        return CONTENT_TYPES[suffix]
-    guessed, _ = mimetypes.guess_type(key)
-    return guessed or "application/octet-stream"
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
