@@ -42,6 +42,7 @@ from worker.storage import (
     check_key,
     content_type,
     get_storage,
+    keys,
 )
 from worker.storage.s3 import ObjectChanged, S3Storage
 
@@ -50,8 +51,8 @@ log = logging.getLogger(__name__)
 MEDIA_PREFIX = "/media/"
 
 # files at the top of DATA_DIR that the web serves: the feeds and the cover art they point at
-ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
-SERVED_PREFIXES = ("articles/", "digests/", "feeds/")
+ROOT_FILES = (*keys.ROOT_FEEDS, keys.COVER)
+SERVED_PREFIXES = (keys.ARTICLES, keys.DIGESTS, keys.FEEDS)
 CHUNK = 256 * 1024
 # a range (or file) up to this size is read in one pread and sent as one body: the 64 KiB
 # ranges players ask for never pay for a streaming response

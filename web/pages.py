@@ -22,7 +22,7 @@ from web.security import CSP_HEADER, DIGEST_CSP
 from worker import newsletters
 from worker.edition.lookup import DEFAULT_SLUG, PUBLISHED, edition_path
 from worker.models import Article, Digest
-from worker.storage import Storage, StorageError, get_storage
+from worker.storage import Storage, StorageError, get_storage, keys
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -187,8 +187,8 @@ def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLRe
     if digest is None:
         return not_found(request, _("There is no briefing for that day."), str(page["lang"]))
     storage = get_storage(get_settings_from(request))
-    base = f"digests/{edition_path(digest.newsletter, digest.date)}"
-    mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
+    files = keys.edition(digest.newsletter, digest.date)
+    mp3, vtt = files.briefing.mp3, files.briefing.captions
     has_audio = exists(storage, mp3)
     articles = session.scalars(
         select(Article).where(Article.digest_id == digest.id).order_by(Article.published_at.desc())
@@ -211,12 +211,12 @@ def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLRe
             "audio_url": media_url(mp3) if has_audio else None,
             "vtt_url": media_url(vtt) if has_audio and exists(storage, vtt) else None,
             "duration": format_duration(
-                _json_number(storage, f"{base}/briefing.json", "duration_seconds")
+                _json_number(storage, files.briefing.meta, "duration_seconds")
                 or (_mp3_duration(storage, mp3) if has_audio else None)
             ),
-            "transcript": transcript(storage, f"{base}/briefing.txt"),
+            "transcript": transcript(storage, files.briefing.transcript),
             "articles": listings,
-            "has_digest_html": exists(storage, f"{base}/digest.html"),
+            "has_digest_html": exists(storage, files.web_html),
             "path": edition_path(digest.newsletter, digest.date),
             **page,
         },
@@ -283,7 +283,7 @@ def _archived(request: Request, session: Session, day: str, slug: str) -> Respon
     if digest is None:
         return not_found(request, _("There is no digest for that day."), lang)
     storage = get_storage(get_settings_from(request))
-    key = f"digests/{edition_path(digest.newsletter, digest.date)}/digest.html"
+    key = keys.edition(digest.newsletter, digest.date).web_html
     if not exists(storage, key):
         return not_found(request, _("There is no digest for that day."), lang)
     # the web copy the digest stage stores has no subscriber token in it

@@ -49,11 +49,10 @@ from worker.digest.headers import (
     unsubscribe_mailto,
 )
 from worker.digest.render import line
-from worker.digest.service import NO_AUDIO, digest_prefix
 from worker.edition.lookup import edition_path
 from worker.models import Digest
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
@@ -382,20 +381,19 @@ def _literals_clean(segments: list[Segment]) -> bool:
 
 
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
-    prefix = digest_prefix(digest.date, digest.newsletter)
-    meta: dict[str, Any] = json.loads(storage.read_bytes(f"{prefix}/email.json"))
+    files = keys.edition(digest.newsletter, digest.date)
+    meta: dict[str, Any] = json.loads(storage.read_bytes(files.email_meta))
 
-    def read(name: str) -> str | None:
-        key = f"{prefix}/{name}"
+    def read(key: str) -> str | None:
         return storage.read_bytes(key).decode("utf-8") if storage.exists(key) else None
 
     return MessageTemplate(
         settings,
         subject=str(meta.get("subject") or digest.subject),
-        html=storage.read_bytes(f"{prefix}/email.html").decode("utf-8"),
-        text=storage.read_bytes(f"{prefix}/email.txt").decode("utf-8"),
-        html_no_audio=read(f"{NO_AUDIO}.html"),
-        text_no_audio=read(f"{NO_AUDIO}.txt"),
+        html=storage.read_bytes(files.email_html).decode("utf-8"),
+        text=storage.read_bytes(files.email_text).decode("utf-8"),
+        html_no_audio=read(files.no_audio_html),
+        text_no_audio=read(files.no_audio_text),
         campaign=f"digest-{edition_path(digest.newsletter, digest.date).replace('/', '-')}",
         lang=str(meta.get("lang") or "en"),
     )
