@@ -29,7 +29,8 @@ import httpx
 from gtts import gTTS
 
 from worker.audio import mp3
-from worker.audio.ratelimit import RateLimiter, limiter_for
+from worker.audio.ratelimit import limiter_for
+from worker.ratelimit import RateLimiter
 from worker.retry_after import parse_retry_after
 from worker.settings import Settings
 from worker.storage import Storage, keys
