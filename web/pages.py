@@ -6,7 +6,6 @@ import io
 import json
 import logging
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
@@ -19,7 +18,7 @@ from web.page_language import gettext as _t
 from web.page_language import newsletter_page
 from web.params import parse_day
 from web.security import CSP_HEADER, DIGEST_CSP
-from worker import newsletters
+from worker import htmltext, newsletters
 from worker.edition.lookup import DEFAULT_SLUG, PUBLISHED, edition_path
 from worker.models import Article, Digest
 from worker.storage import Storage, StorageError, get_storage, keys
@@ -30,47 +29,9 @@ router = APIRouter(include_in_schema=False)
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "br", "tr"}
 
 
-class _TextParagraphs(HTMLParser):
-    """Paragraph texts of (already sanitized) article HTML; the page escapes them again."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[str] = []
-        self._current: list[str] = []
-        self._skip = 0
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._current).split())
-        if text:
-            self.paragraphs.append(text)
-        self._current = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self._current.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
 def paragraphs(html: str) -> list[str]:
-    parser = _TextParagraphs()
-    parser.feed(html)
-    parser.close()
-    return parser.paragraphs
+    """Paragraph texts of (already sanitized) article HTML; the page escapes them again."""
+    return htmltext.paragraphs(html, _BLOCKS)
 
 
 def safe_link(url: str | None) -> str | None:
