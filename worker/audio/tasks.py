@@ -40,15 +40,6 @@ def upgrade_fallbacks() -> dict[str, Any]:
         return upgrade(session, settings, get_storage(settings))
 
 
-@app.task(name="audio.briefing")  # type: ignore[untyped-decorator]
-def briefing(digest_id: int) -> dict[str, Any] | None:
-    from worker.audio.briefing import build_briefing
-
-    settings = current_settings()
-    with session_scope(settings) as session:
-        return build_briefing(session, settings, get_storage(settings), int(digest_id))
-
-
 @app.task(name="audio.renormalize")  # type: ignore[untyped-decorator]
 def renormalize() -> dict[str, Any]:
     from worker.audio.renormalize import renormalize as run
