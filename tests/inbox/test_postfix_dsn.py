@@ -25,7 +25,7 @@ from worker.delivery import subscribers
 from worker.digest.service import build_digest
 from worker.edition import lifecycle
 from worker.edition.progress import wait_for_drain
-from worker.inbox.service import import_path
+from worker.inbox.intake import import_path
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Subscriber, Suppression
 from worker.settings import Settings
 from worker.storage import get_storage

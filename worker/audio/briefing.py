@@ -34,7 +34,7 @@ from worker.audio.engines import chunk_plan, gtts_usable, speak_espeak, speak_of
 from worker.audio.gtts_engine import GttsEngine, GttsFailure, Spoken, cool_down, tokenize_text
 from worker.audio.master import Encoded, Mastering
 from worker.audio.normalize import spoken_date
-from worker.audio.service import layout, write_meta
+from worker.audio.synthesis import layout, write_meta
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, text_hash
 from worker.models import Article, Digest
 from worker.settings import Settings

@@ -23,7 +23,7 @@ from worker.audio.briefing import chapter_marks, write_briefing
 from worker.audio.captions import shift_webvtt
 from worker.audio.loudness import Samples
 from worker.audio.master import Mastering, Track
-from worker.audio.service import _article_tags, write_meta
+from worker.audio.synthesis import _article_tags, write_meta
 from worker.models import Audio, AudioState, Digest
 from worker.settings import Settings
 from worker.storage import Storage, keys

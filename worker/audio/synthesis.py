@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from worker.audio import engines, master, mp3
 from worker.audio.captions import Cue, merge, plain_text, webvtt
 from worker.audio.cover import cover_png
-from worker.audio.engines import Outcome, speak, speak_offline
+from worker.audio.engines import SpeakResult, speak, speak_offline
 from worker.audio.gtts_engine import GttsFailure, Spoken, endpoint_reachable, tokenize_text
 from worker.audio.master import Mastering
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare
@@ -160,12 +160,12 @@ def synthesize_article(
                 raise
             # the endpoint answered with something that is not MP3 audio: speak it offline
             offline = speak_offline(settings, plan, speech.language)
-            outcome = Outcome(offline, f"gTTS audio unusable: {exc}")
+            outcome = SpeakResult(offline, f"gTTS audio unusable: {exc}")
             rendered = render(outcome.spoken, plan, mastering)
         data = mp3.tag(rendered.encoded.data, _article_tags(settings, article))
         spoken = outcome.spoken
         if reason and not outcome.fallback_reason:
-            outcome = Outcome(spoken, reason)
+            outcome = SpeakResult(spoken, reason)
         meta = _write_files(
             storage, prefix, speech, spoken, data, rendered, mastering, outcome.fallback_reason
         )
