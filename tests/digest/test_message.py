@@ -20,7 +20,6 @@ from worker.digest.message import (
     MessageTemplate,
     Recipient,
     build_message_template,
-    qp_segment,
 )
 from worker.digest.service import build_digest
 from worker.settings import Settings
@@ -223,20 +222,6 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(
     # tampering with the one-click header breaks the signature
     tampered = raw.replace(b"List-Unsubscribe=One-Click", b"List-Unsubscribe=Two-Click")
     assert not dkim.verify(tampered, dnsfunc=dns)
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["", "plain ascii", "x" * 300, "tab\tand space at end \nnext", "Київ = «столиця» " * 20,
-     "line\r\nwith crlf\rand cr", "=3D already encoded?"],
-)  # fmt: skip
-def test_qp_segment_round_trips(text: str) -> None:
-    import quopri
-
-    encoded = qp_segment(text)
-    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
-    expected = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    assert quopri.decodestring(encoded).decode("utf-8") == expected
 
 
 def test_readers_without_audio_links_get_the_edition_without_them(
