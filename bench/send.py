@@ -136,13 +136,13 @@ def send_once(
 ) -> tuple[float, int, int]:
     """Send one digest to every subscriber; returns (messages/s, peak RSS KiB of a pool
     process, bytes of a message)."""
-    from worker.delivery import service
+    from worker.delivery import sender
     from worker.edition.progress import wait_for_drain
     from worker.edition.tasks import send_task
 
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, day=day, kb=html_kb_for_wire_size(settings))
-    size = len(sample_message(settings, service.message_template(settings, digest_id)))
+    size = len(sample_message(settings, sender.message_template(settings, digest_id)))
     cluster.start_worker("bench", concurrency=2, pool="prefork")
     try:
         started = time.perf_counter()

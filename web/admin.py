@@ -231,7 +231,7 @@ def digest_status(
     if digest is None:
         raise HTTPException(404, "no digest for that day")
     from worker.delivery.complaints import rate
-    from worker.delivery.service import delivery_status
+    from worker.delivery.resend import delivery_status
 
     details = delivery_status(session, day, slug)  # counts from the ledger's counters
     counts = {state.value: details["counts"].get(state.value, 0) for state in DeliveryState}

@@ -70,12 +70,12 @@ def subscribers_add(
 def subscribers_import(path: Path) -> None:
     """Import a CSV with a header row: email (required), name and newsletters (slugs separated
     by spaces; default: the first newsletter) optional."""
-    from worker.delivery import subscribers
+    from worker.delivery import subscriber_csv
 
     settings = _settings()
     first = _known(settings, None)
     with db.session_scope(settings) as session, path.open(newline="", encoding="utf-8") as handle:
-        report = subscribers.import_csv(session, handle, newsletters=first)
+        report = subscriber_csv.import_csv(session, handle, newsletters=first)
     console.print(
         f"imported {path}: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.duplicates} duplicate rows, "
@@ -136,14 +136,14 @@ def subscribers_export(
     """Write the list as CSV to standard output (or one person's data with --email)."""
     import json
 
-    from worker.delivery import subscribers
+    from worker.delivery import subscriber_csv
 
     settings = _settings()
     with db.session_scope(settings) as session:
         if email is None:
-            subscribers.export_csv(session, sys.stdout)
+            subscriber_csv.export_csv(session, sys.stdout)
             return
-        person = subscribers.export_person(session, email)
+        person = subscriber_csv.export_person(session, email)
     if person is None:
         err.print(f"[red]{email} is not on the list[/red]")
         raise typer.Exit(1)

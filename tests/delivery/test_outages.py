@@ -92,6 +92,7 @@ def test_postgres_restarted_mid_send(make_cluster: Any, pg_server: PgServer) -> 
     assert_idle(cluster)
 
 
+@pytest.mark.slow
 def test_postgres_down_30_seconds_mid_send(make_cluster: Any, pg_server: PgServer) -> None:
     cluster, settings, digest_id = _sending(make_cluster)
     pg_server.stop()
@@ -115,6 +116,7 @@ def test_one_workers_backend_terminated(make_cluster: Any, pg_server: PgServer) 
     assert_idle(cluster)
 
 
+@pytest.mark.slow
 def test_redis_down_30_seconds_mid_send(make_cluster: Any) -> None:
     cluster, settings, digest_id = _sending(make_cluster)
     cluster.stop_redis()  # the queued batch tasks are lost with it (no persistence)

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from tests.delivery.helpers import DAY, add_subscribers, queue_rows, stage_digest
 from worker import db
-from worker.delivery import ledger, rowtag, service
+from worker.delivery import ledger, rowtag
+from worker.delivery.sender import send_batch
 from worker.edition import lifecycle
 from worker.models import Delivery
 from worker.settings import Settings
@@ -45,6 +46,7 @@ def test_verp_address_and_message_id_carry_the_same_tag() -> None:
     tag = rowtag.tag(SECRET, 1, 2, 3)
     assert rowtag.verp_address("bounces@example.org", tag) == f"bounces+{tag}@example.org"
     assert rowtag.message_id(SECRET, "example.org", 1, 2, 3) == f"<{tag}@example.org>"
+    assert rowtag.tag_of(rowtag.message_id(SECRET, "example.org", 1, 2, 3)) == tag
 
 
 def test_fan_out_and_resend_write_signed_ids_and_verp_senders(settings: Settings) -> None:
@@ -53,7 +55,7 @@ def test_fan_out_and_resend_write_signed_ids_and_verp_senders(settings: Settings
         digest_id = stage_digest(session, s)
         add_subscribers(session, 3)
         ids = [i for batch in queue_rows(session, s, digest_id, 2) for i in batch]
-    assert service.send_batch(s, digest_id, ids)["sent"] == 3
+    assert send_batch(s, digest_id, ids)["sent"] == 3
     secret = s.secret_key.get_secret_value()
     with db.session_scope(s) as session:
         rows = list(session.scalars(select(Delivery).order_by(Delivery.id)))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.delivery.helpers import DAY, add_subscribers, stage_digest
 from tests.delivery.smtp_server import Recorder, Rules, Server
 from worker import db
-from worker.delivery import service
+from worker.delivery.resend import delivery_status
 from worker.edition import lifecycle
 from worker.edition.progress import wait_for_drain
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Suppression
@@ -58,7 +58,7 @@ def test_smtp_send_retries_4xx_suppresses_5xx_and_delivers_once(settings: Settin
         assert suppressed == ["reader000001@example.net"]
         kinds = sorted(session.scalars(select(DeliveryEvent.kind)))
         assert kinds == ["deferred", "deferred", "failed"]
-        status = service.delivery_status(session, DAY)
+        status = delivery_status(session, DAY)
     assert status["failing_domains"] == [{"domain": "example.net", "failed": 1}]
     assert status["slowest_domains"][0]["retried"] == 1
     # the suppressed address is not picked by --failed

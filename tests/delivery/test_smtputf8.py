@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.delivery.helpers import queue_rows, stage_digest
 from tests.delivery.smtp_server import Recorder, Server
 from worker import db
-from worker.delivery import service, subscribers
+from worker.delivery import sender, subscribers
 from worker.models import Delivery, DeliveryState, Subscriber, Suppression
 from worker.settings import Settings
 
@@ -38,7 +38,7 @@ def _send(settings: Settings) -> dict[str, tuple[DeliveryState, str | None]]:
         for address in PEOPLE:
             subscribers.add(session, address, name="Олена Шевчук" if "олена" in address else None)
         ids = [i for batch in queue_rows(session, settings, digest_id, 100) for i in batch]
-    service.send_batch(settings, digest_id, ids)
+    sender.send_batch(settings, digest_id, ids)
     with db.session_scope(settings) as session:
         rows = session.execute(
             select(Subscriber.email, Delivery.state, Delivery.last_error).join(

@@ -76,6 +76,7 @@ def test_pacer_sizes_the_edition_and_is_off_by_default(tmp_path: Path) -> None:
         assert isinstance(spread.pacer(off, conn, digest_id), spread.NoPacing)
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_spread_send_is_even_and_survives_pause_and_resume(make_cluster: Any) -> None:
     window, emails = 12.0, 200  # 60 ms a message, across both workers

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.delivery import subscribers
+from worker.delivery import subscriber_csv, subscribers
 from worker.delivery.subscribers import InvalidAddress, validate_address
 from worker.models import SubscriberState, Suppression
 
@@ -29,68 +29,16 @@ def test_clean_name_strips_line_breaks() -> None:
     assert subscribers.clean_name("Olena\r\nBcc: evil@example.org") == "Olena Bcc: evil@example.org"
 
 
-def test_import_reports_bad_rows_and_merges_duplicates(session: Session) -> None:
-    subscribers.add(session, "existing@example.org", "Old Name")
-    session.add(Suppression(email="bounced@example.org", reason="550 no such user"))
-    session.flush()
-    csv_text = (
-        "email,name\n"
-        "a@example.org,Anna\n"
-        "not-an-email,Bob\n"
-        "\n"
-        "A@Example.org,Anna K\n"  # duplicate of line 2, different case: merged
-        ",Nobody\n"
-        "existing@example.org,New Name\n"
-        "bounced@example.org,\n"
-        "c@example.org\n"
-    )
-    report = subscribers.import_csv(session, io.StringIO(csv_text))
-    assert [line for line, _ in report.errors] == [3, 6]
-    assert "not-an-email" in report.errors[0][1]
-    assert report.added == 3  # a, bounced, c
-    assert report.duplicates == 1
-    assert report.updated == 1
-    assert report.suppressed == 1
-    people = {s.email: s for s in subscribers.list_(session)}
-    assert set(people) == {
-        "existing@example.org",
-        "a@example.org",
-        "bounced@example.org",
-        "c@example.org",
-    }
-    assert people["a@example.org"].name == "Anna K"
-    assert people["existing@example.org"].name == "New Name"
-    assert people["a@example.org"].domain == "example.org"
-    # idempotent: the same file again adds nothing
-    again = subscribers.import_csv(session, io.StringIO(csv_text))
-    assert again.added == 0
-    assert subscribers.count(session) == 4
-
-
-def test_import_requires_email_header(session: Session) -> None:
-    report = subscribers.import_csv(session, io.StringIO("name,mail\nx,y@example.org\n"))
-    assert report.errors == [(1, "header row has no `email` column")]
-    assert report.added == 0
-
-
-def test_import_never_resubscribes(session: Session) -> None:
-    subscribers.add(session, "left@example.org")
-    subscribers.remove(session, "left@example.org")
-    subscribers.import_csv(session, io.StringIO("email\nleft@example.org\n"))
-    person = subscribers.get(session, "left@example.org")
-    assert person is not None and person.state == SubscriberState.unsubscribed
-
-
 def test_add_remove_wipe_export(session: Session) -> None:
     subscribers.add(session, "one@example.org", "One")
     subscribers.add(session, "two@example.org")
     out = io.StringIO()
-    assert subscribers.export_csv(session, out) == 2
+    assert subscriber_csv.export_csv(session, out) == 2
     assert (
         out.getvalue().splitlines()[0] == "email,name,state,created_at,confirmed_at,unsubscribed_at"
     )
     one = io.StringIO()
-    assert subscribers.export_csv(session, one, email="ONE@example.org") == 1
+    assert subscriber_csv.export_csv(session, one, email="ONE@example.org") == 1
     assert "one@example.org,One,active" in one.getvalue()
     assert subscribers.remove(session, "one@example.org", wipe=True) is True
     assert subscribers.get(session, "one@example.org") is None

@@ -112,3 +112,13 @@ def test_confirmation_overtakes_a_bulk_send_that_fills_the_workers(make_cluster:
     assert "Task mail.transactional[" in cluster.worker_log("mail")
     assert "Task mail.transactional[" not in cluster.worker_log("bulk")
     assert lifecycle.cancel(settings, DAY, by="test").ok  # no need to wait for the rest
+
+
+def test_send_transactional_goes_through_the_transport(settings: Settings) -> None:
+    transactional.send_transactional(
+        settings, "New.Reader@example.org", "Confirm\r\nBcc: x@example.org", "Click", "<p>Click</p>"
+    )
+    (message,) = read_maildir(settings.outbox_dir)
+    assert message["To"] == "new.reader@example.org"
+    assert message["Subject"] == "Confirm Bcc: x@example.org"
+    assert message["Bcc"] is None

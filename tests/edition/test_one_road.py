@@ -22,7 +22,7 @@ def test_only_the_lifecycle_imports_the_fan_out() -> None:
         if re.search(r"\b_fanout\b|\bcreate_rows\b", p.read_text(encoding="utf-8"))
         and p != EDITION / "_fanout.py"
     ]
-    assert users == ["worker/edition/lifecycle.py"]
+    assert users == ["worker/edition/sending.py"]
 
 
 def test_no_other_module_sets_an_edition_state() -> None:

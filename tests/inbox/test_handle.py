@@ -106,7 +106,7 @@ def test_a_bounce_of_our_message_never_unsubscribes_through_its_quoted_headers(
         digest = session.scalars(select(Digest)).one()
         template = template_from_storage(get_storage(settings), settings, digest)
     from worker.delivery.ledger import load_rows
-    from worker.delivery.service import _recipient
+    from worker.delivery.sender import _recipient
 
     with db.get_engine(settings.database_url).connect() as conn:
         (row,) = load_rows(conn, [rows[3].id])

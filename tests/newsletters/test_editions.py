@@ -26,7 +26,7 @@ from tests.delivery.helpers import read_maildir
 from web.app import create_app
 from worker import db, i18n, newsletters, pipeline, subscriptions
 from worker.celery_app import configure
-from worker.delivery import subscribers
+from worker.delivery import subscriber_csv
 from worker.digest.service import build_digest
 from worker.edition import lifecycle
 from worker.inbox import handle
@@ -59,7 +59,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         db.session_scope(settings) as session,
         (EXAMPLES / "subscribers.csv").open(encoding="utf-8") as csv,
     ):
-        subscribers.import_csv(session, csv)
+        subscriber_csv.import_csv(session, csv)
     pipeline.collect(settings)
     daily = {slug: _edition(settings, slug, DAY) for slug in ("daily", "ukrainian")}
     yield {"settings": settings, "daily": daily, "outbox": read_maildir(settings.outbox_dir)}

@@ -32,7 +32,7 @@ def kyiv(text: str) -> datetime:
 
 def load_sample_day(settings: Settings) -> int:
     """Collect the bundled feeds and import the sample subscribers; returns the subscriber count."""
-    from worker.delivery.subscribers import import_csv
+    from worker.delivery.subscriber_csv import import_csv
     from worker.pipeline import collect
 
     collect(settings)

@@ -56,6 +56,7 @@ def fires(client: redis.Redis, task: str) -> Counter[str]:
     return origins
 
 
+@pytest.mark.slow
 def test_two_beats_fire_each_entry_once_and_the_standby_takes_over(
     beat_redis_url: str, tmp_path: Path, beats: list[subprocess.Popen[bytes]]
 ) -> None:

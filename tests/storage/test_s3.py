@@ -145,6 +145,7 @@ def test_get_storage_picks_s3_from_settings(
     assert not (tmp_path / "digests").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_whole_daily_run_against_s3(s3_endpoint: str, aws_env: None, tmp_path: Path) -> None:
     """`digestcast run` on the sample day with STORAGE_URL=s3://...: every file lands in the

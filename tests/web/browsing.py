@@ -95,7 +95,7 @@ def live(web_settings: Settings, inbox: tuple[Inbox, int]) -> Iterator[tuple[str
         with app_in_thread(settings, port):
             yield base, settings
     finally:
-        from worker.delivery.transport import close_transports
+        from worker.delivery.outbound import close_transports
 
         close_transports()
 

@@ -127,7 +127,7 @@ def test_the_link_the_sender_mails_works(
     from tests.web.conftest import add_digest
     from worker import db
     from worker.delivery import ledger
-    from worker.delivery.service import _recipient
+    from worker.delivery.sender import _recipient
     from worker.models import Delivery
 
     sid = add_subscriber(web_settings, "mailed@example.org")

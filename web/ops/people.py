@@ -30,6 +30,7 @@ from web.ops.pages import (
 )
 from web.ops.today import unfinished
 from worker import db, newsletters
+from worker.delivery import subscriber_csv
 from worker.delivery import subscribers as subscriber_list
 from worker.edition.lookup import DEFAULT_SLUG, edition_path, find
 from worker.models import Digest, Resend, Subscriber
@@ -89,7 +90,7 @@ def export(request: Request, sid: RowId, session: SessionDep, user: UserDep) -> 
     """Everything held about the person (a data-subject access request), as a download."""
     require(user, Role.operator)
     sub = _subscriber(session, sid)
-    data = subscriber_list.export_person(session, sub.email)
+    data = subscriber_csv.export_person(session, sub.email)
     from worker.ops import accounts
 
     accounts.audit(session, user.email, "subscriber-export", sub.email)

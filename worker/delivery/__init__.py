@@ -1,12 +1,22 @@
 """The delivery stage: every subscriber gets a day's digest exactly once.
 
-- `subscribers`: the list (validated CSV import/export, add, remove/wipe, suppression).
-- `ledger`: one row per (digest, subscriber); the digest's send claimed once; rows created in
-  streamed batches (INSERT .. ON CONFLICT DO NOTHING) and claimed atomically with a lease.
-- `outcomes`: each result recorded right after the relay's answer.
-- `transport`: Maildir outbox or SMTP (one reused connection, ESMTP PIPELINING, STARTTLS/AUTH).
-- `throttle`: messages/second and concurrent connections, shared through Redis.
-- `recovery`: expired leases, lost batches, stalled fan-outs; waiting for a send to drain.
-- `resend`: explicit, recorded ops resends and per-day status.
-- `service`: the functions the tasks and the CLI call; `tasks`: the Celery wrappers.
+Modules by job, each importing only those below it (the edition lifecycle, worker/edition/,
+sits above the whole stack except its stop.py, which the sender's auto-pause calls):
+
+- `tasks`: the Celery wrappers (`digest.send_batch`, `mail.transactional`).
+- `recovery`: expired leases, lost batches; `resend`: recorded ops resends, per-day status.
+- `sender`: the batch loop (claims, builds, sends, records, auto-pause); `transactional`:
+  one-off mail, sent now or queued on its own queue.
+- `dispatch`: work queued by task name, so nothing that queues imports the task modules.
+- `batch` (claims ahead, leases), `compose` (messages built and signed ahead).
+- `outbound` (the process's transport) -> `smtp` (one reused connection, PIPELINING,
+  STARTTLS/AUTH) and `transport` (the protocol, the Maildir outbox); `throttle`, `spread`.
+- `outcomes` (each result recorded right after the relay's answer) -> `ledger` (one row per
+  digest and subscriber, claimed atomically with a lease; the signed Message-ID, rowtag.py).
+- `subscribers` (the list and its rules), `subscriber_csv` (import, export); `bounces`,
+  `complaints`, `returned` (reports from outside, matched to a row by its signed tag);
+  `counters`, `prune`.
+
+Importers name the module they need (`worker.delivery.sender`...): this package imports none
+of them, because worker/models.py imports ledger_models through it while it is being built.
 """

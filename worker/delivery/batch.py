@@ -35,9 +35,9 @@ class Claims:
     """A batch's rows, claimed and loaded a chunk at a time.
 
     On PostgreSQL the next chunk is claimed on a helper thread, with its own connection, while
-    this one is being sent: claiming and loading 500 rows measured 55 ms of waiting between two
-    messages (an idle relay connection) every 500 messages. Rows claimed ahead and not sent
-    (the relay went down, an error) are given back at once rather than left to their lease.
+    this one is being sent, so the relay connection never idles while a chunk loads. Rows
+    claimed ahead and not sent (the relay went down, an error) are given back at once rather
+    than left to their lease.
     """
 
     def __init__(self, settings: Settings, digest_id: int, delivery_ids: Sequence[int]) -> None:

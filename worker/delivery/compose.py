@@ -1,12 +1,8 @@
 """Building one recipient's message and knowing, cheaply, that it needs no dot-stuffing.
 
-`transport.wire_bytes` scans the whole ~60 KB message three times to decide whether line ends
-must be normalised or dots stuffed: measured 135 us a message here, the largest piece of a
-worker's CPU per message. Yet all but a few hundred bytes of every message are the digest
-template's literal segments, the same for every recipient, so `MessageTemplate.render` checks
-those once per template and only the per-recipient values per message, and returns the flag
-with the bytes (worker/digest/message.py, `clean_piece`). A template without `render` (a test
-double, another builder) gets the transport's full scan.
+The template checks its literal segments once and only the per-recipient values per message
+(worker/digest/message.py, `clean_piece`), so the SMTP transport can skip scanning the whole
+~60 KB message (`smtp.wire_parts`), the largest piece of a worker's CPU per message.
 """
 
 from __future__ import annotations
@@ -20,16 +16,14 @@ from typing import Any
 
 from worker.delivery import ledger, outcomes
 from worker.delivery.batch import Built
-from worker.digest.message import clean_piece
+from worker.digest.message import MessageTemplate, clean_piece
 from worker.settings import Settings
 
 __all__ = ["Composer", "clean_piece", "prepared"]
-log = logging.getLogger("worker.delivery.service")
+log = logging.getLogger(__name__)
 
-# DKIM: the RSA signature (~1.2 ms of CPU at 2048 bits, 20x the rest of building a message)
-# and the body hash run in OpenSSL without the GIL, so one thread per worker process signs the
-# next messages while the main thread talks SMTP and commits outcomes (waits in which the CPU
-# was idle); a few messages ahead, in order
+# DKIM signing is most of a message's CPU and runs in OpenSSL without the GIL: one thread per
+# process signs a few messages ahead while the main thread talks SMTP
 SIGN_AHEAD = 4
 _signer: tuple[int, ThreadPoolExecutor] | None = None
 
@@ -48,11 +42,9 @@ Job = Future[tuple[bytes, bool]] | tuple[bytes, bool]
 class Composer:
     """A digest template's messages, each with a flag: True when already safe for DATA."""
 
-    def __init__(self, template: Any) -> None:
+    def __init__(self, template: MessageTemplate) -> None:
         self.template = template
-        self.render = getattr(template, "render", None)
-        # signing off the thread: only for a template that signs and can render unsigned
-        self.ahead = SIGN_AHEAD if getattr(template, "signs", False) else 0
+        self.ahead = SIGN_AHEAD if template.signs else 0  # signing off the thread
 
     def start(self, recipient: Any) -> Job:
         """Build the message; its signature may still be under way (see `finish`)."""
@@ -67,10 +59,7 @@ class Composer:
         return job.result() if isinstance(job, Future) else job
 
     def build(self, recipient: Any) -> tuple[bytes, bool]:
-        if self.render is not None:
-            data, clean = self.render(recipient)
-            return bytes(data), bool(clean)
-        return self.template.personalize(recipient), False
+        return self.template.render(recipient)
 
 
 def prepared(

@@ -118,8 +118,7 @@ class Senders:
     def of(self, message_id_value: str) -> str:
         if not self.verp:
             return self.plain
-        row_tag = message_id_value.strip("<>").partition("@")[0]
-        return rowtag.verp_address(self.plain, row_tag)
+        return rowtag.verp_address(self.plain, rowtag.tag_of(message_id_value))
 
 
 # ---------------------------------------------------------------- claiming and outcomes

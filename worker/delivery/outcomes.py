@@ -57,15 +57,14 @@ class SentRecorder:
 
     On PostgreSQL the UPDATE goes out on its own autocommit connection in libpq pipeline mode:
     each mark is a prepared statement plus a sync point, flushed into the socket before this
-    returns, and its result is read whenever it has arrived (never waited for while the next
-    message could go out; measured: waiting for it was 18% of a worker's time). The statement
-    has left this process before the next message is sent: a worker killed after that still has
-    it applied (the server reads what is in its socket), so a kill can still duplicate only the
-    one message whose 250 had not been recorded. With `async_commit`,
-    `synchronous_commit=off` for this connection: a PostgreSQL crash (not a worker crash) could
-    forget the last fraction of a second of marks, whose rows then come back through their
-    lease (re-sent). SQLite: mark_sent. A failed mark raises (from a later call, at the latest
-    from close()).
+    returns, and its result is read whenever it has arrived (waiting for it would hold the
+    next message back). The statement has left this process before the next message is sent:
+    a worker killed after that still has it applied (the server reads what is in its socket),
+    so a kill can still duplicate only the one message whose 250 had not been recorded. With
+    `async_commit`, `synchronous_commit=off` for this connection: a PostgreSQL crash (not a
+    worker crash) could forget the last fraction of a second of marks, whose rows then come
+    back through their lease (re-sent). SQLite: mark_sent. A failed mark raises (from a later
+    call, at the latest from close()).
 
     Every wait is bounded: a connection that breaks (PostgreSQL restarted or failed over, the
     backend terminated) or stays silent for MARK_TIMEOUT_SECONDS raises DatabaseUnavailable,
@@ -82,8 +81,8 @@ class SentRecorder:
         b"UPDATE deliveries SET state = 'sent', sent_at = now(), smtp_code = $1::int,"
         b" lease_until = NULL WHERE id = $2::int AND state = 'sending'"
     )
-    # results are read a few dozen at a time (reading them per mark measured ~25 us a message);
-    # past MAX_PENDING sent() waits for them
+    # results are read a few dozen at a time (per mark costs CPU per message); past
+    # MAX_PENDING sent() waits for them
     COLLECT_EVERY = 32
     MAX_PENDING = 64  # also the duplicate bound when the connection is lost (see above)
     MARK_TIMEOUT_SECONDS = 15.0

@@ -1,5 +1,5 @@
 """Recovery of ledger rows: what crashes leave behind, repaired (the edition-level part,
-fan-outs that died and editions to finish, is the lifecycle's: worker/edition/lifecycle.py).
+fan-outs that died and editions to finish, is the lifecycle's: worker/edition/sending.py).
 
 Leases that expired go back to the queue, and queued rows whose task was lost are dispatched
 again, only while their edition is `sending`. Safe to run anywhere, any time, concurrently.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from worker import db
 from worker.delivery import counters
 from worker.delivery.ledger import IN_FLIGHT
+from worker.delivery.sender import dispatch_batch
 from worker.models import (
     Delivery,
     DeliveryEvent,
@@ -30,7 +31,6 @@ from worker.models import (
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 
 
 def expire_leases(session: Session, settings: Settings) -> int:
@@ -132,8 +132,6 @@ def repair_rows(settings: Settings) -> dict[str, int]:
     - queued rows of a `sending` edition whose task was lost (worker killed, Redis
       restarted) -> dispatched again. A paused or cancelled edition's rows are left alone.
     """
-    from worker.delivery.service import dispatch_batch
-
     stats: Counter[str] = Counter()
     with db.session_scope(settings) as session:
         stats["expired"] = expire_leases(session, settings)

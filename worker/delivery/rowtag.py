@@ -78,6 +78,11 @@ def message_id(
     return f"<{tag(secret, digest_id, subscriber_id, resend)}@{domain}>"
 
 
+def tag_of(message_id_value: str) -> str:
+    """The tag a `message_id` carries, unverified (`find` verifies)."""
+    return message_id_value.strip("<>").partition("@")[0]
+
+
 def verp_address(bounce_address: str, row_tag: str) -> str:
     """`bounces@example.org` -> `bounces+<tag>@example.org` (the relay's recipient delimiter
     must be `+`, Postfix's `recipient_delimiter = +`)."""

@@ -1,4 +1,4 @@
-"""Celery tasks of the delivery stage: thin wrappers around worker.delivery.service.
+"""Celery tasks of the delivery stage: thin wrappers around sender.py and transactional.py.
 
 `digest.send_batch` only sends rows it claims atomically while the edition is `sending`, so a
 redelivered or duplicated batch sends nothing twice (the edition's own tasks, `digest.send`,
@@ -19,7 +19,7 @@ from typing import Any
 
 from worker import newsletters, outage
 from worker.celery_app import app, current_settings
-from worker.delivery import service, transactional
+from worker.delivery import dispatch, sender, transactional
 from worker.delivery.subscribers import InvalidAddress
 from worker.queues import TRANSACTIONAL_QUEUE
 
@@ -31,12 +31,12 @@ MAX_OUTAGE_RETRIES = 40
 
 
 @app.task(  # type: ignore[untyped-decorator]
-    name="digest.send_batch", bind=True, acks_late=True, ignore_result=True, max_retries=None
+    name=dispatch.SEND_BATCH, bind=True, acks_late=True, ignore_result=True, max_retries=None
 )
 def send_batch_task(self: Any, digest_id: int, delivery_ids: list[int]) -> dict[str, Any]:
     settings = current_settings()
     try:
-        result = service.send_batch(settings, digest_id, [int(i) for i in delivery_ids])
+        result = sender.send_batch(settings, digest_id, [int(i) for i in delivery_ids])
     except Exception as exc:
         if outage.broker_unavailable(exc) and not outage.database_unavailable(exc):
             # the batch is over; queueing its deferred rows' retry needed Redis: they wait,
@@ -53,7 +53,7 @@ def send_batch_task(self: Any, digest_id: int, delivery_ids: list[int]) -> dict[
 
 
 @app.task(  # type: ignore[untyped-decorator]
-    name="mail.transactional",
+    name=dispatch.TRANSACTIONAL,
     bind=True,
     acks_late=True,
     ignore_result=True,
@@ -79,8 +79,8 @@ def transactional_task(
         except newsletters.NewsletterError as exc:  # removed from the config since queued
             log.warning("transactional mail to %s: %s; sent as the default newsletter", to, exc)
     try:
-        service.send_transactional(settings, to, subject, text, html)
-    except (service.DeliveryError, InvalidAddress) as exc:
+        transactional.send_transactional(settings, to, subject, text, html)
+    except (transactional.DeliveryError, InvalidAddress) as exc:
         if isinstance(exc, InvalidAddress) or exc.permanent:
             log.error("transactional mail to %s refused: %s", to, exc)
             return {"sent": False, "reason": str(exc)}

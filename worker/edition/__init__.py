@@ -1,2 +1,5 @@
 """The edition lifecycle: the one road every send, pause, resume, cancel, approval and resend
-takes (core.py: the pure rules; lifecycle.py: the row lock, the audit trail, the dispatch)."""
+takes. Layers, each importing only those below it: lifecycle.py (the edge callers import:
+build, approve, start, catch-up) -> sending.py (fan-out, resume, resend, reconcile; above the
+delivery stage) -> stop.py (pause, cancel; the delivery sender's auto-pause calls it) ->
+record.py (Outcome and the audit row) -> core.py (the pure rules), lookup.py (the row lock)."""

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from worker.delivery import ledger
 from worker.delivery.batch import chunks
+from worker.delivery.sender import dispatch_batch
 from worker.models import (
     Delivery,
     DeliveryState,
@@ -157,8 +158,6 @@ def fan_out(session: Session, settings: Settings, digest_id: int) -> dict[str, A
     """Create and dispatch the rows of an edition in `sending`; stops when it no longer is.
 
     Returns what was done; `complete` once every subscriber has a row (`fanned_out_at`)."""
-    from worker.delivery.service import dispatch_batch
-
     if not still_sending(session, digest_id):
         return {"digest_id": digest_id, "batches": 0, "queued": 0, "complete": False}
     batches = queued = 0
@@ -180,8 +179,6 @@ def fan_out(session: Session, settings: Settings, digest_id: int) -> dict[str, A
 
 def dispatch_queued(session: Session, settings: Settings, digest_id: int) -> int:
     """Dispatch every queued row of the edition now (resume, resend); returns how many."""
-    from worker.delivery.service import dispatch_batch
-
     now = utcnow()
     ids = list(
         session.scalars(

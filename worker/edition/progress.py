@@ -21,6 +21,7 @@ from worker import db
 from worker.delivery import counters
 from worker.delivery.ledger import IN_FLIGHT
 from worker.delivery.recovery import counts, next_due
+from worker.edition.sending import finish_if_drained, reconcile
 from worker.models import Digest, DigestState, utcnow
 from worker.settings import Settings
 
@@ -70,8 +71,6 @@ def wait_for_drain(
     Also runs the reconciler now and then, so a send whose worker died still completes while
     someone waits for it (the beat schedule runs `digest.reconcile` for unattended sends).
     """
-    from worker.edition.lifecycle import reconcile
-
     started = time.monotonic()
     last_reconcile = 0.0 if not settings.embedded else -reconcile_every
     first_done: int | None = None
@@ -90,8 +89,6 @@ def wait_for_drain(
             due = next_due(session, digest_id) if settings.embedded else None
             final = counts(session, digest_id) if finished or stopped else None
         if finished and snap.state == DigestState.sending:
-            from worker.edition.lifecycle import finish_if_drained
-
             finish_if_drained(settings, digest_id)  # the state says so at once, not next minute
         elapsed = time.monotonic() - started
         shown = max(shown, min(snap.done, snap.total))

@@ -12,6 +12,7 @@ from typing import Any
 
 from worker import newsletters
 from worker.celery_app import app, current_settings
+from worker.delivery.dispatch import FAN_OUT
 from worker.edition import lifecycle
 from worker.edition.lookup import find
 
@@ -32,7 +33,7 @@ def send_task(digest_id: int, by: str = "digest.send", force: bool = False) -> d
     return lifecycle.start(settings, day, by=by, force=force).as_dict()
 
 
-@app.task(name="digest.fan_out", acks_late=True)  # type: ignore[untyped-decorator]
+@app.task(name=FAN_OUT, acks_late=True)  # type: ignore[untyped-decorator]
 def fan_out_task(digest_id: int) -> dict[str, Any]:
     return lifecycle.fan_out(current_settings(), int(digest_id))
 

@@ -80,7 +80,7 @@ def send_test(
 ) -> str:
     """Mail the edition to `to` as a test: "[TEST]" in the subject, an X-Digestcast-Test
     header naming who asked, no ledger row. Returns the transport's one-line outcome."""
-    from worker.delivery.transport import get_transport
+    from worker.delivery.outbound import get_transport
 
     address = validate_address(to).email
     message = _message(session, settings, storage, day, address, "test")

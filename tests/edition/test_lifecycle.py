@@ -4,6 +4,7 @@ lifecycle allows, and a day that sends nothing says why."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,10 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from tests.delivery.helpers import read_maildir, stage_edition, start_edition
 from tests.scheduler.conftest import SAMPLE_DAY, outbox_recipients
 from web.app import create_app
 from worker.edition import lifecycle
 from worker.edition.core import EMPTY_DAY
+from worker.edition.progress import wait_for_drain
 from worker.settings import Settings
 
 EMPTY = date(2026, 10, 1)  # nothing in the sample feeds is published near it
@@ -180,3 +183,20 @@ def test_the_deadline_action_applies_and_a_later_approval_is_refused(
     assert result.to_state == expected[1]
     if action == "skip":
         assert "not approved by 08:00 (APPROVAL_DEADLINE_ACTION=skip)" in result.reason
+
+
+def test_concurrent_triggers_fan_out_once(any_db_settings: Settings) -> None:
+    digest_id = stage_edition(any_db_settings, count=20)
+    results: list[dict[str, object]] = []
+
+    def trigger() -> None:
+        results.append(start_edition(any_db_settings, digest_id))
+
+    threads = [threading.Thread(target=trigger) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(bool(r["claimed"]) for r in results) == [False, False, True]
+    wait_for_drain(any_db_settings, digest_id, timeout=30)
+    assert len(read_maildir(any_db_settings.outbox_dir)) == 20

@@ -1,6 +1,6 @@
-"""Delivery: sending a batch of an edition the lifecycle (worker/edition/) put in `sending`.
+"""Sending a batch of an edition the lifecycle (worker/edition/) put in `sending`.
 
-The plain functions the Celery tasks (worker/delivery/tasks.py) call. A batch
+`send_batch` is what the `digest.send_batch` task (worker/delivery/tasks.py) runs. A batch
 claims its rows a chunk at a time (the next chunk ahead, on PostgreSQL: batch.py), builds each
 message by filling the recipient's fields into the digest's prebuilt bytes (the template is
 built once per digest per process), sends it over the process's one reused connection, and
@@ -12,67 +12,43 @@ after the message on the wire, and its claimed rows go back (or are cancelled) a
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, select
 
 from worker import db, newsletters
-from worker.delivery import autopause, ledger, outcomes, spread
+from worker.delivery import autopause, dispatch, ledger, outcomes, spread
 from worker.delivery.batch import Ahead, Claims, Lease, chunks
 from worker.delivery.compose import Composer, prepared
-from worker.delivery.resend import delivery_status
-from worker.delivery.subscribers import validate_address
+from worker.delivery.outbound import get_transport
 from worker.delivery.throttle import RateLimiter, rate_limiter
-from worker.delivery.transport import SendResult, Transport, get_transport
+from worker.delivery.transport import SendResult, Transport
+from worker.digest.message import MessageTemplate, Recipient, build_message_template
+from worker.edition.stop import pause
 from worker.models import Digest, DigestState, utcnow
 from worker.settings import Settings
 from worker.tokens import unsubscribe_url
 
-__all__ = [
-    "DeliveryError",
-    "delivery_status",
-    "dispatch_batch",
-    "send_batch",
-    "send_transactional",
-]
+__all__ = ["dispatch_batch", "send_batch"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 MAX_BACKOFF_SECONDS = 900.0
 
 
-class DeliveryError(RuntimeError):
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent  # the relay refused for good (5xx): trying again won't help
-
-
-class MessageTemplateLike(Protocol):
-    def personalize(self, recipient: Any) -> bytes: ...
-
-
 # ---------------------------------------------------------------- message template, per process
-_templates: OrderedDict[tuple[str, int], MessageTemplateLike] = OrderedDict()
+_templates: OrderedDict[tuple[str, int], MessageTemplate] = OrderedDict()
 _templates_lock = threading.Lock()
 _limiters: dict[tuple[str | None, float], RateLimiter] = {}
 
 
-def _message_module() -> Any:
-    # the digest stage owns the message builder; imported by name so this module loads without it
-    return importlib.import_module("worker.digest.message")
-
-
-def message_template(settings: Settings, digest_id: int) -> MessageTemplateLike:
+def message_template(settings: Settings, digest_id: int) -> MessageTemplate:
     """The digest's prebuilt message, built once per process (not per batch)."""
     key = (settings.database_url, digest_id)
     with _templates_lock:
@@ -83,7 +59,7 @@ def message_template(settings: Settings, digest_id: int) -> MessageTemplateLike:
     from worker.storage import get_storage
 
     with db.session_scope(settings) as session:
-        template: MessageTemplateLike = _message_module().build_message_template(
+        template: MessageTemplate = build_message_template(
             session, settings, get_storage(settings), digest_id
         )
     with _templates_lock:
@@ -118,17 +94,15 @@ def dispatch_batch(
 ) -> None:
     """Queue a `digest.send_batch` task; in-process (no broker) the batch runs right here,
     with these settings (what the eager task would do, minus the global settings lookup)."""
-    from worker.delivery.tasks import send_batch_task
-
     if settings.embedded:
         send_batch(settings, digest_id, ids)
     else:
-        send_batch_task.apply_async(args=(digest_id, ids), countdown=countdown)
+        dispatch.queue_batch(digest_id, ids, countdown)
 
 
 # ---------------------------------------------------------------- one batch
 def _recipient(settings: Settings, row: ledger.Row) -> Any:
-    return _message_module().Recipient(
+    return Recipient(
         subscriber_id=row.subscriber_id,
         email=row.email,
         name=row.name,
@@ -143,7 +117,7 @@ def send_batch(
     digest_id: int,
     delivery_ids: list[int],
     *,
-    template: MessageTemplateLike | None = None,
+    template: MessageTemplate | None = None,
     transport: Transport | None = None,
     make_recipient: Callable[[Settings, ledger.Row], Any] = _recipient,
 ) -> dict[str, Any]:
@@ -279,11 +253,7 @@ class EditionGuard:
             ok, bad, self.settings.auto_pause_window, self.settings.auto_pause_error_rate
         )
         if verdict.trip:
-            from worker.edition import lifecycle
-
-            paused = lifecycle.pause(
-                self.settings, self.digest_id, by="auto-pause", reason=verdict.reason
-            )
+            paused = pause(self.settings, self.digest_id, by="auto-pause", reason=verdict.reason)
             if paused.ok:
                 log.error("edition %s paused: %s", self.digest_id, verdict.reason)
 
@@ -327,26 +297,3 @@ def _schedule_retry(settings: Settings, digest_id: int, ids: list[int], delay: f
         return
     for chunk in chunks(ids, settings.send_batch_size):
         dispatch_batch(settings, digest_id, chunk, countdown=delay)
-
-
-# ---------------------------------------------------------------- one-off mail
-def send_transactional(
-    settings: Settings, to: str, subject: str, text: str, html: str | None = None
-) -> None:
-    """One message (double opt-in confirmation...) over the same transport; raises on failure."""
-    address = validate_address(to).email
-    message = EmailMessage()
-    message["From"] = settings.from_address
-    message["To"] = address
-    message["Subject"] = " ".join(subject.split())  # no CR/LF can reach the header
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=ledger.message_domain(settings))
-    message.set_content(text)
-    if html is not None:
-        message.add_alternative(html, subtype="html")
-    result = get_transport(settings).send(
-        ledger.envelope_sender(settings), address, message.as_bytes()
-    )
-    if result.outcome != "sent":
-        permanent = result.outcome == "permanent"
-        raise DeliveryError(f"{result.outcome}: {result.code} {result.reply}", permanent=permanent)

@@ -1,4 +1,4 @@
-"""lifecycle.finish_if_drained against a resend that requeues rows at the same moment, on
+"""sending.finish_if_drained against a resend that requeues rows at the same moment, on
 PostgreSQL (row locks, READ COMMITTED): the edition must stay `sending` while any row is
 queued, or no worker ever sends those rows (seen in the console's browser test: the failed
 ones, resent, never went out)."""
@@ -15,7 +15,7 @@ from tests.conftest import make_settings
 from tests.delivery.helpers import sent_rows
 from worker import db
 from worker.celery_app import configure
-from worker.edition import lifecycle
+from worker.edition import sending
 from worker.models import Delivery, DeliveryState, Digest, DigestState, utcnow
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def test_rows_requeued_while_finishing_keep_the_edition_sending(
             update(Delivery).where(Delivery.id == rows[0].id).values(state=DeliveryState.failed)
         )
 
-    real_lock = lifecycle.lock
+    real_lock = sending.lock
 
     def resend_lands_first(session: Any, key: Any, **kwargs: Any) -> Any:
         # an ops resend commits its requeued rows just before the reconciler's lock
@@ -48,14 +48,14 @@ def test_rows_requeued_while_finishing_keep_the_edition_sending(
             )
         return real_lock(session, key, **kwargs)
 
-    monkeypatch.setattr(lifecycle, "lock", resend_lands_first)
-    assert lifecycle.finish_if_drained(settings, digest_id) is False
-    monkeypatch.setattr(lifecycle, "lock", real_lock)
+    monkeypatch.setattr(sending, "lock", resend_lands_first)
+    assert sending.finish_if_drained(settings, digest_id) is False
+    monkeypatch.setattr(sending, "lock", real_lock)
     with db.session_scope(settings) as session:
         assert session.get(Digest, digest_id).state == DigestState.sending  # type: ignore[union-attr]
         session.execute(
             update(Delivery).where(Delivery.id == rows[0].id).values(state=DeliveryState.sent)
         )
-    assert lifecycle.finish_if_drained(settings, digest_id) is True
+    assert sending.finish_if_drained(settings, digest_id) is True
     with db.session_scope(settings) as session:
         assert session.get(Digest, digest_id).state == DigestState.sent  # type: ignore[union-attr]
