@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import make_settings
 from tests.digest.conftest import DAY, Factory, sample_day
+from worker.digest.build import build_digest
 from worker.digest.message import (
     MessageError,
     MessageTemplate,
     Recipient,
     build_message_template,
 )
-from worker.digest.service import build_digest
 from worker.settings import Settings
 from worker.storage import LocalStorage
 from worker.tokens import read_unsubscribe_token, unsubscribe_url

@@ -22,7 +22,7 @@ from tests.digest.conftest import Factory, sample_day
 from tests.inbox.mailservers import postfix, wait_for_files
 from worker import db
 from worker.delivery import subscribers
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.edition import lifecycle
 from worker.edition.progress import wait_for_drain
 from worker.inbox.intake import import_path
