@@ -31,8 +31,8 @@ from gtts import gTTS
 from tests.audio.gtts_emulator import serve_in_process
 from worker.audio import engines, loudness, master, mp3, neural, pcm
 from worker.audio.gtts_engine import GttsEngine, Spoken, tokenize_text
-from worker.audio.ratelimit import LocalBucket
 from worker.audio.text import prepare
+from worker.ratelimit import LocalTokenBucket
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
@@ -229,7 +229,7 @@ def main() -> None:
 
         def ours(paragraphs: list[str]) -> tuple[float, int, int]:
             emulator.reset_counts()
-            limiter = LocalBucket(settings.gtts_rate_per_second, settings.gtts_burst)
+            limiter = LocalTokenBucket(settings.gtts_rate_per_second, settings.gtts_burst)
             started = time.perf_counter()
             with GttsEngine(settings, storage, limiter=limiter) as engine:
                 spoken = engine.speak(paragraphs, "en")
@@ -261,7 +261,7 @@ def main() -> None:
         # chunk-level cache: only the changed chunks of that paragraph are requested
         ok = rerun_requests == 0 and 0 < edit_requests <= expected and changed <= own_chunks
         print(f"cache: {'ok' if ok else 'FAILED'}")
-        with GttsEngine(settings, storage, limiter=LocalBucket(1000.0, 1000)) as engine:
+        with GttsEngine(settings, storage, limiter=LocalTokenBucket(1000.0, 1000)) as engine:
             spoken = engine.speak(PARAGRAPHS, "en")  # all cached: no request
         mastering_line("gTTS (emulator tones)", spoken, wall)
         neural_line(text)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from scheduler.schedule import build_time, fire_on, next_fire
 from worker import newsletters
 from worker.models import Digest
+from worker.outage import broker_redis
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,8 @@ HEARTBEAT_KEY = "digestcast:beat:heartbeat"
 def heartbeat(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
     """Record that beat and a worker are alive (beat publishes it, a worker runs it)."""
     stamp = (now or datetime.now(UTC)).isoformat()
-    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")):
-        import redis
-
-        client = redis.Redis.from_url(settings.broker_url)
+    client = broker_redis(settings)
+    if client is not None:
         try:
             ttl = max(60, int(settings.beat_heartbeat_seconds * 10))
             client.set(HEARTBEAT_KEY, stamp, ex=ttl)
@@ -41,11 +40,11 @@ def heartbeat(settings: Settings, now: datetime | None = None) -> dict[str, Any]
 
 
 def last_heartbeat(settings: Settings) -> datetime | None:
-    if not settings.broker_url or not settings.broker_url.startswith(("redis://", "rediss://")):
+    client = broker_redis(settings)
+    if client is None:
         return None
     import redis
 
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
     try:
         raw = client.get(HEARTBEAT_KEY)
     except redis.RedisError:

@@ -9,14 +9,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from worker import db
-from worker.models import Base
+from worker.schema import metadata
 from worker.settings import Settings
 
 
 def test_migrations_match_models(any_db_settings: Settings) -> None:
     engine = db.get_engine(any_db_settings.database_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], f"models and migrations differ (run `make migration`): {diff}"
 
 

@@ -33,9 +33,9 @@ from web import (
     unavailable,
     unsubscribe,
 )
-from web.deps import make_environment
 from web.media_ranges import RangeFastPath
 from web.observe import RequestMetrics
+from web.page_language import make_environment
 from web.protocol import HeadAsGet, not_found_or_slash, redact_access_log
 from web.security import SecurityHeaders
 from web.throttle import SubscribeThrottles, beacon_throttle

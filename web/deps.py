@@ -1,18 +1,17 @@
-"""What every route needs: the app's settings, a database session, the page renderer."""
+"""What every route needs: the app's settings, a database session, the page renderer (which
+takes its Jinja environment from web/page_language.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
+from web.page_language import environment, reader_language, supported
 from worker.db import session_scope
-from worker.paths import templates_dir
 from worker.settings import Settings
 
 
@@ -32,33 +31,9 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def local_time(moment: datetime | None, zone: tzinfo, fmt: str = "%d %B %Y, %H:%M") -> str:
-    """`moment` in the newsroom's zone (naive values are UTC, as the database stores them)."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).strftime(fmt)
-
-
 def zone_label(name: str) -> str:
     """ "Europe/Kyiv" -> "Kyiv": how a reader names the zone."""
     return name.rsplit("/", 1)[-1].replace("_", " ")
-
-
-def make_environment(lang: str = "en") -> Environment:
-    """The page templates in `lang` (web/page_language.py picks it per page)."""
-    from web.page_language import localize
-
-    # autoescape for every template name we use (.html and .html.j2); text mail is .txt.j2
-    env = Environment(
-        loader=FileSystemLoader(templates_dir() / "web"),
-        autoescape=select_autoescape(["html", "html.j2", "xml"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["local_time"] = local_time
-    return localize(env, lang)
 
 
 def render(
@@ -72,8 +47,6 @@ def render(
 ) -> HTMLResponse:
     """`lang`: the newsletter's language on a page about one newsletter; unset, the reader's
     (Accept-Language among the catalogues, else English)."""
-    from web.page_language import environment, reader_language, supported
-
     language = supported(lang) if lang else reader_language(request)
     env = environment(request, language)
     settings = get_settings_from(request)

@@ -45,7 +45,7 @@ def _check_database(url: str) -> str:
 
 def _check_broker(url: str) -> str:
     try:
-        if url.startswith(("redis://", "rediss://", "unix://")):
+        if outage.is_redis(url):
             client = outage.redis_client(url)
             try:
                 client.ping()

@@ -27,7 +27,7 @@ from web.pages import (
 from web.params import parse_id
 from worker.edition.lookup import DEFAULT_SLUG, edition_path
 from worker.models import Article, Digest
-from worker.storage import Storage, StorageError, get_storage
+from worker.storage import Storage, StorageError, get_storage, keys
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +39,7 @@ def paragraph_times(storage: Storage, prefix: str, count: int) -> list[list[floa
 
     The audio stage writes one span per spoken paragraph; a different count (an older file, a
     transcript from the article's HTML) means the spans cannot be trusted, so none are given."""
-    key = f"{prefix}/audio.json"
+    key = keys.article(prefix).audio.meta
     if not exists(storage, key):
         return None
     try:
@@ -75,11 +75,12 @@ def listen(request: Request, article_id: str, session: SessionDep) -> HTMLRespon
         return not_found(request, "There is no such article.")
     storage = get_storage(get_settings_from(request))
     prefix = article.storage_prefix
-    audio_key, vtt_key = f"{prefix}/audio.mp3", f"{prefix}/audio.vtt"
+    files = keys.article(prefix).audio
+    audio_key, vtt_key = files.mp3, files.captions
     has_audio = exists(storage, audio_key)
     duration = article.audio.duration_seconds if article.audio is not None else None
     # what the voice said when the audio stage stored it, else the article's text
-    spoken = transcript(storage, f"{prefix}/audio.txt")
+    spoken = transcript(storage, files.transcript)
     shown = spoken or [
         article.title,
         *(paragraphs(article.body_html) or paragraphs(article.summary)),
@@ -140,7 +141,8 @@ def _edition(request: Request, session: Session, day: str, slug: str) -> HTMLRes
     ).all()
     stories = []
     for a in articles:
-        mp3, vtt = f"{a.storage_prefix}/audio.mp3", f"{a.storage_prefix}/audio.vtt"
+        files = keys.article(a.storage_prefix).audio
+        mp3, vtt = files.mp3, files.captions
         if a.audio is None or not exists(storage, mp3):
             continue
         stories.append(

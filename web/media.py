@@ -16,7 +16,6 @@ served and counts the request, and answers with X-Accel-Redirect so nginx sends 
 from __future__ import annotations
 
 import logging
-import mimetypes
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,34 +35,30 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from web.deps import get_settings_from
 from web.edition_gate import edition_gate
 from web.params import MAX_ID, ascii_int
-from worker.s3storage import ObjectChanged, S3Storage
-from worker.storage import LocalStorage, Storage, StorageError, check_key, get_storage
+from worker.storage import (
+    LocalStorage,
+    Storage,
+    StorageError,
+    check_key,
+    content_type,
+    get_storage,
+    keys,
+)
+from worker.storage.s3 import ObjectChanged, S3Storage
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 MEDIA_PREFIX = "/media/"
 
 # files at the top of DATA_DIR that the web serves: the feeds and the cover art they point at
-ROOT_FILES = ("podcast.xml", "briefing.xml", "podcast-cover.png")
-SERVED_PREFIXES = ("articles/", "digests/", "feeds/")
+ROOT_FILES = (*keys.ROOT_FEEDS, keys.COVER)
+SERVED_PREFIXES = (keys.ARTICLES, keys.DIGESTS, keys.FEEDS)
 CHUNK = 256 * 1024
 # a range (or file) up to this size is read in one pread and sent as one body: the 64 KiB
 # ranges players ask for never pay for a streaming response
 INLINE_MAX = 1024 * 1024
 HUGE = MAX_ID  # what an over-long Range number counts as: beyond any file
 FEED_MAX_AGE_SECONDS = 300
-
-CONTENT_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".vtt": "text/vtt; charset=utf-8",
-    ".json": "application/json",
-    ".html": "text/html; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".xml": "application/rss+xml; charset=utf-8",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-}
 
 
 class Unsatisfiable(Exception):
@@ -79,14 +74,6 @@ def servable(key: str) -> bool:
     if key.split("/")[-1].startswith("."):
         return False  # temporary files of atomic writes, dotfiles
     return key in ROOT_FILES or key.startswith(SERVED_PREFIXES)
-
-
-def content_type(key: str) -> str:
-    suffix = os.path.splitext(key)[1].lower()
-    if suffix in CONTENT_TYPES:
-        return CONTENT_TYPES[suffix]
-    guessed, _ = mimetypes.guess_type(key)
-    return guessed or "application/octet-stream"
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -37,14 +37,13 @@ from web.media import (
     MEDIA_PREFIX,
     Unsatisfiable,
     app_storage,
-    content_type,
     max_age_of,
     parse_range,
     servable,
 )
 from web.observe import HTTP_REQUESTS, HTTP_SECONDS
 from web.security import security_headers
-from worker.storage import LocalStorage, StorageError
+from worker.storage import LocalStorage, StorageError, content_type
 
 log = logging.getLogger(__name__)
 ENDPOINT = "media"  # the label web/media.py's route counts under

@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime, tzinfo
 
 from babel import Locale
 from fastapi import Request
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from worker import i18n, newsletters
+from worker.paths import templates_dir
 from worker.settings import Settings
 
 DEFAULT = "en"
@@ -55,6 +56,28 @@ def reader_language(request: Request) -> str:
     return supported(found.language if found is not None else None)
 
 
+def local_time(moment: datetime | None, zone: tzinfo, fmt: str = "%d %B %Y, %H:%M") -> str:
+    """`moment` in the newsroom's zone (naive values are UTC, as the database stores them)."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime(fmt)
+
+
+def make_environment(lang: str = "en") -> Environment:
+    """The page templates in `lang` (`environment` picks it per page)."""
+    # autoescape for every template name we use (.html and .html.j2); text mail is .txt.j2
+    env = Environment(
+        loader=FileSystemLoader(templates_dir() / "web"),
+        autoescape=select_autoescape(["html", "html.j2", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local_time"] = local_time
+    return localize(env, lang)
+
+
 def localize(env: Environment, lang: str) -> Environment:
     """`env` speaking `lang`: `_()` from the catalogue, `|day` and `|short_day` through Babel."""
     i18n.install(env, lang)
@@ -74,7 +97,6 @@ def localize(env: Environment, lang: str) -> Environment:
     env.filters["day"] = day
     env.filters["short_day"] = short_day
     if lang != DEFAULT:
-        from web.deps import local_time
 
         def local_time_in(moment: datetime | None, zone: tzinfo, fmt: str | None = None) -> str:
             """A moment in the newsroom's zone with the month's name in `lang` (Babel)."""
@@ -91,8 +113,6 @@ def localize(env: Environment, lang: str) -> Environment:
 
 def environment(request: Request, lang: str) -> Environment:
     """The app's environment for `lang` (built on first use)."""
-    from web.deps import make_environment
-
     state = request.app.state
     by_language: dict[str, Environment] | None = getattr(state, "jinja_by_language", None)
     if by_language is None:

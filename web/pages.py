@@ -6,7 +6,6 @@ import io
 import json
 import logging
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
@@ -19,10 +18,10 @@ from web.page_language import gettext as _t
 from web.page_language import newsletter_page
 from web.params import parse_day
 from web.security import CSP_HEADER, DIGEST_CSP
-from worker import newsletters
+from worker import htmltext, newsletters
 from worker.edition.lookup import DEFAULT_SLUG, PUBLISHED, edition_path
 from worker.models import Article, Digest
-from worker.storage import Storage, StorageError, get_storage
+from worker.storage import Storage, StorageError, get_storage, keys
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -30,47 +29,9 @@ router = APIRouter(include_in_schema=False)
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "br", "tr"}
 
 
-class _TextParagraphs(HTMLParser):
-    """Paragraph texts of (already sanitized) article HTML; the page escapes them again."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[str] = []
-        self._current: list[str] = []
-        self._skip = 0
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._current).split())
-        if text:
-            self.paragraphs.append(text)
-        self._current = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self._current.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
 def paragraphs(html: str) -> list[str]:
-    parser = _TextParagraphs()
-    parser.feed(html)
-    parser.close()
-    return parser.paragraphs
+    """Paragraph texts of (already sanitized) article HTML; the page escapes them again."""
+    return htmltext.paragraphs(html, _BLOCKS)
 
 
 def safe_link(url: str | None) -> str | None:
@@ -187,8 +148,8 @@ def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLRe
     if digest is None:
         return not_found(request, _("There is no briefing for that day."), str(page["lang"]))
     storage = get_storage(get_settings_from(request))
-    base = f"digests/{edition_path(digest.newsletter, digest.date)}"
-    mp3, vtt = f"{base}/briefing.mp3", f"{base}/briefing.vtt"
+    files = keys.edition(digest.newsletter, digest.date)
+    mp3, vtt = files.briefing.mp3, files.briefing.captions
     has_audio = exists(storage, mp3)
     articles = session.scalars(
         select(Article).where(Article.digest_id == digest.id).order_by(Article.published_at.desc())
@@ -211,12 +172,12 @@ def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLRe
             "audio_url": media_url(mp3) if has_audio else None,
             "vtt_url": media_url(vtt) if has_audio and exists(storage, vtt) else None,
             "duration": format_duration(
-                _json_number(storage, f"{base}/briefing.json", "duration_seconds")
+                _json_number(storage, files.briefing.meta, "duration_seconds")
                 or (_mp3_duration(storage, mp3) if has_audio else None)
             ),
-            "transcript": transcript(storage, f"{base}/briefing.txt"),
+            "transcript": transcript(storage, files.briefing.transcript),
             "articles": listings,
-            "has_digest_html": exists(storage, f"{base}/digest.html"),
+            "has_digest_html": exists(storage, files.web_html),
             "path": edition_path(digest.newsletter, digest.date),
             **page,
         },
@@ -283,7 +244,7 @@ def _archived(request: Request, session: Session, day: str, slug: str) -> Respon
     if digest is None:
         return not_found(request, _("There is no digest for that day."), lang)
     storage = get_storage(get_settings_from(request))
-    key = f"digests/{edition_path(digest.newsletter, digest.date)}/digest.html"
+    key = keys.edition(digest.newsletter, digest.date).web_html
     if not exists(storage, key):
         return not_found(request, _("There is no digest for that day."), lang)
     # the web copy the digest stage stores has no subscriber token in it

@@ -24,9 +24,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from web.deps import SessionDep, get_settings_from, make_environment, render
+from web.deps import SessionDep, get_settings_from, render
 from web.page_language import gettext as _t
-from web.page_language import reader_language
+from web.page_language import make_environment, reader_language
 from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key

@@ -1,9 +1,11 @@
 """Request throttles for the web side: at most N hits per key in a moving window.
 
 `Throttle` is the whole interface the routes see (`hit(key) -> seconds to wait, 0 when
-allowed`), so the counting can move (the project has three rate limiters to unify) without
-touching a route. Counting is the `limits` library's moving window: in Redis when the broker
-is Redis, so every `--workers` process and every web host shares one count, else in memory.
+allowed`), so the counting can move without touching a route. Counting is the `limits`
+library's moving window (a visitor is told how long to wait; the workers' own limits, which
+make a worker wait, are the token bucket of worker/ratelimit.py): in Redis when the broker is
+Redis, through the same short-timeout client as every other Redis use (worker/outage.py), so
+every `--workers` process and every web host shares one count, else in memory.
 If Redis stops answering, the throttle counts in memory in the meantime rather than refusing
 every visitor or letting everything through.
 """
@@ -22,11 +24,11 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
+from worker.outage import broker_redis
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 KEY_PREFIX = "digestcast:throttle"
-REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
 class Throttle(Protocol):
@@ -63,14 +65,13 @@ class WindowThrottle:
 
 
 def throttle_storage(settings: Settings) -> Storage:
-    url = settings.broker_url or ""
-    if url.startswith(REDIS_SCHEMES):
+    client = broker_redis(settings)  # its pool: short timeouts, no retries
+    if client is not None:
         return RedisStorage(
-            url,
+            "redis://",
+            connection_pool=client.connection_pool,
             key_prefix=KEY_PREFIX,
             wrap_exceptions=True,
-            socket_timeout=2,
-            socket_connect_timeout=2,
         )
     return MemoryStorage()
 

@@ -31,8 +31,8 @@ def inbox_import(
 ) -> None:
     """Sort each message into complaint, bounce, unsubscribe request or other and act on it;
     reading the same mailbox again changes nothing."""
+    from worker.inbox.intake import import_path
     from worker.inbox.mailboxes import MailboxError
-    from worker.inbox.service import import_path
 
     settings = _settings()
     try:
@@ -51,7 +51,7 @@ def inbox_fetch() -> None:
     import imaplib
 
     from worker.inbox.imap import ImapError
-    from worker.inbox.service import fetch
+    from worker.inbox.intake import fetch
 
     settings = _settings()
     if settings.inbox_imap_url is None:

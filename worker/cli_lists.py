@@ -154,7 +154,7 @@ def subscribers_export(
 @sources_app.command("list")
 def sources_list() -> None:
     """Sources with last success, last error, failure count and skipped entries (with why)."""
-    from worker.collect.service import skipped_items, source_health
+    from worker.collect.health import skipped_items, source_health
     from worker.collect.sources import sync_sources
 
     settings = _settings()
@@ -191,7 +191,7 @@ def sources_list() -> None:
 @sources_app.command("check")
 def sources_check(name: str) -> None:
     """Fetch and parse one source without storing anything."""
-    from worker.collect.service import check_source
+    from worker.collect.health import check_source
     from worker.collect.sources import sync_sources
 
     settings = _settings()
@@ -207,7 +207,7 @@ def sources_check(name: str) -> None:
 @sources_app.command("resume")
 def sources_resume(name: str) -> None:
     """Resume a source paused after repeated failures."""
-    from worker.collect.service import resume_source
+    from worker.collect.health import resume_source
 
     settings = _settings()
     with db.session_scope(settings) as session:

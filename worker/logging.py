@@ -28,7 +28,6 @@ TASK_ARGUMENT_FIELDS: dict[str, str] = {
     "digest.send": "digest_id",
     "digest.send_batch": "digest_id",
     "digest.fan_out": "digest_id",
-    "audio.briefing": "digest_id",
     "schedule.build_digest": "digest_date",
     "schedule.send_digest": "digest_date",
 }

@@ -13,6 +13,8 @@ import random
 import time
 from typing import Any
 
+from worker.settings import Settings
+
 log = logging.getLogger("digestcast.outage")
 
 
@@ -108,6 +110,21 @@ def quiet_broker_retries() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, BrokerRetryLines) for f in logger.filters):
             logger.addFilter(BrokerRetryLines())
+
+
+# the broker URLs that name a Redis server (redis-py's schemes: TCP, TLS, a Unix socket)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def is_redis(url: str | None) -> bool:
+    return url is not None and url.startswith(REDIS_SCHEMES)
+
+
+def broker_redis(settings: Settings, timeout: float = 2.0) -> Any | None:
+    """A `redis_client` for the broker's Redis, or None when the broker is not Redis (embedded
+    mode, another transport): the shared limits, locks and counters then stay in-process."""
+    url = settings.broker_url
+    return redis_client(url, timeout) if url and is_redis(url) else None
 
 
 def redis_client(url: str, timeout: float = 2.0) -> Any:

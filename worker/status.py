@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.daily import scheduler_status
 from worker import listens, newsletters
-from worker.audio.service import audio_status
+from worker.audio.synthesis import audio_status
 from worker.collect import skipped
 from worker.delivery import counters
 from worker.delivery.complaints import rate as complaint_rate

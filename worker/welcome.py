@@ -21,7 +21,7 @@ from worker.edition.lookup import PUBLISHED, edition_path
 from worker.models import Digest, Subscriber, Subscription, utcnow
 from worker.paths import templates_dir
 from worker.settings import Settings
-from worker.storage import get_storage
+from worker.storage import get_storage, keys
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _latest(settings: Settings, slug: str) -> dict[str, Any] | None:
             return None
         day, subject = digest.date, digest.subject
     path = edition_path(slug, day)
-    has_audio = get_storage(settings).exists(f"digests/{path}/briefing.mp3")
+    has_audio = get_storage(settings).exists(keys.edition(slug, day).briefing.mp3)
     return {
         "day": day,
         "subject": subject,

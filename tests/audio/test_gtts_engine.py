@@ -18,7 +18,7 @@ from worker.audio.gtts_engine import (
     endpoint_reachable,
     extract_audio,
 )
-from worker.audio.ratelimit import LocalBucket
+from worker.ratelimit import LocalTokenBucket
 from worker.retry_after import parse_retry_after
 from worker.settings import Settings
 from worker.storage import LocalStorage
@@ -61,7 +61,7 @@ def _engine(
     recorder = Recorder()
     s = gtts_settings(settings, url, **extra)
     fake = FakeTime()
-    limiter = LocalBucket(1000, 1000, clock=fake.clock, sleep=fake.sleep)
+    limiter = LocalTokenBucket(1000, 1000, clock=fake.clock, sleep=fake.sleep)
     return GttsEngine(s, storage, limiter=limiter, sleep=recorder), recorder
 
 
@@ -258,13 +258,13 @@ def test_with_a_redis_broker_the_engine_takes_tokens_from_the_shared_bucket(
 ) -> None:
     import redis
 
-    from worker.audio.ratelimit import RedisBucket
+    from worker.ratelimit import RedisTokenBucket
 
     s = gtts_settings(
         settings, emulator.url, broker_url=redis_url, gtts_rate_per_second=0.1, gtts_burst=100
     )
     with GttsEngine(s, None) as engine:
-        assert isinstance(engine.limiter, RedisBucket)
+        assert isinstance(engine.limiter, RedisTokenBucket)
         spoken = engine.speak(PARAGRAPHS[:1], "en")
     assert spoken.requests == emulator.requests > 0
     client = redis.Redis.from_url(redis_url)

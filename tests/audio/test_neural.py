@@ -15,7 +15,7 @@ from tests.audio.levels import assert_podcast_grade, ffprobe
 from tests.conftest import unavailable
 from worker.audio import engines, master, mp3, neural
 from worker.audio.gtts_engine import tokenize_text
-from worker.audio.service import render, synthesize_article
+from worker.audio.synthesis import render, synthesize_article
 from worker.audio.text import prepare
 from worker.models import Article
 from worker.settings import Settings

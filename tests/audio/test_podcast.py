@@ -12,7 +12,7 @@ from email.utils import parsedate_to_datetime
 from sqlalchemy.orm import Session
 
 from worker.audio.podcast import podcast_guid, publish_podcasts
-from worker.audio.service import synthesize_article
+from worker.audio.synthesis import synthesize_article
 from worker.models import Article
 from worker.settings import Settings
 from worker.storage import LocalStorage

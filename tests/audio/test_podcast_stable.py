@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from web.app import create_app
 from worker.audio.podcast import publish_podcasts
-from worker.audio.service import synthesize_article
+from worker.audio.synthesis import synthesize_article
 from worker.models import Article
 from worker.settings import Settings
 from worker.storage import LocalStorage

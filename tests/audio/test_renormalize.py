@@ -17,7 +17,7 @@ from tests.audio.levels import assert_podcast_grade, decode, levels, lufs
 from worker.audio import espeak, mp3, neural, pcm
 from worker.audio.briefing import build_briefing
 from worker.audio.renormalize import renormalize
-from worker.audio.service import synthesize_article
+from worker.audio.synthesis import synthesize_article
 from worker.models import Article, Audio, Digest
 from worker.settings import Settings
 from worker.storage import LocalStorage

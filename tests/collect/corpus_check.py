@@ -25,9 +25,9 @@ from web.app import create_app
 from worker import db
 from worker.celery_app import configure
 from worker.collect.runner import run_collect
+from worker.digest.build import build_digest
 from worker.digest.content import build_view
 from worker.digest.render import render
-from worker.digest.service import build_digest
 from worker.models import Article, FeedItem, SkippedItem, Source
 from worker.settings import Settings
 from worker.storage import LocalStorage

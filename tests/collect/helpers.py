@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from worker import db
-from worker.collect.service import collect_source, sync_sources
+from worker.collect.collector import collect_source
+from worker.collect.sources import sync_sources
 from worker.settings import Settings
 from worker.storage import LocalStorage
 

@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 from tests.collect.helpers import CORPUS, FeedServer, Route, collect_all, feed_file, write_sources
 from tests.conftest import EXAMPLES
 from worker import db
-from worker.collect.service import collect_source, run_collect, sync_sources
+from worker.collect.collector import collect_source
+from worker.collect.runner import run_collect
+from worker.collect.sources import sync_sources
 from worker.models import Article, FeedItem, Source
 from worker.settings import Settings
 from worker.storage import LocalStorage
@@ -187,7 +189,7 @@ def test_news_feed_items_and_category_filters(any_db_settings: Settings) -> None
 
 
 def test_health_failures_pause_and_resume(any_db_settings: Settings) -> None:
-    from worker.collect.service import check_source, resume_source, source_health
+    from worker.collect.health import check_source, resume_source, source_health
 
     s = any_db_settings.model_copy(update={"source_max_failures": 3})
     url = feed_file(s, "bad.xml", b"<html>not a feed</html>")

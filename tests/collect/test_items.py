@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.collect.helpers import NOW, collect_all, feed_file, write_sources
 from worker import db
-from worker.collect.service import skipped_items, source_health
+from worker.collect.health import skipped_items, source_health
 from worker.digest.content import build_view
 from worker.digest.render import render
 from worker.models import Article, FeedItem, SkippedItem

@@ -32,8 +32,10 @@ def test_local_bucket_takes_tokens_up_to_capacity() -> None:
 
 def test_redis_bucket_is_shared_and_says_how_long_to_wait(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    one = RedisTokenBucket(client, rate=1.0, capacity=3)
-    two = RedisTokenBucket(client, rate=1.0, capacity=3)  # another worker, same bucket
+    one = RedisTokenBucket(client, rate=1.0, capacity=3, key=BUCKET_KEY)
+    two = RedisTokenBucket(
+        client, rate=1.0, capacity=3, key=BUCKET_KEY
+    )  # another worker, same bucket
     waits = [int(b.script(keys=[BUCKET_KEY], args=[1.0, 3, 1])) for b in (one, two, one, two)]
     assert waits[:3] == [0, 0, 0]
     assert 0 < waits[3] <= 1000  # the fourth token within the second must wait for the refill
@@ -79,7 +81,7 @@ def test_redis_down_limits_locally_asking_redis_only_now_and_then(
 
     # nothing listens on that port: every attempt is refused at once
     client = outage.redis_client(f"redis://127.0.0.1:{free_port()}/0", timeout=1)
-    bucket = RedisTokenBucket(client, rate=10_000.0)
+    bucket = RedisTokenBucket(client, rate=10_000.0, key=BUCKET_KEY)
     slots = RedisSlots(client, limit=2)
     asked = {"n": 0}
 

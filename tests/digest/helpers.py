@@ -71,8 +71,8 @@ def sample_message(
     """The sample day's digest as one reader receives it (the real template, personalized)."""
     from tests.digest.conftest import DAY, fixed_briefing, sample_day
     from worker.delivery.ledger import message_id
+    from worker.digest.build import build_digest
     from worker.digest.message import Recipient, build_message_template
-    from worker.digest.service import build_digest
     from worker.tokens import unsubscribe_url
 
     sample_day(factory)

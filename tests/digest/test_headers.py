@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from tests.digest.conftest import DAY, Factory, sample_day
+from worker.digest.build import build_digest
 from worker.digest.headers import (
     MessageError,
     address_for_header,
@@ -22,7 +23,6 @@ from worker.digest.headers import (
     unsubscribe_mailto,
 )
 from worker.digest.message import Recipient, build_message_template
-from worker.digest.service import build_digest
 from worker.settings import Settings
 from worker.storage import LocalStorage
 from worker.tokens import unsubscribe_url

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import unavailable
 from tests.digest.conftest import DAY, Factory, sample_day
+from worker.digest.build import build_digest
 from worker.digest.preview import PreviewError, preview
-from worker.digest.service import build_digest
 from worker.edition import lifecycle
 from worker.settings import Settings
 from worker.storage import LocalStorage

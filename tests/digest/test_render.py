@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from tests.digest.conftest import DAY, Factory, fixed_briefing, kyiv, sample_day
 from tests.digest.helpers import is_absolute_http, parse_html
+from worker.digest.build import build_digest
 from worker.digest.content import PLACEHOLDERS
-from worker.digest.service import build_digest
 from worker.settings import Settings
 from worker.storage import LocalStorage
 
@@ -203,7 +203,7 @@ def test_content_cannot_smuggle_a_placeholder(
     storage: LocalStorage,
     factory: Factory,
 ) -> None:
-    from worker.digest.service import build_digest as build
+    from worker.digest.build import build_digest as build
 
     factory.article("Title @@DC_GREETING@@", kyiv(DAY, 6), summary="@@DC_UNSUBSCRIBE_URL@@",
                     url="https://evil.example/?t=@@DC_UNSUBSCRIBE_URL@@")  # fmt: skip

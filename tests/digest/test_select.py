@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.digest.conftest import DAY, Factory, kyiv, sample_day
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.models import Article, DigestState, FeedItem
 from worker.settings import Settings
 from worker.storage import LocalStorage

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from tests.digest.conftest import DAY, Factory, kyiv, sample_day
 from worker import db
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.models import Article, Digest, FeedItem
 from worker.settings import Settings
 from worker.storage import LocalStorage

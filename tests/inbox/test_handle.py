@@ -21,7 +21,7 @@ from worker import db
 from worker.delivery import returned
 from worker.digest.message import template_from_storage
 from worker.inbox import handle, mailboxes
-from worker.inbox import service as inbox
+from worker.inbox import intake as inbox
 from worker.inbox.sort import kind, unsubscribe_token
 from worker.models import Delivery, Digest, Subscriber, SubscriberState, Suppression
 from worker.settings import Settings

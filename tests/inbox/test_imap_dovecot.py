@@ -22,7 +22,7 @@ from tests.inbox.mailservers import Dovecot, dovecot
 from tests.inbox.test_handle import mailto_request
 from worker import db
 from worker.inbox import imap
-from worker.inbox.service import fetch
+from worker.inbox.intake import fetch
 from worker.models import Subscriber, SubscriberState, Suppression
 from worker.settings import Settings
 

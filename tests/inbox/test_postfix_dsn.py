@@ -22,10 +22,10 @@ from tests.digest.conftest import Factory, sample_day
 from tests.inbox.mailservers import postfix, wait_for_files
 from worker import db
 from worker.delivery import subscribers
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.edition import lifecycle
 from worker.edition.progress import wait_for_drain
-from worker.inbox.service import import_path
+from worker.inbox.intake import import_path
 from worker.models import Delivery, DeliveryEvent, DeliveryState, Subscriber, Suppression
 from worker.settings import Settings
 from worker.storage import get_storage

@@ -27,7 +27,7 @@ from web.app import create_app
 from worker import db, i18n, newsletters, pipeline, subscriptions
 from worker.celery_app import configure
 from worker.delivery import subscriber_csv
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.edition import lifecycle
 from worker.inbox import handle
 from worker.models import Article, Digest, Subscriber

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from web.app import create_app
 from web.media import _iter_handle, file_info
-from worker.s3storage import S3Storage
 from worker.settings import Settings
 from worker.storage import LocalStorage
+from worker.storage.s3 import S3Storage
 
 KEY = "articles/2026/11/27/s3/audio.mp3"
 

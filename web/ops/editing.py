@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import web.ops.chosen as chosen
 from web.deps import SessionDep
-from web.ops import chosen
 from web.ops.pages import NoteId, UserDep, checked_form, page, reason_of, record, require, signed_in
 from worker.digest.editorial import Editorial
 from worker.digest.select import lead_first

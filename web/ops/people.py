@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import web.ops.chosen as chosen
 from web.deps import SessionDep, get_settings_from
-from web.ops import chosen
 from web.ops.pages import (
     NoteId,
     RowId,

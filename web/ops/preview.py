@@ -8,8 +8,8 @@ from datetime import date
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+import web.ops.chosen as chosen
 from web.deps import SessionDep
-from web.ops import chosen
 from web.ops.pages import NoteId, UserDep, checked_form, page, record, signed_in
 from worker import db
 from worker.ops import preview as previews

@@ -91,7 +91,7 @@ async def respeak(request: Request, article_id: RowId) -> Response:
             raise HTTPException(404, "no such article")
         title = article.title[:200]
     if settings.embedded:
-        from worker.audio.service import synthesize_article
+        from worker.audio.synthesis import synthesize_article
         from worker.storage import get_storage
 
         with db.session_scope(settings) as session:

@@ -15,8 +15,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+import web.ops.chosen as chosen
 from web.deps import SessionDep, get_settings_from
-from web.ops import chosen
 from web.ops.pages import (
     NoteId,
     QuietUserDep,

@@ -34,12 +34,11 @@ from worker.audio.engines import chunk_plan, gtts_usable, speak_espeak, speak_of
 from worker.audio.gtts_engine import GttsEngine, GttsFailure, Spoken, cool_down, tokenize_text
 from worker.audio.master import Encoded, Mastering
 from worker.audio.normalize import spoken_date
-from worker.audio.service import layout, write_meta
+from worker.audio.synthesis import layout, write_meta
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare, text_hash
-from worker.edition.lookup import edition_path
 from worker.models import Article, Digest
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 log = logging.getLogger(__name__)
 JSON_CHAPTERS_VERSION = "1.2.0"
@@ -139,13 +138,13 @@ def build_briefing(
     if not top:
         return None
     segments = plan(settings, digest.date, top)
-    folder = f"digests/{edition_path(digest.newsletter, digest.date)}"
-    key = f"{folder}/briefing.mp3"
+    files = keys.edition(digest.newsletter, digest.date).briefing
+    key = files.mp3
     digest_hash = text_hash(
         [p for s in segments for p in s.speech.paragraphs], "briefing", engine=settings.tts_engine
     )
-    if storage.exists(key) and storage.exists(f"{folder}/briefing.json"):
-        old = json.loads(storage.read_bytes(f"{folder}/briefing.json"))
+    if storage.exists(key) and storage.exists(files.meta):
+        old = json.loads(storage.read_bytes(files.meta))
         if old.get("text_hash") == digest_hash:
             return {**_public(old), "status": "unchanged"}
     plans = [segment.plan() for segment in segments]
@@ -229,7 +228,7 @@ def write_briefing(
     levels: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Tag and store the briefing's files (briefing.json last), refresh the briefing feed."""
-    folder = f"digests/{edition_path(newsletters.current(settings).slug, day)}"
+    files = keys.edition(newsletters.current(settings).slug, day).briefing
     title = f"{settings.newsletter_name}, {spoken_date(day, 'en')}"
     mastering = Mastering.from_settings(settings)
     data = mp3.tag(
@@ -253,7 +252,7 @@ def write_briefing(
         "sample_rate": probe.sample_rate,
         "bitrate_kbps": probe.bitrate // 1000,
         "loudness": encoded.record(mastering, None),
-        "chapters_json": f"{folder}/briefing.chapters.json",
+        "chapters_json": files.chapters,
         "chapters": [
             {
                 "title": c.title,
@@ -265,16 +264,16 @@ def write_briefing(
             for i, c in enumerate(chapters)
         ],
     }
-    storage.write_bytes(f"{folder}/briefing.mp3", data)
+    storage.write_bytes(files.mp3, data)
     if cues is not None:
-        storage.write_bytes(f"{folder}/briefing.vtt", webvtt(cues).encode())
+        storage.write_bytes(files.captions, webvtt(cues).encode())
     if transcript is not None:
-        storage.write_bytes(f"{folder}/briefing.txt", plain_text(transcript).encode())
+        storage.write_bytes(files.transcript, plain_text(transcript).encode())
     storage.write_bytes(
-        f"{folder}/briefing.chapters.json",
+        files.chapters,
         json.dumps(json_chapters(title, chapters), ensure_ascii=False, indent=2).encode(),
     )
-    write_meta(storage, f"{folder}/briefing.json", meta)
+    write_meta(storage, files.meta, meta)
     # the briefing feed lists the new episode at once, whatever order the pipeline runs in
     from worker.audio.podcast import publish_briefing_feed
 

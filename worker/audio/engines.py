@@ -100,7 +100,7 @@ def speak_offline(settings: Settings, plan: Sequence[Sequence[Piece]], language:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SpeakResult:
     spoken: Spoken
     fallback_reason: str | None  # set when an offline voice spoke because gTTS could not
 
@@ -117,27 +117,27 @@ def speak(
     language: str,
     *,
     engine: str | None = None,
-) -> Outcome:
+) -> SpeakResult:
     """Speak pieces (per paragraph) with the configured engine; `auto` falls back offline."""
     choice = engine or settings.tts_engine
     if choice == "espeak":
-        return Outcome(speak_espeak(settings, plan, language), None)
+        return SpeakResult(speak_espeak(settings, plan, language), None)
     if choice == "neural":
         if not neural.installed():
             raise neural.NeuralError(
                 "TTS_ENGINE is neural but the extra is not installed: "
                 "pip install 'digestcast[neural]'"
             )
-        return Outcome(speak_offline(settings, plan, language), None)  # espeak for Ukrainian
+        return SpeakResult(speak_offline(settings, plan, language), None)  # espeak for Ukrainian
     if choice == "auto" and not endpoint_reachable(settings):
         reason = f"gTTS endpoint unreachable ({settings.gtts_endpoint})"
-        return Outcome(speak_offline(settings, plan, language), reason)
+        return SpeakResult(speak_offline(settings, plan, language), reason)
     if choice == "auto" and cooling_down(settings):
         reason = "gTTS failed recently; cooling down"
-        return Outcome(speak_offline(settings, plan, language), reason)
+        return SpeakResult(speak_offline(settings, plan, language), reason)
     with GttsEngine(settings, storage) as gtts:
         try:
-            return Outcome(gtts.speak_chunks(chunk_plan(plan), language), None)
+            return SpeakResult(gtts.speak_chunks(chunk_plan(plan), language), None)
         except GttsFailure as exc:
             if choice == "gtts":
                 raise
@@ -145,6 +145,6 @@ def speak(
             log.warning("gTTS failed, speaking offline: %s", exc)
             spoken = speak_offline(settings, plan, language)
             # the failed attempts still cost requests
-            return Outcome(
+            return SpeakResult(
                 dataclasses.replace(spoken, requests=gtts.requests), f"gTTS failed: {exc}"
             )

@@ -29,10 +29,11 @@ import httpx
 from gtts import gTTS
 
 from worker.audio import mp3
-from worker.audio.ratelimit import RateLimiter, limiter_for
+from worker.audio.ratelimit import limiter_for
+from worker.ratelimit import RateLimiter
 from worker.retry_after import parse_retry_after
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 _AUDIO = re.compile(r'jQ1olc","\[\\"(.*)\\"]')
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -69,7 +70,7 @@ def chunk_key(text: str, lang: str, tld: str, slow: bool) -> str:
     digest = hashlib.sha256(
         json.dumps([text, lang, tld, slow], ensure_ascii=False).encode()
     ).hexdigest()
-    return f"cache/tts/{digest[:2]}/{digest}.mp3"
+    return keys.tts_chunk(digest)
 
 
 def extract_audio(body: str) -> bytes:

@@ -31,13 +31,12 @@ from worker.audio.normalize import spoken_date
 from worker.edition.lookup import DEFAULT_SLUG, edition_path
 from worker.models import Article, Audio, AudioState, Digest
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 # the Podcasting 2.0 namespace for podcast:guid (UUIDv5 of the feed URL without scheme)
 PODCAST_GUID_NS = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
-COVER_KEY = "podcast-cover.png"
 
 
 def podcast_guid(feed_url: str) -> str:
@@ -110,9 +109,9 @@ def _channel(settings: Settings, storage: Storage, name: str, title: str) -> Fee
     fg.podcast.itunes_type("episodic")
     email = settings.podcast_email or _address(settings.from_address)
     fg.podcast.itunes_owner(name=author, email=email)
-    if not storage.exists(COVER_KEY) or storage.read_bytes(COVER_KEY) != cover_png():
-        storage.write_bytes(COVER_KEY, cover_png())
-    cover = media_url(settings, COVER_KEY)
+    if not storage.exists(keys.COVER) or storage.read_bytes(keys.COVER) != cover_png():
+        storage.write_bytes(keys.COVER, cover_png())
+    cover = media_url(settings, keys.COVER)
     fg.podcast.itunes_image(cover)
     fg.image(url=cover, title=title, link=base)
     fg.podcast20.guid = podcast_guid(feed_url)
@@ -188,18 +187,12 @@ def _write(storage: Storage, key: str, fg: FeedGenerator) -> int:
     return len(data)
 
 
-def article_feed_key(slug: str) -> str:
-    """The article podcast of a newsletter: `podcast.xml` for the default one (every article,
-    as before), `feeds/<slug>/podcast.xml` for the others (their own sources' articles)."""
-    return "podcast.xml" if slug == DEFAULT_SLUG else f"feeds/{slug}/podcast.xml"
-
-
 def publish_article_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
     """The article feed of the newsletter `settings` address (newsletters.scoped)."""
     from worker.digest.select import fed_by
 
     newsletter = newsletters.current(settings)
-    feed_key = article_feed_key(newsletter.slug)
+    feed_key = keys.podcast_feed(newsletter.slug)
     title = settings.podcast_title or settings.newsletter_name
     if newsletter.slug != DEFAULT_SLUG:  # PODCAST_TITLE names the default feed only
         title = newsletter.name
@@ -217,8 +210,8 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
     ).unique()
     items = 0
     for article in rows:
-        prefix = article.storage_prefix
-        key = f"{prefix}/audio.mp3"
+        files = keys.article(article.storage_prefix).audio
+        key = files.mp3
         try:
             length = storage.size(key)  # the real byte length, one cheap call per item (S3: HEAD)
         except FileNotFoundError:
@@ -237,7 +230,7 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
             length=length,
             duration=float(audio.duration_seconds or 0) if audio else 0.0,
             language=article.language,
-            transcript_prefix=f"{prefix}/audio",
+            transcript_prefix=files.stem,
         )
         items += 1
     size = _write(storage, feed_key, fg)
@@ -246,7 +239,7 @@ def publish_article_feed(session: Session, settings: Settings, storage: Storage)
 
 def publish_briefing_feed(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:
     slug = newsletters.current(settings).slug
-    feed_key = briefing_feed_key(slug)
+    feed_key = keys.briefing_feed(slug)
     title = f"{settings.newsletter_name}: the daily briefing"
     fg = _channel(settings, storage, feed_key, title)
     items = 0
@@ -258,11 +251,11 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
     )
     for digest in digests:
         path = edition_path(slug, digest.date)
-        folder = f"digests/{path}"
-        key = f"{folder}/briefing.mp3"
-        if not storage.exists(key) or not storage.exists(f"{folder}/briefing.json"):
+        briefing = keys.edition(slug, digest.date).briefing
+        key = briefing.mp3
+        if not storage.exists(key) or not storage.exists(briefing.meta):
             continue
-        meta = json.loads(storage.read_bytes(f"{folder}/briefing.json"))
+        meta = json.loads(storage.read_bytes(briefing.meta))
         when = datetime.combine(digest.date, time(settings.send_time.hour), settings.tz)
         _add_episode(
             fg,
@@ -277,20 +270,14 @@ def publish_briefing_feed(session: Session, settings: Settings, storage: Storage
             length=storage.size(key),
             duration=float(meta.get("duration_seconds") or 0),
             language="en",
-            transcript_prefix=f"{folder}/briefing",
+            transcript_prefix=briefing.stem,
         )
-        chapters = f"{folder}/briefing.chapters.json"
+        chapters = briefing.chapters
         if storage.exists(chapters):  # the episode just added (feedgen appends)
             fg.entry()[-1].podcast20.chapters = media_url(settings, chapters)
         items += 1
     size = _write(storage, feed_key, fg)
     return {"key": feed_key, "items": items, "bytes": size}
-
-
-def briefing_feed_key(slug: str) -> str:
-    """The briefing feed of a newsletter: `briefing.xml` for the default one (as before),
-    `feeds/<slug>/briefing.xml` (served at /feeds/<slug>/briefing.xml) for the others."""
-    return "briefing.xml" if slug == DEFAULT_SLUG else f"feeds/{slug}/briefing.xml"
 
 
 def publish_podcasts(session: Session, settings: Settings, storage: Storage) -> dict[str, Any]:

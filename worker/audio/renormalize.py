@@ -23,11 +23,10 @@ from worker.audio.briefing import chapter_marks, write_briefing
 from worker.audio.captions import shift_webvtt
 from worker.audio.loudness import Samples
 from worker.audio.master import Mastering, Track
-from worker.audio.service import _article_tags, write_meta
-from worker.edition.lookup import edition_path
+from worker.audio.synthesis import _article_tags, write_meta
 from worker.models import Audio, AudioState, Digest
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,8 @@ def _article(
 ) -> bool | None:
     """True when re-mastered, False when already done, None when there is no file."""
     prefix = row.article.storage_prefix
-    key, meta_key, vtt_key = f"{prefix}/audio.mp3", f"{prefix}/audio.json", f"{prefix}/audio.vtt"
+    files = keys.article(prefix).audio
+    key, meta_key, vtt_key = files.mp3, files.meta, files.captions
     todo, meta = _stale(storage, mastering, key, meta_key)
     if not todo:
         return todo
@@ -125,8 +125,8 @@ def _article(
 def _briefing(
     session: Session, settings: Settings, storage: Storage, mastering: Mastering, digest: Digest
 ) -> bool | None:
-    folder = f"digests/{edition_path(digest.newsletter, digest.date)}"
-    key, meta_key, vtt_key = (f"{folder}/briefing.{ext}" for ext in ("mp3", "json", "vtt"))
+    files = keys.edition(digest.newsletter, digest.date).briefing
+    key, meta_key, vtt_key = files.mp3, files.meta, files.captions
     todo, meta = _stale(storage, mastering, key, meta_key)
     if not todo:
         return todo

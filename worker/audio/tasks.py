@@ -1,4 +1,4 @@
-"""Celery tasks for audio: thin wrappers around the service functions (JSON-safe in and out)."""
+"""Celery tasks for audio: thin wrappers around the plain functions (JSON-safe in and out)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from worker.storage import get_storage
 def synthesize(article_id: int, force: bool = False) -> dict[str, Any]:
     """`force`: speak it again even when its text is unchanged (the ops console's re-speak,
     after an engine upgrade or a lexicon change)."""
-    from worker.audio.service import synthesize_article
+    from worker.audio.synthesis import synthesize_article
 
     settings = current_settings()
     with session_scope(settings) as session:
@@ -33,20 +33,11 @@ def podcasts() -> dict[str, Any]:
 
 @app.task(name="audio.upgrade_fallbacks")  # type: ignore[untyped-decorator]
 def upgrade_fallbacks() -> dict[str, Any]:
-    from worker.audio.service import upgrade_fallbacks as upgrade
+    from worker.audio.synthesis import upgrade_fallbacks as upgrade
 
     settings = current_settings()
     with session_scope(settings) as session:
         return upgrade(session, settings, get_storage(settings))
-
-
-@app.task(name="audio.briefing")  # type: ignore[untyped-decorator]
-def briefing(digest_id: int) -> dict[str, Any] | None:
-    from worker.audio.briefing import build_briefing
-
-    settings = current_settings()
-    with session_scope(settings) as session:
-        return build_briefing(session, settings, get_storage(settings), int(digest_id))
 
 
 @app.task(name="audio.renormalize")  # type: ignore[untyped-decorator]

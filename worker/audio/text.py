@@ -16,9 +16,9 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from html.parser import HTMLParser
 from pathlib import Path
 
+from worker import htmltext
 from worker.audio.normalize import normalize, spoken_date
 from worker.paths import templates_dir
 
@@ -38,62 +38,10 @@ _BOILERPLATE = re.compile(
 )
 
 
-class _Blocks(HTMLParser):
-    """Collect text per block element; remember which blocks are mostly link text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, str, int]] = []  # (tag, text, link chars)
-        self._skip = 0
-        self._text: list[str] = []
-        self._link = 0
-        self._in_a = 0
-        self._tag = "p"
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._text).split())
-        if text:
-            self.blocks.append((self._tag, text, self._link))
-        self._text, self._link = [], 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self._skip += 1
-        elif tag in _BLOCKS:
-            self._flush()
-            self._tag = tag
-        elif tag == "br":
-            self._text.append(" ")
-        elif tag == "a":
-            self._in_a += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCKS:
-            self._flush()
-        elif tag == "a":
-            self._in_a = max(0, self._in_a - 1)
-
-    def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
-        self._text.append(data)
-        if self._in_a:
-            self._link += len(data.strip())
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
 def body_paragraphs(body_html: str) -> list[str]:
     """The spoken paragraphs of a sanitized article body."""
-    parser = _Blocks()
-    parser.feed(body_html)
-    parser.close()
     out: list[str] = []
-    for tag, text, link_chars in parser.blocks:
+    for tag, text, link_chars in htmltext.blocks(body_html, _BLOCKS, skip=_SKIP, spaces={"br"}):
         if link_chars >= 0.6 * len(text):
             continue  # a link list, "Read also: <link>" line or a bare link
         if tag == "li" and link_chars > 0:

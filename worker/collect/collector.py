@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from worker.collect import skipped
 from worker.collect.extract import fetch_full_text
+from worker.collect.feed_store import apply_feed_items
 from worker.collect.fetch import (
     FetchError,
     FetchLimits,
@@ -32,14 +33,7 @@ from worker.collect.fetch import (
 )
 from worker.collect.parse import FeedError, ParsedFeed, ParsedItem, parse_feed
 from worker.collect.politeness import host_slots
-from worker.collect.store import (
-    Plan,
-    Stored,
-    apply_articles,
-    apply_feed_items,
-    lock_for_writes,
-    plan_articles,
-)
+from worker.collect.store import Plan, Stored, apply_articles, lock_for_writes, plan_articles
 from worker.collect.text import clean_text
 from worker.models import Article, Source, SourceKind
 from worker.settings import Settings

@@ -7,6 +7,7 @@ from datetime import tzinfo
 from typing import Any
 
 from worker.models import Article
+from worker.storage import keys
 
 # "<", ">" and "&" only ever occur inside JSON strings: as \u escapes the file stays the same
 # JSON and can never be mistaken for markup, wherever it is served or embedded
@@ -55,6 +56,6 @@ def article_document(article: Article, source_name: str, tz: tzinfo) -> dict[str
 
 def article_json(article: Article, source_name: str, tz: tzinfo) -> tuple[str, bytes]:
     """The storage key and bytes of the article's `article.json`."""
-    key = article.storage_prefix + "/article.json"
+    key = keys.article(article.storage_prefix).document
     text = json.dumps(article_document(article, source_name, tz), ensure_ascii=False, indent=2)
     return key, _markup_safe(text).encode("utf-8")

@@ -159,10 +159,9 @@ def new_host_slots(settings: Settings) -> HostSlots:
     lease = settings.fetch_timeout_seconds * 4 + 5
     wait = lease * 2
     local = LocalHostSlots(limit, wait)
-    url = settings.broker_url or ""
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        return local
-    from worker.outage import redis_client
+    from worker.outage import broker_redis
 
-    client = redis_client(url)
+    client = broker_redis(settings)
+    if client is None:
+        return local
     return RedisHostSlots(client, limit, lease_seconds=lease, wait_seconds=wait, fallback=local)

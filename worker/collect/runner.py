@@ -1,7 +1,9 @@
 """run_collect: every source at once, in-process (thread pool, one session per thread).
 
-This is what `digestcast collect` and the embedded pipeline call; with a broker, `collect.all`
-fans the same work out as a Celery group instead.
+The admin API's POST /admin/collect calls it in embedded mode (web/admin.py); with a broker
+that endpoint queues `collect.all`, which fans the same work out as a Celery group instead.
+`digestcast collect` and `digestcast run` go through worker/pipeline.py's `collect.source`
+tasks (in threads when embedded), not through here.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Parsed items -> Article / FeedItem rows: identity (GUID, then canonical URL, across sources),
-edits (content hash), editors' picks, slugs, and the `article.json` bytes of each article.
+"""Parsed items -> Article rows: identity (GUID, then canonical URL, across sources), edits
+(content hash), editors' picks, slugs, and the `article.json` bytes of each article; and the
+ground the news-feed items' writer (worker/collect/feed_store.py) stands on too.
 
 A feed is first written in one savepoint (one flush: the common case, fast); if anything in it
 fails, that savepoint is rolled back and the feed is written again item by item, each in a
@@ -20,7 +21,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
-from functools import partial
 from typing import Generic, TypeVar
 
 from sqlalchemy import func, select, text, update
@@ -130,7 +130,7 @@ def lock_for_writes(session: Session, source_id: int) -> None:
         session.execute(update(Source).where(Source.id == source_id).values(id=Source.id))
 
 
-def _reason(exc: Exception) -> str:
+def error_reason(exc: Exception) -> str:
     orig = getattr(exc, "orig", None)
     cause = orig if orig is not None else exc
     return clean_text(f"{type(cause).__name__}: {cause}", limit=500)
@@ -141,7 +141,7 @@ def _slug_taken(error: IntegrityError) -> bool:
     return "uq_articles_day_slug" in message or "articles.slug" in message
 
 
-def _skip(item: ParsedItem, reason: str) -> SkippedEntry:
+def skipped_entry(item: ParsedItem, reason: str) -> SkippedEntry:
     log.warning("entry %s skipped: %s", item.guid, reason)
     return SkippedEntry(guid=item.guid, title=item.title, url=item.url, reason=reason)
 
@@ -270,7 +270,7 @@ class ArticleWriter:
             if plan.article is None:
                 break
         assert error is not None
-        self.out.skipped.append(_skip(item, _reason(error)))
+        self.out.skipped.append(skipped_entry(item, error_reason(error)))
 
     def _body(self, plan: Plan) -> str:
         body = plan.full_text or plan.item.body_html
@@ -346,13 +346,13 @@ class ArticleWriter:
         return error
 
 
-def _batch_then_items(session: Session, write: Callable[[bool], Stored]) -> Stored:
+def batch_then_items(session: Session, write: Callable[[bool], Stored]) -> Stored:
     """`write(isolate=False)` in one savepoint; after any error there, `write(isolate=True)`."""
     batch: list[Stored] = []
     error = isolated(session, lambda: batch.append(write(False)))
     if error is None:
         return batch[0]
-    log.info("a feed's batch write failed (%s); writing its items one by one", _reason(error))
+    log.info("a feed's batch write failed (%s); writing its items one by one", error_reason(error))
     return write(True)
 
 
@@ -362,86 +362,4 @@ def apply_articles(
     def write(isolate: bool) -> Stored:
         return ArticleWriter(session, source, tz, now, isolate=isolate).write_all(plans)
 
-    return _batch_then_items(session, write)
-
-
-def _fill_feed_item(
-    session: Session,
-    row: FeedItem,
-    item: ParsedItem,
-    summary: str,
-    digest: str,
-    feed_link: str | None,
-    now: datetime,
-) -> None:
-    row.title, row.summary, row.content_hash = item.title, summary, digest
-    row.url = item.url or row.url or feed_link
-    if row.id is None:
-        session.add(row)
-    else:
-        row.updated_at = now
-
-
-def apply_feed_items(
-    session: Session,
-    source: Source,
-    items: list[ParsedItem],
-    now: datetime,
-    feed_link: str | None = None,
-) -> Stored:
-    """News-feed items; one without a link of its own links to the feed's page (`feed_link`)."""
-    return _batch_then_items(
-        session, partial(_write_feed_items, session, source, items, now, feed_link)
-    )
-
-
-def _write_feed_items(
-    session: Session,
-    source: Source,
-    items: list[ParsedItem],
-    now: datetime,
-    feed_link: str | None,
-    isolate: bool,
-) -> Stored:
-    out = Stored()
-    index = Index(session, FeedItem, items)
-    handled: set[int] = set()
-    for item in items:
-        text_ = shorten(item.summary or html_to_text(item.body_html), 1500)
-        digest = sha256(item.title + "\n" + text_)
-        row = index.find(item)
-        if row is not None and id(row) in handled:
-            continue  # the same item twice in one feed: once
-        if row is not None:
-            handled.add(id(row))
-            if row.source_id != source.id or row.content_hash == digest:
-                out.stored_guids.append(item.guid)
-                continue
-        target = (
-            row
-            if row is not None
-            else FeedItem(
-                source_id=source.id,
-                guid=item.guid,
-                canonical_url=item.canonical_url,
-                published_at=item.published_at,
-                first_seen_at=now,
-            )
-        )
-        fill = partial(_fill_feed_item, session, target, item, text_, digest, feed_link, now)
-        if isolate:
-            error = isolated(session, fill)
-        else:
-            fill()  # the batch's savepoint holds it; an error is the whole batch's
-            error = None
-        if error is not None:
-            out.skipped.append(_skip(item, _reason(error)))
-            continue
-        out.stored_guids.append(item.guid)
-        if row is None:
-            index.add(target)
-            handled.add(id(target))
-            out.new_feed_items += 1
-        else:
-            out.updated_feed_items += 1
-    return out
+    return batch_then_items(session, write)

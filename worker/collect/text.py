@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 import nh3
 
+from worker import htmltext
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "cite", "code", "em", "figcaption", "figure",
     "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "q", "s",
@@ -42,9 +44,9 @@ _CONTROL = re.compile(
 )
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _SPACE = re.compile(r"\s+")
-_BLOCK = re.compile(
-    r"<(/?)(p|br|div|li|ul|ol|h[1-6]|blockquote|tr|td|th|figcaption|figure|pre|hr)\b", re.I
-)
+# where words part in the one-line text
+_BREAKS = {"p", "br", "div", "li", "ul", "ol", "blockquote", "tr", "td", "th", "figcaption"}
+_BREAKS |= {"figure", "pre", "hr", "h1", "h2", "h3", "h4", "h5", "h6"}
 
 
 # Feed text that spells markup or a script URL ("<script", "onerror=", "javascript:") gets an
@@ -115,9 +117,7 @@ def sanitize_html(value: str) -> str:
 
 def html_to_text(value: str) -> str:
     """Visible text of an HTML fragment (script/style contents dropped), on one line."""
-    spaced = _BLOCK.sub(r" <\1\2", _CONTROL_BUT_NEWLINE.sub("", value))
-    stripped = nh3.clean(spaced, tags=set(), attributes={}, strip_comments=True)
-    return clean_text(html.unescape(stripped))
+    return clean_text(htmltext.one_line(_CONTROL_BUT_NEWLINE.sub("", value), _BREAKS))
 
 
 def plain_to_html(value: str) -> str:

@@ -1,8 +1,9 @@
 """Sending limits shared by every worker: messages per second and concurrent SMTP connections.
 
-With a Redis broker both live in Redis (a token bucket and a lease-based semaphore, each one
-Lua script, so the check-and-take is atomic across hosts; Redis's own clock is used so worker
-clocks may differ). Without one (embedded mode) they are in-process.
+With a Redis broker both live in Redis (the token bucket of worker/ratelimit.py, and a
+lease-based semaphore, each one Lua script, so the check-and-take is atomic across hosts;
+Redis's own clock is used so worker clocks may differ). Without one (embedded mode) they are
+in-process.
 A Redis restart only resets the bucket and the slots: sending goes on. With Redis down the
 limits hold in-process and Redis is asked again only every RETRY_REDIS_SECONDS, so a Redis that
 does not answer costs one bounded wait (its socket timeout) now and then, not one per message,
@@ -17,58 +18,38 @@ import time
 import uuid
 from typing import Any, Protocol
 
+from worker.outage import broker_redis
+from worker.ratelimit import (  # the bucket lives there; these names stay importable here
+    RETRY_REDIS_SECONDS,
+    LocalTokenBucket,
+    RateLimiter,
+    RedisGate,
+    RedisTokenBucket,
+    Unlimited,
+)
 from worker.settings import Settings
+
+__all__ = [
+    "BUCKET_KEY",
+    "RETRY_REDIS_SECONDS",
+    "SLOTS_KEY",
+    "ConnectionSlots",
+    "LocalSlots",
+    "LocalTokenBucket",
+    "RateLimiter",
+    "RedisGate",
+    "RedisSlots",
+    "RedisTokenBucket",
+    "Unlimited",
+    "connection_slots",
+    "limits_redis",
+    "rate_limiter",
+]
 
 BUCKET_KEY = "digestcast:throttle:bucket"
 SLOTS_KEY = "digestcast:throttle:connections"
 SLOT_TTL_SECONDS = 120
-RETRY_REDIS_SECONDS = 5.0
 
-
-class RedisGate:
-    """Whether to ask Redis now: not for RETRY_REDIS_SECONDS after it failed to answer."""
-
-    def __init__(self) -> None:
-        self.retry_at = 0.0
-
-    def open(self) -> bool:
-        return time.monotonic() >= self.retry_at
-
-    def failed(self, exc: Exception, consequence: str) -> None:
-        from worker import outage
-
-        self.retry_at = time.monotonic() + RETRY_REDIS_SECONDS
-        outage.BROKER.failed(exc, consequence)
-
-    def answered(self) -> None:
-        if self.retry_at:
-            from worker import outage
-
-            self.retry_at = 0.0
-            outage.BROKER.ok()
-
-
-# KEYS[1] bucket; ARGV rate/s, capacity, wanted. Returns 0 when taken, else ms to wait.
-_BUCKET_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rate = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or capacity
-local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
-local wait = 0
-if tokens >= want then
-  tokens = tokens - want
-else
-  wait = math.ceil((want - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return wait
-"""
 
 # KEYS[1] zset of holders scored by expiry (ms); ARGV limit, member, ttl ms. 1 = acquired.
 _SLOT_ACQUIRE_LUA = """
@@ -99,72 +80,12 @@ return 1
 """
 
 
-class RateLimiter(Protocol):
-    def acquire(self, n: int = 1) -> None: ...
-
-
 class ConnectionSlots(Protocol):
     def acquire(self) -> None: ...
 
     def refresh(self) -> bool: ...
 
     def release(self) -> None: ...
-
-
-class Unlimited:
-    def acquire(self, n: int = 1) -> None:
-        return None
-
-
-class LocalTokenBucket:
-    """Token bucket for one process: `rate` tokens a second, bursts up to `capacity`."""
-
-    def __init__(self, rate: float, capacity: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = capacity if capacity is not None else max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = threading.Lock()
-
-    def acquire(self, n: int = 1) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= n:
-                    self.tokens -= n
-                    return
-                wait = (n - self.tokens) / self.rate
-            time.sleep(wait)
-
-
-class RedisTokenBucket:
-    """The same bucket held in Redis, shared by every worker on every host."""
-
-    def __init__(self, client: Any, rate: float, capacity: float | None = None) -> None:
-        self.client = client
-        self.rate = rate
-        self.capacity = capacity if capacity is not None else max(1.0, rate)
-        self.script = client.register_script(_BUCKET_LUA)
-        self.fallback = LocalTokenBucket(rate, capacity)
-        self.gate = RedisGate()
-
-    def acquire(self, n: int = 1) -> None:
-        while True:
-            if not self.gate.open():
-                self.fallback.acquire(n)
-                return
-            try:
-                wait_ms = int(self.script(keys=[BUCKET_KEY], args=[self.rate, self.capacity, n]))
-            except Exception as exc:  # Redis restarting: keep the limit locally meanwhile
-                self.gate.failed(exc, "the send rate is limited in-process meanwhile")
-                self.fallback.acquire(n)
-                return
-            self.gate.answered()
-            if wait_ms <= 0:
-                return
-            time.sleep(wait_ms / 1000)
 
 
 class LocalSlots:
@@ -236,12 +157,7 @@ class RedisSlots:
 
 
 def limits_redis(settings: Settings) -> Any | None:
-    url = settings.broker_url or ""
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        return None
-    from worker.outage import redis_client
-
-    return redis_client(url, timeout=5)
+    return broker_redis(settings, timeout=5)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
@@ -250,7 +166,9 @@ def rate_limiter(settings: Settings) -> RateLimiter:
     client = limits_redis(settings)
     if client is None:
         return LocalTokenBucket(settings.send_rate_per_second)
-    return RedisTokenBucket(client, settings.send_rate_per_second)
+    return RedisTokenBucket(
+        client, settings.send_rate_per_second, key=BUCKET_KEY, what="the send rate"
+    )
 
 
 def connection_slots(settings: Settings) -> ConnectionSlots:

@@ -12,11 +12,10 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from worker import i18n, newsletters
+from worker import htmltext, i18n, newsletters
 from worker.edition.lookup import edition_path
 from worker.models import Article, AudioState, FeedItem
 from worker.settings import Settings
@@ -27,29 +26,9 @@ PLACEHOLDER_PREFERENCES = "@@DC_PREFERENCES_URL@@"
 PLACEHOLDER_GREETING = "@@DC_GREETING@@"
 PLACEHOLDERS = (PLACEHOLDER_UNSUBSCRIBE, PLACEHOLDER_PREFERENCES, PLACEHOLDER_GREETING)
 _WS = re.compile(r"\s+")
+_BREAKS = ("p", "br", "div", "li", "h1", "h2", "h3", "figcaption")  # where words part
 _URL_BAD = re.compile(r"[\s\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in ("p", "br", "div", "li", "h1", "h2", "h3", "figcaption"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
 
 
 def text1(value: str | None) -> str:
@@ -67,10 +46,7 @@ def plain(html: str | None) -> str:
     """One line of plain text from sanitized HTML (an article body): tags dropped."""
     if not html:
         return ""
-    parser = _Text()
-    parser.feed(html)
-    parser.close()
-    return text1("".join(parser.parts))
+    return text1(htmltext.one_line(html, _BREAKS))
 
 
 def shorten(text: str, limit: int) -> str:

@@ -1,10 +1,9 @@
 """DKIM signing (RFC 6376), rsa-sha256, c=relaxed/simple, fast enough for bulk mail.
 
 dkimpy signs with RSA written in Python (`pow` on 2048-bit numbers: about 8 ms a message, ~100
-messages/s per core), which would make signing, not SMTP, the bottleneck of a send. When the
-`cryptography` package is installed this module signs with OpenSSL (about 1 ms) and computes the
-body hash with hashlib; otherwise it falls back to dkimpy. Both produce signatures that dkimpy
-verifies (tests/digest/test_message.py checks both paths).
+messages/s per core), which would make signing, not SMTP, the bottleneck of a send. This module
+signs with OpenSSL through `cryptography` (a runtime dependency; about 1 ms) and computes the
+body hash with hashlib; dkimpy verifies its signatures in tests/digest/test_message.py.
 
 The message must use CRLF line ends (ours always do).
 """
@@ -19,17 +18,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-import dkim
-
 _WSP = re.compile(rb"[ \t]+")
 _FOLD = 70  # characters of the b= value per folded line
 
 
-def _load_openssl_key(pem: bytes) -> Any | None:
-    try:
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    except ImportError:  # optional: without it dkimpy signs (slower)
-        return None
+def _load_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     return load_pem_private_key(pem, password=None)
 
 
@@ -72,34 +67,15 @@ class DkimSigner:
     def __init__(self, selector: str, domain: str, pem: bytes, headers: Sequence[bytes]) -> None:
         self.selector = selector.encode("ascii")
         self.domain = domain.encode("ascii")
-        self.pem = pem
         self.headers = [h.lower() for h in headers]
-        self._key = _load_openssl_key(pem)
-
-    @property
-    def fast(self) -> bool:
-        return self._key is not None
+        self._key = _load_key(pem)
 
     def sign(self, message: bytes) -> bytes:
         """The DKIM-Signature header line (with CRLF) to prepend to `message`."""
-        if self._key is None:
-            signature: bytes = dkim.sign(
-                message,
-                self.selector,
-                self.domain,
-                self.pem,
-                canonicalize=(b"relaxed", b"simple"),
-                include_headers=list(self.headers),
-            )
-            return signature
-        return self._sign_openssl(message)
-
-    def _sign_openssl(self, message: bytes) -> bytes:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
         key = self._key
-        assert key is not None
         end = message.find(b"\r\n\r\n")
         head = message[:end] if end >= 0 else message
         body_hash = base64.b64encode(hashlib.sha256(_simple_body(message, end)).digest())

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from worker.digest.content import shorten
 from worker.digest.render import line
 
-SUBJECT_MAX = 110  # as the automatic subject (digest/service.py)
+SUBJECT_MAX = 110  # as the automatic subject (digest/build.py)
 PREHEADER_MAX = 140
 
 

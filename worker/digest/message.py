@@ -7,15 +7,16 @@ safe for SMTP DATA as they are) fills the slots (To, Message-ID, Date,
 List-Unsubscribe, the unsubscribe/preferences links and the greeting in both parts) and joins:
 one copy of the body per message, no MIME or MJML work per recipient.
 
-Why quoted-printable written here rather than by the email package: a QP encoder may put a soft
-line break anywhere, including inside a placeholder, and base64 mixes neighbouring bytes.
+Why quoted-printable written by us (worker/digest/wire.py) rather than by the email package: a
+QP encoder may put a soft line break anywhere, including inside a placeholder, and base64 mixes
+neighbouring bytes.
 Our encoder ends every literal segment with a soft line break ("=\\r\\n"), so each slot starts
 on a fresh line and a value of any length can be encoded and dropped in without breaking the
 76-character line limit or the encoding of what follows.
 
 Header values never carry CR/LF: every value is checked or stripped here (Python 3.11.7 predates
-the CVE-2024-6923 fix). Lines end with CRLF (RFC 5322); DKIM (dkimpy) signs the finished bytes
-and covers both List-Unsubscribe headers (RFC 8058).
+the CVE-2024-6923 fix). Lines end with CRLF (RFC 5322); DKIM (worker/digest/dkimsign.py) signs
+the finished bytes and covers both List-Unsubscribe headers (RFC 8058).
 """
 
 from __future__ import annotations
@@ -49,15 +50,13 @@ from worker.digest.headers import (
     unsubscribe_mailto,
 )
 from worker.digest.render import line
-from worker.digest.service import NO_AUDIO, digest_prefix
+from worker.digest.wire import CRLF, qp_segment
+from worker.digest.wire import clean_piece as clean_piece  # worker/delivery/ imports it here
 from worker.edition.lookup import edition_path
 from worker.models import Digest
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
-CRLF = b"\r\n"
-SOFT_BREAK = b"=\r\n"
-QP_LINE = 76
 DKIM_HEADERS = (
     b"From",
     b"To",
@@ -94,68 +93,6 @@ class Recipient:
     message_id: str
     unsubscribe_url: str
     audio_links: bool = True  # Subscriber.wants_audio_links: False gets the edition without
-
-
-# ---------------------------------------------------------------- quoted-printable
-def _qp_table() -> list[bytes]:
-    table = []
-    for byte in range(256):
-        literal = 33 <= byte <= 126 and byte != ord("=")
-        table.append(bytes([byte]) if literal else b"=%02X" % byte)
-    return table
-
-
-_QP = _qp_table()
-# printable ASCII without "=", not ending in a space: literal in quoted-printable
-_QP_SAFE = re.compile(r"[ -<>-~]*[!-<>-~]")
-
-
-def qp_segment(text: str) -> bytes:
-    """Quoted-printable for a piece of a body; hard line breaks become CRLF; ends at column 0.
-
-    Spaces and tabs are literal except before a line break (encoded there, RFC 2045 rule 3).
-    """
-    if _QP_SAFE.fullmatch(text):
-        # fast path (per-recipient values: URLs, greetings): nothing to encode, only to wrap
-        data = text.encode("ascii")
-        width = QP_LINE - 1
-        return SOFT_BREAK.join(data[i : i + width] for i in range(0, len(data), width)) + SOFT_BREAK
-    out = bytearray()
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    for index, text_line in enumerate(lines):
-        data = text_line.encode("utf-8")
-        column = 0
-        last = len(data) - 1
-        for pos, byte in enumerate(data):
-            # spaces and tabs stay literal except at the end of a line
-            token = bytes([byte]) if byte in (0x20, 0x09) and pos != last else _QP[byte]
-            if column + len(token) > QP_LINE - 1:
-                out += SOFT_BREAK
-                column = 0
-            out += token
-            column += len(token)
-        if index < len(lines) - 1:
-            out += CRLF
-        elif column:
-            out += SOFT_BREAK  # the next segment starts on a fresh line
-    return bytes(out)
-
-
-# ---------------------------------------------------------------- SMTP DATA transparency
-def clean_piece(piece: bytes) -> bool:
-    """7-bit, CRLF line ends only, no line starting with a dot, not starting with a dot itself:
-    bytes that go into SMTP DATA unchanged (RFC 5321 4.5.2: nothing to normalise or dot-stuff,
-    no BODY=8BITMIME needed).
-
-    A message made only of clean pieces is clean as a whole: a bare LF or a line-leading dot
-    across a boundary would make the piece after it unclean.
-    """
-    return (
-        piece.isascii()
-        and piece[:1] != b"."
-        and b"\n." not in piece
-        and piece.count(b"\n") == piece.count(b"\r\n")  # so no LF leads the piece either
-    )
 
 
 # ---------------------------------------------------------------- headers
@@ -382,20 +319,19 @@ def _literals_clean(segments: list[Segment]) -> bool:
 
 
 def template_from_storage(storage: Storage, settings: Settings, digest: Digest) -> MessageTemplate:
-    prefix = digest_prefix(digest.date, digest.newsletter)
-    meta: dict[str, Any] = json.loads(storage.read_bytes(f"{prefix}/email.json"))
+    files = keys.edition(digest.newsletter, digest.date)
+    meta: dict[str, Any] = json.loads(storage.read_bytes(files.email_meta))
 
-    def read(name: str) -> str | None:
-        key = f"{prefix}/{name}"
+    def read(key: str) -> str | None:
         return storage.read_bytes(key).decode("utf-8") if storage.exists(key) else None
 
     return MessageTemplate(
         settings,
         subject=str(meta.get("subject") or digest.subject),
-        html=storage.read_bytes(f"{prefix}/email.html").decode("utf-8"),
-        text=storage.read_bytes(f"{prefix}/email.txt").decode("utf-8"),
-        html_no_audio=read(f"{NO_AUDIO}.html"),
-        text_no_audio=read(f"{NO_AUDIO}.txt"),
+        html=storage.read_bytes(files.email_html).decode("utf-8"),
+        text=storage.read_bytes(files.email_text).decode("utf-8"),
+        html_no_audio=read(files.no_audio_html),
+        text_no_audio=read(files.no_audio_text),
         campaign=f"digest-{edition_path(digest.newsletter, digest.date).replace('/', '-')}",
         lang=str(meta.get("lang") or "en"),
     )

@@ -23,10 +23,9 @@ from sqlalchemy.orm import Session
 
 from worker import newsletters
 from worker.digest.message import Recipient, template_from_storage
-from worker.digest.service import digest_prefix
 from worker.edition.lookup import DEFAULT_SLUG, find
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 WIDTHS = (375, 680)
@@ -127,17 +126,17 @@ def preview(
     first, through the lifecycle, so a preview never bypasses the edition's rules)."""
     slug, _ = key = newsletters.edition_key(settings, day)
     digest = find(session, key)
-    prefix = digest_prefix(day, slug)
-    if digest is None or not storage.exists(f"{prefix}/digest.html"):
+    files = keys.edition(slug, day)
+    if digest is None or not storage.exists(files.web_html):
         raise PreviewError(f"no edition of {day.isoformat()} has been built")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = day.isoformat() if slug == DEFAULT_SLUG else f"{slug}-{day.isoformat()}"
-    html = storage.read_bytes(f"{prefix}/digest.html").decode("utf-8")
+    html = storage.read_bytes(files.web_html).decode("utf-8")
     html_path = out_dir / f"{stem}.html"
     text_path = out_dir / f"{stem}.txt"
     eml_path = out_dir / f"{stem}.eml"
     html_path.write_text(html, encoding="utf-8")
-    text_path.write_bytes(storage.read_bytes(f"{prefix}/digest.txt"))
+    text_path.write_bytes(storage.read_bytes(files.web_text))
     sample = Recipient(
         subscriber_id=0,
         email="editor@example.org",

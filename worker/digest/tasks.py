@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from worker import newsletters
 from worker.celery_app import app, current_settings
 from worker.db import session_scope
-from worker.digest.service import build_digest, digest_summary
+from worker.digest.build import build_digest, digest_summary
 from worker.edition import lifecycle
 from worker.edition.lookup import find
 from worker.models import Digest

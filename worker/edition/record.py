@@ -26,7 +26,7 @@ from worker.storage import Storage
 
 log = logging.getLogger(__name__)
 # (session, settings, storage, day) -> the digest with its content (re)built; the tasks wire
-# worker.digest.service.build_digest with the audio stage's briefing (worker/digest/tasks.py)
+# worker.digest.build.build_digest with the audio stage's briefing (worker/digest/tasks.py)
 Builder = Callable[[Session, Settings, Storage, date], Digest]
 
 

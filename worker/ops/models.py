@@ -1,6 +1,6 @@
 """The ops console's tables: accounts, their sessions, per-IP login failures, the audit log.
 
-Imported at the end of worker/models.py, so `Base.metadata` (and the migrations) see them.
+worker/schema.py gathers them with the other tables for the migrations.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from worker.models import Base, utcnow
+from worker.models.base import Base, utcnow
 
 
 class Role(enum.StrEnum):

@@ -15,11 +15,10 @@ from sqlalchemy.orm import Session
 from worker.delivery import ledger
 from worker.delivery.subscribers import validate_address
 from worker.digest.message import Recipient, template_from_storage
-from worker.digest.service import digest_prefix
 from worker.edition.lookup import find
 from worker.newsletters import edition_key
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 TEST_HEADER = "X-Digestcast-Test"
 
@@ -44,7 +43,7 @@ def _message(
     # the edition of the newsletter `settings` is scoped to (the console's chosen one)
     slug, _ = key = edition_key(settings, day)
     digest = find(session, key)
-    if digest is None or not storage.exists(f"{digest_prefix(day, slug)}/email.json"):
+    if digest is None or not storage.exists(keys.edition(slug, day).email_meta):
         raise NotBuilt(f"no edition of {day.isoformat()} has been built")
     sample = Recipient(
         subscriber_id=0,

@@ -14,7 +14,7 @@ from tests.conftest import EXAMPLES
 from tests.web.ops.conftest import csrf, sign_in
 from web.app import create_app
 from worker import db, newsletters
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.edition import lifecycle
 from worker.edition.lookup import find
 from worker.models import Delivery, Digest, DigestState

@@ -47,10 +47,10 @@ from worker.digest.render import Rendered, line, render
 from worker.digest.select import release, select_items, window_for
 from worker.digest.weekly import select_week
 from worker.edition import core
-from worker.edition.lookup import DEFAULT_SLUG, edition_path, find
+from worker.edition.lookup import find
 from worker.models import Digest, DigestState
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 # (session, settings, storage, digest_id) -> the briefing's metadata or None
 Briefing = Callable[[Session, Settings, Storage, int], "dict[str, Any] | None"]
@@ -59,12 +59,7 @@ log = logging.getLogger(__name__)
 
 NEUTRAL_GREETING = "Good morning."
 EMPTY_DAY = core.EMPTY_DAY
-NO_AUDIO = "email-noaudio"  # the edition without listen links and briefing bar
 SUBJECT_MAX = 110
-
-
-def digest_prefix(day: date, newsletter: str = DEFAULT_SLUG) -> str:
-    return f"digests/{edition_path(newsletter, day)}"
 
 
 def make_subject(view: DigestView) -> str:
@@ -118,18 +113,22 @@ def _build_briefing(
 
 
 def _store(
-    storage: Storage, prefix: str, rendered: Rendered, no_audio: Rendered | None, subject: str
+    storage: Storage,
+    files: keys.EditionFiles,
+    rendered: Rendered,
+    no_audio: Rendered | None,
+    subject: str,
 ) -> None:
     day = rendered.view.day
     view = rendered.view
-    storage.write_bytes(f"{prefix}/email.html", rendered.html.encode("utf-8"))
-    storage.write_bytes(f"{prefix}/email.txt", rendered.text.encode("utf-8"))
+    storage.write_bytes(files.email_html, rendered.html.encode("utf-8"))
+    storage.write_bytes(files.email_text, rendered.text.encode("utf-8"))
     if no_audio is not None:
-        storage.write_bytes(f"{prefix}/{NO_AUDIO}.html", no_audio.html.encode("utf-8"))
-        storage.write_bytes(f"{prefix}/{NO_AUDIO}.txt", no_audio.text.encode("utf-8"))
+        storage.write_bytes(files.no_audio_html, no_audio.html.encode("utf-8"))
+        storage.write_bytes(files.no_audio_text, no_audio.text.encode("utf-8"))
     else:
-        storage.delete(f"{prefix}/{NO_AUDIO}.html")
-        storage.delete(f"{prefix}/{NO_AUDIO}.txt")
+        storage.delete(files.no_audio_html)
+        storage.delete(files.no_audio_text)
     meta = {
         "date": day.isoformat(),
         "subject": subject,
@@ -140,14 +139,14 @@ def _store(
         "browser_url": view.browser_url,
         "stories": [asdict(s) for s in view.stories],
     }
-    storage.write_bytes(f"{prefix}/email.json", json.dumps(meta, indent=2).encode("utf-8"))
+    storage.write_bytes(files.email_meta, json.dumps(meta, indent=2).encode("utf-8"))
     # the web copy is the edition in full: the trimmed email's "more on the site" points here
-    storage.write_bytes(f"{prefix}/digest.html", web_copy(rendered.full_html, view).encode("utf-8"))
-    storage.write_bytes(f"{prefix}/digest.txt", web_copy(rendered.text, view).encode("utf-8"))
+    storage.write_bytes(files.web_html, web_copy(rendered.full_html, view).encode("utf-8"))
+    storage.write_bytes(files.web_text, web_copy(rendered.text, view).encode("utf-8"))
 
 
-def _stored_meta(storage: Storage, prefix: str) -> dict[str, Any]:
-    key = f"{prefix}/email.json"
+def _stored_meta(storage: Storage, files: keys.EditionFiles) -> dict[str, Any]:
+    key = files.email_meta
     if not storage.exists(key):
         return {}
     meta: dict[str, Any] = json.loads(storage.read_bytes(key))
@@ -198,7 +197,7 @@ def build_digest(
         render(view.without_audio(), settings.digest_html_budget_bytes) if view.has_audio else None
     )
     subject = edits.subject or make_subject(view)
-    _store(storage, digest_prefix(day, newsletter.slug), rendered, no_audio, subject)
+    _store(storage, keys.edition(newsletter.slug, day), rendered, no_audio, subject)
 
     digest.subject = subject
     digest.window_start = window.start
@@ -234,7 +233,7 @@ def digest_summary(session: Session, storage: Storage, digest: Digest) -> dict[s
         "html_bytes": digest.html_bytes,
         "degradations": list(digest.degradations),
         "newsletter": digest.newsletter,
-        "briefing_minutes": _stored_meta(
-            storage, digest_prefix(digest.date, digest.newsletter)
-        ).get("briefing_minutes"),
+        "briefing_minutes": _stored_meta(storage, keys.edition(digest.newsletter, digest.date)).get(
+            "briefing_minutes"
+        ),
     }

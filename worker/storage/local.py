@@ -1,9 +1,4 @@
-"""Where files live: keys like `articles/2026/11/27/<slug>/audio.mp3` under DATA_DIR.
-
-Keys are made by the project (never taken from a feed or a request); `_check_key` still refuses
-anything that could escape the root. Writes are atomic: a temporary name, then a rename.
-The S3-compatible backend (issue 8) implements the same protocol with the same keys.
-"""
+"""Files under DATA_DIR, written atomically: a temporary name, then a rename."""
 
 from __future__ import annotations
 
@@ -11,37 +6,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
-from worker.settings import Settings
-
-
-class StorageError(ValueError):
-    pass
-
-
-def check_key(key: str) -> str:
-    if (
-        not key
-        or key.startswith("/")
-        or "\\" in key
-        or "\x00" in key
-        or any(part in ("", ".", "..") for part in key.split("/"))
-    ):
-        raise StorageError(f"refusing storage key {key!r}")
-    return key
-
-
-class Storage(Protocol):
-    def write_bytes(self, key: str, data: bytes) -> None: ...
-    def read_bytes(self, key: str) -> bytes: ...
-    def exists(self, key: str) -> bool: ...
-    def size(self, key: str) -> int: ...
-    def delete(self, key: str) -> None: ...
-    def list(self, prefix: str) -> Iterator[str]: ...
-    def local_path(self, key: str) -> Path | None:
-        """A filesystem path for the key when the backend has one (for serving ranges)."""
-        ...
+from worker.storage.base import StorageError, check_key
 
 
 class LocalStorage:
@@ -132,11 +99,3 @@ class LocalStorage:
         except BaseException:
             os.close(fd)
             raise
-
-
-def get_storage(settings: Settings) -> Storage:
-    if settings.storage_url:
-        from worker.s3storage import S3Storage
-
-        return S3Storage.from_url(settings.storage_url)
-    return LocalStorage(settings.data_dir)

@@ -18,7 +18,7 @@ from tests.audio.levels import assert_podcast_grade
 from tests.conftest import unavailable
 from worker.audio import engines, mp3, neural, pcm
 from worker.audio.gtts_engine import tokenize_text
-from worker.audio.service import (
+from worker.audio.synthesis import (
     article_speech,
     audio_status,
     synthesize_article,

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 from worker.audio import engines, master, mp3
 from worker.audio.captions import Cue, merge, plain_text, webvtt
 from worker.audio.cover import cover_png
-from worker.audio.engines import Outcome, speak, speak_offline
+from worker.audio.engines import SpeakResult, speak, speak_offline
 from worker.audio.gtts_engine import GttsFailure, Spoken, endpoint_reachable, tokenize_text
 from worker.audio.master import Mastering
 from worker.audio.text import Piece, SpeechText, lexicon_at, prepare
 from worker.models import Article, Audio, AudioState
 from worker.settings import Settings
-from worker.storage import Storage
+from worker.storage import Storage, keys
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ def synthesize_article(
         not force
         and row.text_hash == speech.text_hash
         and row.state in (AudioState.done, AudioState.fallback)
-        and storage.exists(f"{prefix}/audio.mp3")
-        and storage.exists(f"{prefix}/audio.json")  # written last: the set is complete
+        and storage.exists(keys.article(prefix).audio.mp3)
+        and storage.exists(keys.article(prefix).audio.meta)  # written last: the set is complete
     ):
         result.update(
             status="unchanged",
@@ -160,12 +160,12 @@ def synthesize_article(
                 raise
             # the endpoint answered with something that is not MP3 audio: speak it offline
             offline = speak_offline(settings, plan, speech.language)
-            outcome = Outcome(offline, f"gTTS audio unusable: {exc}")
+            outcome = SpeakResult(offline, f"gTTS audio unusable: {exc}")
             rendered = render(outcome.spoken, plan, mastering)
         data = mp3.tag(rendered.encoded.data, _article_tags(settings, article))
         spoken = outcome.spoken
         if reason and not outcome.fallback_reason:
-            outcome = Outcome(spoken, reason)
+            outcome = SpeakResult(spoken, reason)
         meta = _write_files(
             storage, prefix, speech, spoken, data, rendered, mastering, outcome.fallback_reason
         )
@@ -222,6 +222,7 @@ def _write_files(
     mastering: Mastering,
     fallback_reason: str | None,
 ) -> dict[str, Any]:
+    files = keys.article(prefix).audio
     probe = mp3.probe(data)
     meta: dict[str, Any] = {
         "engine": spoken.engine,
@@ -239,16 +240,16 @@ def _write_files(
         "paragraphs": len(speech.paragraphs),
         "characters": speech.characters,
         "fallback_reason": fallback_reason,
-        "captions": f"{prefix}/audio.vtt",
-        "transcript": f"{prefix}/audio.txt",
+        "captions": files.captions,
+        "transcript": files.transcript,
         "paragraph_times": [[round(a, 3), round(b, 3)] for a, b in rendered.paragraphs],
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     # each write is atomic (temporary name + rename); audio.json last marks the set complete
-    storage.write_bytes(f"{prefix}/audio.mp3", data)
-    storage.write_bytes(f"{prefix}/audio.vtt", webvtt(rendered.cues).encode())
-    storage.write_bytes(f"{prefix}/audio.txt", plain_text(speech.display).encode())
-    write_meta(storage, f"{prefix}/audio.json", meta)
+    storage.write_bytes(files.mp3, data)
+    storage.write_bytes(files.captions, webvtt(rendered.cues).encode())
+    storage.write_bytes(files.transcript, plain_text(speech.display).encode())
+    write_meta(storage, files.meta, meta)
     return meta
 
 
@@ -257,7 +258,7 @@ def write_meta(storage: Storage, key: str, meta: dict[str, Any]) -> None:
 
 
 def read_audio_meta(storage: Storage, article: Article) -> dict[str, Any] | None:
-    key = f"{article.storage_prefix}/audio.json"
+    key = keys.article(article.storage_prefix).audio.meta
     if not storage.exists(key):
         return None
     meta: dict[str, Any] = json.loads(storage.read_bytes(key))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from worker.s3storage import S3Storage, parse_url
 from worker.settings import Settings
 from worker.storage import StorageError, get_storage
+from worker.storage.s3 import S3Storage, parse_url
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tests.digest.conftest import DAY, Factory, sample_day
-from worker.digest.service import build_digest
+from worker.digest.build import build_digest
 from worker.models import Article, Digest
 from worker.settings import Settings
 from worker.storage import LocalStorage

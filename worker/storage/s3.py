@@ -22,19 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from worker.storage import StorageError, check_key
-
-_CONTENT_TYPES = {
-    ".json": "application/json",
-    ".mp3": "audio/mpeg",
-    ".html": "text/html; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".xml": "application/rss+xml; charset=utf-8",
-    ".vtt": "text/vtt; charset=utf-8",
-    ".srt": "application/x-subrip",
-    ".jpg": "image/jpeg",
-    ".png": "image/png",
-}
+from worker.storage.base import StorageError, check_key, content_type
 
 
 @dataclass(frozen=True)
@@ -67,10 +55,6 @@ def parse_url(url: str) -> S3Location:
         region=query.get("region"),
         addressing_style=query.get("addressing_style"),
     )
-
-
-def content_type(key: str) -> str:
-    return _CONTENT_TYPES.get(Path(key).suffix.lower(), "application/octet-stream")
 
 
 @dataclass(frozen=True)
