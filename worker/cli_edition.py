@@ -19,9 +19,9 @@ STOP_WAIT_SECONDS = 15.0
 
 
 def _report(outcome: object) -> None:
-    from worker.edition.lifecycle import Outcome
+    from worker.edition.lifecycle import TransitionOutcome
 
-    assert isinstance(outcome, Outcome)
+    assert isinstance(outcome, TransitionOutcome)
     if not outcome.ok:
         err.print(f"[red]{outcome.line()}[/red]")
         raise typer.Exit(1)

@@ -1,6 +1,6 @@
 """What every lifecycle action shares: who asks, the edition's state as the rules see it, the
-state change with its audit row (`edition_events`: who, why, when, from, to), and the Outcome
-it returns (`Outcome.line()` is what the CLI prints, `Outcome.as_dict()` what tasks and the
+state change with its audit row (`edition_events`: who, why, when, from, to), and the
+TransitionOutcome it returns (`.line()` is what the CLI prints, `.as_dict()` what tasks and the
 ops API return). The caller holds the edition's row lock (lookup.lock) and commits."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ Builder = Callable[[Session, Settings, Storage, date], Digest]
 
 
 @dataclass
-class Outcome:
+class TransitionOutcome:
     action: str
     ok: bool
     day: date | None
@@ -85,10 +85,12 @@ def state_of(digest: Digest | None) -> State | None:
     return State(digest.state)
 
 
-def refuse(action: Action, key: EditionKey, digest: Digest | None, reason: str) -> Outcome:
+def refuse(
+    action: Action, key: EditionKey, digest: Digest | None, reason: str
+) -> TransitionOutcome:
     log.info("edition %s: %s refused: %s", key, action, reason)
     state = str(digest.state) if digest is not None else None
-    return Outcome(
+    return TransitionOutcome(
         str(action),
         False,
         digest.date if digest else (key if isinstance(key, date) else None),
@@ -109,7 +111,7 @@ def move(
     detail: dict[str, Any] | None = None,
     state_reason: str | None = None,
     before: State | Literal["row"] | None = "row",
-) -> Outcome:
+) -> TransitionOutcome:
     """Change the state and write the audit row (the caller holds the lock and commits);
     `before`: the state before a build that ran in this transaction (else the row's)."""
     before = state_of(digest) if before == "row" else before
@@ -127,7 +129,7 @@ def move(
         )
     )
     session.flush()
-    return Outcome(
+    return TransitionOutcome(
         str(action),
         True,
         digest.date,

@@ -21,7 +21,7 @@ from worker.delivery.resend import requeue
 from worker.edition import _fanout, core
 from worker.edition.core import Action, State
 from worker.edition.lookup import EditionKey, lock
-from worker.edition.record import Outcome, move, operator, refuse, scoped_key, state_of
+from worker.edition.record import TransitionOutcome, move, operator, refuse, scoped_key, state_of
 from worker.edition.stop import sweep_cancelled
 from worker.models import Delivery, DeliveryState, Digest, utcnow
 from worker.settings import Settings
@@ -48,7 +48,7 @@ def fan_out(settings: Settings, digest_id: int) -> dict[str, Any]:
 
 def resume(
     settings: Settings, key: EditionKey, *, by: str | None = None, reason: str = ""
-) -> Outcome:
+) -> TransitionOutcome:
     """Send on exactly where it stopped: the queued rows are dispatched again (a fan-out that
     was cut short is completed first); what was sent stays sent."""
     who = operator(by)

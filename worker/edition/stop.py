@@ -16,7 +16,7 @@ from worker import db
 from worker.edition import core
 from worker.edition.core import Action, State
 from worker.edition.lookup import EditionKey, lock
-from worker.edition.record import Outcome, move, operator, refuse, scoped_key, state_of
+from worker.edition.record import TransitionOutcome, move, operator, refuse, scoped_key, state_of
 from worker.models import Delivery, DeliveryState
 from worker.settings import Settings
 
@@ -24,7 +24,7 @@ from worker.settings import Settings
 def pause(
     settings: Settings, key: EditionKey, *, by: str | None = None, reason: str = "",
     wait_seconds: float = 0.0,
-) -> Outcome:  # fmt: skip
+) -> TransitionOutcome:  # fmt: skip
     """Stop claiming: batches stop within about a second, after the message on the wire, and
     give their claimed rows back. `wait_seconds`: wait until no row is being sent."""
     who = operator(by)
@@ -43,7 +43,7 @@ def pause(
 def cancel(
     settings: Settings, key: EditionKey, *, by: str | None = None, reason: str = "",
     wait_seconds: float = 0.0,
-) -> Outcome:  # fmt: skip
+) -> TransitionOutcome:  # fmt: skip
     """Stop for good: rows not sent become `cancelled`, what was sent stays sent."""
     who = operator(by)
     with db.session_scope(settings) as session:
