@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from worker.outage import is_redis, redis_client
 from worker.queues import BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
@@ -46,8 +47,6 @@ CELERY_QUEUE = BULK_QUEUE
 
 def queue_depth(broker_url: str, queue: str = CELERY_QUEUE) -> int:
     """Messages waiting in the Redis list Celery uses for `queue` (kombu's Redis transport)."""
-    from worker.outage import redis_client
-
     client = redis_client(broker_url)
     try:
         return int(client.llen(queue))
@@ -176,7 +175,7 @@ class DatabaseCollector(Collector):
                 "Sources whose last fetch failed",
                 value=int(failing or 0),
             )
-        if self.settings.broker_url and self.settings.broker_url.startswith(("redis", "unix")):
+        if self.settings.broker_url and is_redis(self.settings.broker_url):
             q = GaugeMetricFamily(
                 "digestcast_queue_depth", "Tasks waiting in the broker queue", labels=["queue"]
             )
