@@ -27,6 +27,7 @@ from worker.edition.record import (
     TransitionOutcome,
     counts_of,
     history,
+    lock_for,
     move,
     operator,
     refuse,
@@ -226,10 +227,9 @@ def approve(
         return refused
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, scoped_key(settings, day))
-        why = core.refusal(Action.approve, state_of(digest), digest.skip_reason if digest else None)
-        if digest is None or why:
-            return refuse(Action.approve, day, digest, why or "not built yet")
+        digest = lock_for(session, settings, day, Action.approve)
+        if isinstance(digest, TransitionOutcome):
+            return digest
         digest.approved_at = now
         outcome = move(session, digest, Action.approve, State.built, who, reason)
     if now >= core.fire_on(day, settings.send_time, settings.tz):

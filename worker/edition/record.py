@@ -1,7 +1,8 @@
 """What every lifecycle action shares: who asks, the edition's state as the rules see it, the
 state change with its audit row (`edition_events`: who, why, when, from, to), and the
 TransitionOutcome it returns (`.line()` is what the CLI prints, `.as_dict()` what tasks and the
-ops API return). The caller holds the edition's row lock (lookup.lock) and commits."""
+ops API return). The caller holds the edition's row lock (lookup.lock, or lock_for here, which
+also asks the rules) and commits."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from worker.edition import core
 from worker.edition.core import Action, State
-from worker.edition.lookup import EditionKey
+from worker.edition.lookup import EditionKey, lock
 from worker.models import Digest, EditionEvent
 from worker.newsletters import edition_key
 from worker.settings import Settings
@@ -99,6 +100,18 @@ def refuse(
         state,
         reason,
     )
+
+
+def lock_for(
+    session: Session, settings: Settings, key: EditionKey, action: Action
+) -> Digest | TransitionOutcome:
+    """The edition's row, locked, when the rules allow `action` on it now; else the refusal
+    to return (an edition nobody built is refused too)."""
+    digest = lock(session, scoped_key(settings, key))
+    why = core.refusal(action, state_of(digest), digest.skip_reason if digest else None)
+    if digest is None or why:
+        return refuse(action, key, digest, why or "not built yet")
+    return digest
 
 
 def move(
