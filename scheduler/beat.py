@@ -20,6 +20,7 @@ from celery.signals import beat_init
 from redbeat.schedulers import RedBeatScheduler, RedBeatSchedulerEntry
 
 from scheduler.schedule import beat_schedule
+from worker.outage import is_redis
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def configure_beat(app: Celery, settings: Settings) -> Celery:
             "beat needs DIGESTCAST_BROKER_URL=redis://...; in embedded mode tasks run "
             "in-process: schedule `digestcast run` with cron instead"
         )
-    if not broker.startswith(("redis://", "rediss://")):
+    if not is_redis(broker):
         raise BeatConfigError(f"redbeat keeps its schedule and lock in Redis; broker is {broker!r}")
     app.conf.update(
         beat_schedule=beat_schedule(settings),

@@ -12,6 +12,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -22,6 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from worker.urlquery import flag, query_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = PROJECT_ROOT / "examples" / "sources.toml"
@@ -244,6 +247,22 @@ class Settings(BaseSettings):
             and all(c.isalnum() or c in "/_-." for c in value)
         ):
             raise ValueError("MEDIA_ACCEL_PREFIX must look like /_media/ (or be empty)")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        # read at start-up, not at the first send: a typo in ?verify= must not turn
+        # certificate checks off, a bad port must not fail every batch of the day
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parts.scheme!r}")
+        query = query_of(parts.query)
+        flag(query, "starttls", False)
+        flag(query, "verify", True)
+        _ = parts.port  # ValueError for a port out of range or not a number
         return value
 
     @field_validator("secret_key_fallbacks", mode="before")

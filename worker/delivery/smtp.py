@@ -16,11 +16,12 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from worker.delivery.address import ascii_domain
 from worker.delivery.throttle import ConnectionSlots
 from worker.delivery.transport import Envelope, SendResult, Waiting
+from worker.urlquery import flag, query_of
 
 log = logging.getLogger(__name__)
 _EOL = re.compile(rb"\r\n|\r|\n")
@@ -45,21 +46,16 @@ class SmtpConfig:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parts.scheme!r}")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-
-        def flag(name: str, default: bool) -> bool:
-            value = query.get(name)
-            return default if value is None else value.lower() in ("1", "true", "yes", "on")
-
+        query = query_of(parts.query)
         implicit = parts.scheme == "smtps"
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (465 if implicit else 25),
             implicit_tls=implicit,
-            starttls=flag("starttls", False) and not implicit,
+            starttls=flag(query, "starttls", False) and not implicit,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
-            verify=flag("verify", True),
+            verify=flag(query, "verify", True),
             timeout=float(query.get("timeout", timeout)),
         )
 

@@ -18,15 +18,14 @@ import logging
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from worker.inbox.handle import Handled, Summary
 from worker.settings import Settings
+from worker.urlquery import flag, query_of
 
 log = logging.getLogger(__name__)
 KEYWORD = "$Digestcast"
-_YES = ("1", "true", "yes", "on")
-_NO = ("0", "false", "no", "off")
 
 
 class ImapError(RuntimeError):
@@ -56,17 +55,11 @@ class ImapConfig:
             raise ImapError("INBOX_IMAP_URL needs a user name (imaps://user:password@host/INBOX)")
         if not parts.hostname:
             raise ImapError("INBOX_IMAP_URL needs a host (imaps://user:password@host/INBOX)")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-
-        def flag(name: str, default: bool) -> bool:
-            value = query.get(name)
-            if value is None:
-                return default
-            if value.lower() in _YES or value.lower() in _NO:
-                return value.lower() in _YES
-            # a typo must not be read as "off": verify=ture would skip certificate checks
-            raise ImapError(f"INBOX_IMAP_URL: {name}={value!r} is not one of 1/0, true/false")
-
+        query = query_of(parts.query)
+        try:
+            starttls, verify = flag(query, "starttls", False), flag(query, "verify", True)
+        except ValueError as error:
+            raise ImapError(f"INBOX_IMAP_URL: {error}") from None
         try:
             port = parts.port  # urllib raises ValueError for a port out of range or not a number
             seconds = float(query.get("timeout", timeout))
@@ -82,8 +75,8 @@ class ImapConfig:
             password=unquote(parts.password or ""),
             mailbox=unquote(parts.path.lstrip("/")) or "INBOX",
             implicit_tls=implicit,
-            starttls=flag("starttls", False) and not implicit,
-            verify=flag("verify", True),
+            starttls=starttls and not implicit,
+            verify=verify,
             timeout=seconds,
         )
 
