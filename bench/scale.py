@@ -136,7 +136,14 @@ def ledger_bytes_per_row(settings: Settings) -> tuple[float, int]:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE deliveries")
         )
-        size = conn.scalar(text("SELECT pg_total_relation_size('deliveries')"))
+        # a partitioned table has no storage of its own: its months' sizes add up
+        size = conn.scalar(
+            text(
+                "SELECT pg_total_relation_size('deliveries') + coalesce(sum("
+                "pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+                " WHERE inhparent = 'deliveries'::regclass"
+            )
+        )
         rows = conn.scalar(text("SELECT count(*) FROM deliveries"))
     return size / max(rows, 1), rows
 
