@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,20 +30,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from pydantic import SecretStr  # noqa: E402
-from send import (  # noqa: E402
-    create_database,
-    find_postfix_tool,
-    html_kb_for_wire_size,
-    start_cluster,
-    start_sink,
-    stop_all,
-)
+from send import html_kb_for_wire_size, rig, timed_send  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from timing import median_ms  # noqa: E402
 
-from tests.delivery.cluster import Cluster, peak_rss_kib  # noqa: E402
+from tests.delivery.cluster import Cluster  # noqa: E402
 from tests.delivery.helpers import stage_digest  # noqa: E402
-from tests.delivery.smtp_server import free_port  # noqa: E402
 from worker import db  # noqa: E402
 from worker.models import partitions  # noqa: E402
 from worker.settings import Settings  # noqa: E402
@@ -177,24 +168,10 @@ def ops_token(settings: Settings) -> str:
 
 def send(cluster: Cluster, settings: Settings, day: date, count: int) -> tuple[float, int]:
     """Send the day's edition to the first `count` subscribers; (seconds, peak RSS KiB)."""
-    from worker.edition.progress import wait_for_drain
-    from worker.edition.tasks import send_task
-
     want_daily(settings, count)
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, day=day, kb=html_kb_for_wire_size(settings))
-    cluster.start_worker("scale", concurrency=2, pool="prefork")
-    try:
-        started = time.perf_counter()
-        send_task.apply_async(args=(digest_id,))
-        result = wait_for_drain(settings, digest_id, timeout=3600, poll_seconds=0.5)
-        elapsed = time.perf_counter() - started
-        if result["counts"].get("sent", 0) != count:
-            raise SystemExit(f"expected {count} sent, ledger says {result['counts']}")
-        pids = cluster.worker_pids("scale")
-        return elapsed, max(peak_rss_kib(pid) for pid in pids[1:])
-    finally:
-        cluster.kill_worker("scale")
+    return timed_send(cluster, settings, digest_id, count, "scale", timeout=3600, poll=0.5)
 
 
 def prefill_year(settings: Settings, first_day: date, days: int, subscribers: int) -> None:
@@ -237,14 +214,8 @@ def prefill_year(settings: Settings, first_day: date, days: int, subscribers: in
 
 
 def main() -> None:
-    sink = find_postfix_tool("smtp-sink")
-    port = free_port()
-    sink_proc = start_sink(sink, port)
-    workdir = Path(tempfile.mkdtemp(prefix="digestcast-scale-"))
-    dbname, url = create_database()
-    cluster: Cluster | None = None
-    try:
-        cluster, settings = start_cluster(workdir, url, port)
+    with rig("digestcast-scale-") as run:
+        cluster, settings = run.start_cluster()
         settings = settings.model_copy(
             update={"admin_token": SecretStr("bench-admin-token-0123456789")}
         )
@@ -289,8 +260,6 @@ def main() -> None:
             "no more than +10%",
             growth <= 10,
         )
-    finally:
-        stop_all(cluster, sink_proc, dbname, workdir)
 
 
 def year_figures(cluster: Cluster, settings: Settings, day: date) -> None:

@@ -29,9 +29,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -43,6 +46,9 @@ from tests.delivery.helpers import add_subscribers, digest_bodies, stage_digest 
 from tests.delivery.smtp_server import free_port  # noqa: E402
 from worker import db  # noqa: E402
 from worker.settings import Settings  # noqa: E402
+
+if TYPE_CHECKING:
+    from worker.edition.progress import Progress
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20000"))
@@ -137,31 +143,53 @@ def send_once(
     """Send one digest to every subscriber; returns (messages/s, peak RSS KiB of a pool
     process, bytes of a message)."""
     from worker.delivery import sender
-    from worker.edition.progress import wait_for_drain
-    from worker.edition.tasks import send_task
 
     with db.session_scope(settings) as session:
         digest_id = stage_digest(session, settings, day=day, kb=html_kb_for_wire_size(settings))
     size = len(sample_message(settings, sender.message_template(settings, digest_id)))
-    cluster.start_worker("bench", concurrency=2, pool="prefork")
+
+    def show(done: int, total: int, label: str) -> None:
+        print(f"\r  {done:>7}/{total} {label:<24}", end="", flush=True)
+
+    elapsed, rss = timed_send(
+        cluster, settings, digest_id, subscribers, "bench", timeout=900, poll=0.25, progress=show
+    )
+    return subscribers / elapsed, rss, size
+
+
+def timed_send(
+    cluster: Cluster,
+    settings: Settings,
+    digest_id: int,
+    expected: int,
+    worker: str,
+    *,
+    timeout: float,
+    poll: float,
+    progress: Progress | None = None,
+) -> tuple[float, int]:
+    """Edition `digest_id` sent by one `celery worker --concurrency=2` (prefork) named
+    `worker`, from `digest.send` until the ledger drains: (seconds, peak RSS KiB of its pool
+    processes). Stops the run unless exactly `expected` rows were sent."""
+    from worker.edition.progress import wait_for_drain
+    from worker.edition.tasks import send_task
+
+    cluster.start_worker(worker, concurrency=2, pool="prefork")
     try:
         started = time.perf_counter()
         send_task.apply_async(args=(digest_id,))
-
-        def show(done: int, total: int, label: str) -> None:
-            print(f"\r  {done:>7}/{total} {label:<24}", end="", flush=True)
-
-        result = wait_for_drain(settings, digest_id, progress=show, timeout=900, poll_seconds=0.25)
+        result = wait_for_drain(
+            settings, digest_id, progress=progress, timeout=timeout, poll_seconds=poll
+        )
         elapsed = time.perf_counter() - started
-        print()
-        sent = result["counts"].get("sent", 0)
-        if sent != subscribers:
-            raise SystemExit(f"expected {subscribers} sent, ledger says {result['counts']}")
-        pids = cluster.worker_pids("bench")
-        rss = max(peak_rss_kib(pid) for pid in pids[1:]) if len(pids) > 1 else 0
-        return sent / elapsed, rss, size
+        if progress is not None:
+            print()  # after the progress line
+        if result["counts"].get("sent", 0) != expected:
+            raise SystemExit(f"expected {expected} sent, ledger says {result['counts']}")
+        pids = cluster.worker_pids(worker)
+        return elapsed, max((peak_rss_kib(pid) for pid in pids[1:]), default=0)
     finally:
-        cluster.kill_worker("bench")
+        cluster.kill_worker(worker)
 
 
 def dkim_key(path: Path) -> Path:
@@ -234,32 +262,50 @@ def start_cluster(workdir: Path, url: str, port: int) -> tuple[Cluster, Settings
     return cluster, settings
 
 
-def stop_all(
-    cluster: Cluster | None, sink: subprocess.Popen[bytes], dbname: str, workdir: Path
-) -> None:
-    """Everything a run started, stopped and removed (its database and files too)."""
-    if cluster is not None:
-        cluster.close()
-    sink.terminate()
-    sink.wait(timeout=10)
-    db.get_engine.cache_clear()
-    drop_database(dbname)
-    shutil.rmtree(workdir, ignore_errors=True)
+@dataclass
+class Rig:
+    """What a run starts: smtp-sink on `port`, database `url`, a work folder, and the cluster
+    once `start_cluster` made it."""
+
+    port: int
+    url: str
+    workdir: Path
+    cluster: Cluster | None = None
+
+    def start_cluster(self) -> tuple[Cluster, Settings]:
+        self.cluster, settings = start_cluster(self.workdir, self.url, self.port)
+        return self.cluster, settings
+
+
+@contextmanager
+def rig(prefix: str) -> Iterator[Rig]:
+    """smtp-sink on a free port, a new database and a work folder named `prefix`...: at the end
+    everything the run started is stopped and removed (its database and files too)."""
+    port = free_port()
+    sink = start_sink(find_postfix_tool("smtp-sink"), port)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    dbname, url = create_database()
+    run = Rig(port, url, workdir)
+    try:
+        yield run
+    finally:
+        if run.cluster is not None:
+            run.cluster.close()
+        sink.terminate()
+        sink.wait(timeout=10)
+        db.get_engine.cache_clear()
+        drop_database(dbname)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
-    sink = find_postfix_tool("smtp-sink")
     source = find_postfix_tool("smtp-source")
-    port = free_port()
-    sink_proc = start_sink(sink, port)
-    workdir = Path(tempfile.mkdtemp(prefix="digestcast-bench-"))
-    dbname, url = create_database()
-    cluster: Cluster | None = None
-    try:
+    with rig("digestcast-bench-") as run:
+        port, url, workdir = run.port, run.url, run.workdir
         base = [baseline(source, port, MESSAGES)]
         print(f"smtp-source -> smtp-sink: {base[0]:,.0f} messages/s ({SIZE:,} bytes, 2 sessions)")
 
-        cluster, settings = start_cluster(workdir, url, port)
+        cluster, settings = run.start_cluster()
         with db.session_scope(settings) as session:
             add_subscribers(session, MESSAGES)
         day = date(2026, 11, 27)
@@ -295,8 +341,6 @@ def main() -> None:
             signed = signed_rounds(cluster, settings, workdir, source, port, day, base[-1])
             print(f"signed ratios {', '.join(f'{r:.2f}' for r in signed)} (min {min(signed):.2f})")
             print(f"signed ratio: {statistics.median(signed):.2f} (goal >= 0.7)")
-    finally:
-        stop_all(cluster, sink_proc, dbname, workdir)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ is kept as allowed and leaves the rest to the full stack, which asks.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import date
 from typing import Any
@@ -18,30 +17,27 @@ from typing import Any
 from sqlalchemy import select
 
 from worker.db import session_scope
-from worker.edition.lookup import DEFAULT_SLUG, PUBLISHED
+from worker.edition.lookup import PUBLISHED
 from worker.models import Digest
 from worker.settings import Settings
+from worker.storage import keys
 
-# digests/<day>/... (the default newsletter) or digests/<slug>/<day>/...
-EDITION_KEY = re.compile(
-    r"digests/(?:(?P<slug>[a-z0-9][a-z0-9_-]{0,63})/)?(?P<day>\d{4}-\d{2}-\d{2})/"
-)
 KEEP_SECONDS = 5.0
 KEPT = 4096
 
 
 class EditionGate:
     def __init__(self) -> None:
-        self.kept: dict[tuple[str, str], tuple[float, bool]] = {}
+        self.kept: dict[tuple[str, date], tuple[float, bool]] = {}
 
     def known(self, key: str) -> bool | None:
         """Whether `key` may be served, when that is known without the database (None: ask)."""
-        if not key.startswith("digests/"):
+        if not key.startswith(keys.DIGESTS):
             return True
-        match = EDITION_KEY.match(key)
-        if match is None:
+        edition = keys.edition_of(key)
+        if edition is None:
             return False  # nothing under digests/ but an edition's folder is served
-        hit = self.kept.get((match["slug"] or DEFAULT_SLUG, match["day"]))
+        hit = self.kept.get(edition)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         return None
@@ -51,22 +47,17 @@ class EditionGate:
         known = self.known(key)
         if known is not None:
             return known
-        match = EDITION_KEY.match(key)
-        assert match is not None
-        slug, day = match["slug"] or DEFAULT_SLUG, match["day"]
-        try:
-            parsed = date.fromisoformat(day)
-        except ValueError:
-            allowed = False  # 2026-02-30: no such edition
-        else:
-            with session_scope(settings) as session:
-                state = session.scalar(
-                    select(Digest.state).where(Digest.newsletter == slug, Digest.date == parsed)
-                )
-            allowed = state in PUBLISHED
+        edition = keys.edition_of(key)
+        assert edition is not None
+        slug, day = edition
+        with session_scope(settings) as session:
+            state = session.scalar(
+                select(Digest.state).where(Digest.newsletter == slug, Digest.date == day)
+            )
+        allowed = state in PUBLISHED
         if len(self.kept) >= KEPT:
             self.kept.clear()
-        self.kept[(slug, day)] = (time.monotonic() + KEEP_SECONDS, allowed)
+        self.kept[edition] = (time.monotonic() + KEEP_SECONDS, allowed)
         return allowed
 
 

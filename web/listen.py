@@ -12,20 +12,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.deps import SessionDep, get_settings_from, render
-from web.page_language import newsletter_page
 from web.pages import (
     _,
+    edition_page,
     exists,
     format_duration,
     media_url,
     not_found,
     paragraphs,
-    published_edition,
     safe_link,
     transcript,
 )
 from web.params import parse_id
-from worker.edition.lookup import DEFAULT_SLUG, edition_path
+from worker.edition.lookup import DEFAULT_SLUG
 from worker.models import Article, Digest
 from worker.storage import Storage, StorageError, get_storage, keys
 
@@ -129,10 +128,10 @@ def newsletter_edition(request: Request, slug: str, day: str, session: SessionDe
 
 
 def _edition(request: Request, session: Session, day: str, slug: str) -> HTMLResponse:
-    page = newsletter_page(get_settings_from(request), slug)
-    digest = published_edition(session, day, slug)
-    if digest is None:
-        return not_found(request, _("There is no edition for that day."), str(page["lang"]))
+    found = edition_page(request, session, day, slug, _("There is no edition for that day."))
+    if isinstance(found, HTMLResponse):
+        return found
+    digest = found.digest
     storage = get_storage(get_settings_from(request))
     articles = session.scalars(
         select(Article)
@@ -155,6 +154,4 @@ def _edition(request: Request, session: Session, day: str, slug: str) -> HTMLRes
                 format_duration(a.audio.duration_seconds),
             )
         )
-    context = {"digest": digest, "day": digest.date, "stories": stories, **page}
-    context["path"] = edition_path(digest.newsletter, digest.date)
-    return render(request, "edition.html", context, lang=str(page["lang"]))
+    return render(request, "edition.html", found.context(stories=stories), lang=found.lang)

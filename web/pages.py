@@ -110,6 +110,37 @@ def published_edition(session: Session, day: str, slug: str = DEFAULT_SLUG) -> D
     return session.scalar(listed_editions().where(Digest.newsletter == slug, Digest.date == parsed))
 
 
+@dataclass(frozen=True)
+class EditionPage:
+    """A published edition named in a URL, and its newsletter's page context (newsletter_page)."""
+
+    digest: Digest
+    page: dict[str, object]
+
+    @property
+    def lang(self) -> str:
+        return str(self.page["lang"])
+
+    def context(self, **more: object) -> dict[str, object]:
+        """What every page of one edition has: the edition, its day, its path in URLs, the
+        newsletter's labels, and `more`."""
+        digest = self.digest
+        path = edition_path(digest.newsletter, digest.date)
+        return {"digest": digest, "day": digest.date, "path": path, **self.page, **more}
+
+
+def edition_page(
+    request: Request, session: Session, day: str, slug: str, missing: str
+) -> EditionPage | HTMLResponse:
+    """The published edition of `day` (newsletter `slug`), or the 404 page that says `missing`
+    (an English label marked with `_()`) in the newsletter's language."""
+    page = newsletter_page(get_settings_from(request), slug)
+    digest = published_edition(session, day, slug)
+    if digest is None:
+        return not_found(request, missing, str(page["lang"]))
+    return EditionPage(digest, page)
+
+
 def not_found(request: Request, what: str, lang: str | None = None) -> HTMLResponse:
     """`what` is an English label (marked with `_()` where it is written); shown in `lang`."""
     from web.page_language import reader_language
@@ -143,10 +174,10 @@ def newsletter_briefing(request: Request, slug: str, day: str, session: SessionD
 
 
 def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLResponse:
-    page = newsletter_page(get_settings_from(request), slug)
-    digest = published_edition(session, day, slug)
-    if digest is None:
-        return not_found(request, _("There is no briefing for that day."), str(page["lang"]))
+    found = edition_page(request, session, day, slug, _("There is no briefing for that day."))
+    if isinstance(found, HTMLResponse):
+        return found
+    digest = found.digest
     storage = get_storage(get_settings_from(request))
     files = keys.edition(digest.newsletter, digest.date)
     mp3, vtt = files.briefing.mp3, files.briefing.captions
@@ -163,26 +194,18 @@ def _briefing(request: Request, session: Session, day: str, slug: str) -> HTMLRe
         )
         for a in articles
     ]
-    return render(
-        request,
-        "briefing.html",
-        {
-            "digest": digest,
-            "day": digest.date,
-            "audio_url": media_url(mp3) if has_audio else None,
-            "vtt_url": media_url(vtt) if has_audio and exists(storage, vtt) else None,
-            "duration": format_duration(
-                _json_number(storage, files.briefing.meta, "duration_seconds")
-                or (_mp3_duration(storage, mp3) if has_audio else None)
-            ),
-            "transcript": transcript(storage, files.briefing.transcript),
-            "articles": listings,
-            "has_digest_html": exists(storage, files.web_html),
-            "path": edition_path(digest.newsletter, digest.date),
-            **page,
-        },
-        lang=str(page["lang"]),
+    context = found.context(
+        audio_url=media_url(mp3) if has_audio else None,
+        vtt_url=media_url(vtt) if has_audio and exists(storage, vtt) else None,
+        duration=format_duration(
+            _json_number(storage, files.briefing.meta, "duration_seconds")
+            or (_mp3_duration(storage, mp3) if has_audio else None)
+        ),
+        transcript=transcript(storage, files.briefing.transcript),
+        articles=listings,
+        has_digest_html=exists(storage, files.web_html),
     )
+    return render(request, "briefing.html", context, lang=found.lang)
 
 
 @router.get("/archive/", include_in_schema=False)
@@ -239,14 +262,14 @@ def newsletter_digest(request: Request, slug: str, day: str, session: SessionDep
 
 
 def _archived(request: Request, session: Session, day: str, slug: str) -> Response:
-    lang = str(newsletter_page(get_settings_from(request), slug)["lang"])
-    digest = published_edition(session, day, slug)
-    if digest is None:
-        return not_found(request, _("There is no digest for that day."), lang)
+    missing = _("There is no digest for that day.")
+    found = edition_page(request, session, day, slug, missing)
+    if isinstance(found, HTMLResponse):
+        return found
     storage = get_storage(get_settings_from(request))
-    key = keys.edition(digest.newsletter, digest.date).web_html
+    key = keys.edition(found.digest.newsletter, found.digest.date).web_html
     if not exists(storage, key):
-        return not_found(request, _("There is no digest for that day."), lang)
+        return not_found(request, missing, found.lang)
     # the web copy the digest stage stores has no subscriber token in it
     return HTMLResponse(
         storage.read_bytes(key),

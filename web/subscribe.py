@@ -30,7 +30,7 @@ from web.page_language import make_environment, reader_language
 from web.pages import listed_editions
 from web.security import CSRF_FIELD, csrf_ok, render_form
 from web.throttle import SubscribeThrottles, client_key, recipient_key
-from web.unsubscribe import masked
+from web.unsubscribe import form_expired, masked
 from worker import newsletters, subscriptions, welcome
 from worker.db import session_scope
 from worker.delivery import subscribers
@@ -336,16 +336,11 @@ def confirm(
     if isinstance(found, HTMLResponse):
         return found
     ref, row = found
-    if not csrf_ok(request, settings, submitted_csrf):
-        return render(
-            request,
-            "message.html",
-            {
-                "title": N_("Please try again"),
-                "message": N_("This form expired. Open the link in your email again."),
-            },
-            status_code=403,
-        )
+    expired = form_expired(
+        request, False, submitted_csrf, N_("This form expired. Open the link in your email again.")
+    )
+    if expired is not None:
+        return expired
     # the nonce in the WHERE makes the use atomic: of two clicks at once, one confirms
     used = session.execute(
         update(Subscriber)

@@ -50,8 +50,8 @@ def _invalid(request: Request) -> HTMLResponse:
 def form_expired(
     request: Request, one_click: bool, submitted_csrf: str, message: str, lang: str | None = None
 ) -> HTMLResponse | None:
-    """The 403 page when a POST is neither RFC 8058's one click nor a form with a valid CSRF
-    token (nothing changed); None when it may go on."""
+    """The 403 page when a POST is neither RFC 8058's one click (only leaving has one) nor a
+    form with a valid CSRF token (nothing changed); None when it may go on."""
     if one_click or csrf_ok(request, get_settings_from(request), submitted_csrf):
         return None
     return render(
@@ -177,17 +177,12 @@ def save_preferences(
     found = _subscriber(request, session, token)
     if isinstance(found, TokenError) or found is None:
         return _invalid(request)
+    expired = form_expired(
+        request, False, submitted_csrf, N_("This form expired. Nothing was changed.")
+    )
+    if expired is not None:
+        return expired
     settings = get_settings_from(request)
-    if not csrf_ok(request, settings, submitted_csrf):
-        return render(
-            request,
-            "message.html",
-            {
-                "title": N_("Please try again"),
-                "message": N_("This form expired. Nothing was changed."),
-            },
-            status_code=403,
-        )
     # unchecked checkboxes are simply absent from the form
     found.wants_daily = wants_daily == "on"
     found.wants_audio_links = wants_audio_links == "on"

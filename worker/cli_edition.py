@@ -3,6 +3,7 @@ with who (`--by`, else DIGESTCAST_OPERATOR or the login name) and why (`--reason
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from worker.cli_common import NewsletterOption, console, err, require_secret
 from worker.cli_common import load_settings as _settings
 from worker.cli_common import parse_day as _day
+from worker.settings import Settings
 
 DateRequired = Annotated[str, typer.Option("--date", help="Kyiv date YYYY-MM-DD of the edition.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why (recorded).")]
@@ -18,10 +20,24 @@ By = Annotated[str | None, typer.Option("--by", help="Who asks (recorded).")]
 STOP_WAIT_SECONDS = 15.0
 
 
-def _report(outcome: object) -> None:
-    from worker.edition.lifecycle import Outcome
+def _edition(
+    newsletter: str | None, date_: str, *, sends_mail: bool = False
+) -> tuple[Settings, date]:
+    """The settings scoped to the newsletter, with the tasks loaded (a transition queues work),
+    and the edition's day. `sends_mail`: the secret is required first, for the signed links."""
+    from worker.pipeline import load_tasks
 
-    assert isinstance(outcome, Outcome)
+    settings = _settings(newsletter, scope=True)
+    if sends_mail:
+        require_secret(settings)
+    load_tasks(settings)
+    return settings, _day(settings, date_)
+
+
+def _report(outcome: object) -> None:
+    from worker.edition.lifecycle import TransitionOutcome
+
+    assert isinstance(outcome, TransitionOutcome)
     if not outcome.ok:
         err.print(f"[red]{outcome.line()}[/red]")
         raise typer.Exit(1)
@@ -40,11 +56,8 @@ def pause(
 ) -> None:
     """Pause the day's send: workers stop within seconds, after the message on the wire."""
     from worker.edition import lifecycle
-    from worker.pipeline import load_tasks
 
-    settings = _settings(newsletter, scope=True)
-    load_tasks(settings)
-    day = _day(settings, date_)
+    settings, day = _edition(newsletter, date_)
     _report(lifecycle.pause(settings, day, by=by, reason=reason, wait_seconds=STOP_WAIT_SECONDS))
 
 
@@ -53,12 +66,9 @@ def resume(
 ) -> None:
     """Resume a paused send exactly where it stopped (nobody missed, nobody twice)."""
     from worker.edition import lifecycle
-    from worker.pipeline import load_tasks
 
-    settings = _settings(newsletter, scope=True)
-    require_secret(settings)  # resuming sends mail that carries signed links
-    load_tasks(settings)
-    _report(lifecycle.resume(settings, _day(settings, date_), by=by, reason=reason))
+    settings, day = _edition(newsletter, date_, sends_mail=True)
+    _report(lifecycle.resume(settings, day, by=by, reason=reason))
 
 
 def cancel(
@@ -69,11 +79,8 @@ def cancel(
 ) -> None:
     """Cancel the day's edition: unsent rows become `cancelled`, what was sent stays sent."""
     from worker.edition import lifecycle
-    from worker.pipeline import load_tasks
 
-    settings = _settings(newsletter, scope=True)
-    load_tasks(settings)
-    day = _day(settings, date_)
+    settings, day = _edition(newsletter, date_)
     _report(lifecycle.cancel(settings, day, by=by, reason=reason, wait_seconds=STOP_WAIT_SECONDS))
 
 
@@ -83,12 +90,9 @@ def approve(
     """Approve a held edition (SEND_APPROVAL=required); after the send time it goes out now."""
     from worker.digest.tasks import builder
     from worker.edition import lifecycle
-    from worker.pipeline import load_tasks
 
-    settings = _settings(newsletter, scope=True)
-    require_secret(settings)  # an approval after the send time sends at once
-    load_tasks(settings)
-    day = _day(settings, date_)
+    # an approval after the send time sends at once
+    settings, day = _edition(newsletter, date_, sends_mail=True)
     _report(lifecycle.approve(settings, day, by=by, reason=reason, builder=builder()))
 
 

@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from worker.outage import is_redis, redis_client
 from worker.queues import BULK_QUEUE, TRANSACTIONAL_QUEUE
 from worker.settings import Settings
 
@@ -46,13 +47,21 @@ CELERY_QUEUE = BULK_QUEUE
 
 def queue_depth(broker_url: str, queue: str = CELERY_QUEUE) -> int:
     """Messages waiting in the Redis list Celery uses for `queue` (kombu's Redis transport)."""
-    from worker.outage import redis_client
-
     client = redis_client(broker_url)
     try:
         return int(client.llen(queue))
     finally:
         client.close()
+
+
+def _labelled(
+    name: str, documentation: str, label: str, samples: Iterable[tuple[str, float]]
+) -> GaugeMetricFamily:
+    """A gauge with one sample per value of `label`."""
+    gauge = GaugeMetricFamily(name, documentation, labels=[label])
+    for value, count in samples:
+        gauge.add_metric([value], count)
+    return gauge
 
 
 class DatabaseCollector(Collector):
@@ -112,65 +121,61 @@ class DatabaseCollector(Collector):
         else:
             up.add_metric([], 1)
             yield up
-            edition = GaugeMetricFamily(
+            yield GaugeMetricFamily(
                 "digestcast_deliveries_digest_id",
                 "The digest (latest edition with a ledger) the delivery figures count",
+                value=int(latest or 0),
             )
-            edition.add_metric([], int(latest or 0))
-            yield edition
-            g = GaugeMetricFamily(
+            yield _labelled(
                 "digestcast_deliveries",
                 "Ledger rows per delivery state, latest edition",
-                labels=["state"],
+                "state",
+                ((state.value, deliveries.get(state, 0)) for state in DeliveryState),
             )
-            for state in DeliveryState:
-                g.add_metric([state.value], deliveries.get(state, 0))
-            yield g
-            sent = GaugeMetricFamily(
+            yield GaugeMetricFamily(
                 "digestcast_db_messages_sent",
                 "Messages sent (ledger rows in state sent), latest edition",
+                value=deliveries.get(DeliveryState.sent, 0),
             )
-            sent.add_metric([], deliveries.get(DeliveryState.sent, 0))
-            yield sent
-            failed = GaugeMetricFamily(
+            yield GaugeMetricFamily(
                 "digestcast_db_messages_failed",
                 "Messages that failed (ledger rows in state failed or bounced), latest edition",
+                value=deliveries.get(DeliveryState.failed, 0)
+                + deliveries.get(DeliveryState.bounced, 0),
             )
-            failed.add_metric(
-                [],
-                deliveries.get(DeliveryState.failed, 0) + deliveries.get(DeliveryState.bounced, 0),
+            yield _labelled(
+                "digestcast_audio",
+                "Article audio per state",
+                "state",
+                ((state.value, audio.get(state, 0)) for state in AudioState),
             )
-            yield failed
-            a = GaugeMetricFamily("digestcast_audio", "Article audio per state", labels=["state"])
-            for audio_state in AudioState:
-                a.add_metric([audio_state.value], audio.get(audio_state, 0))
-            yield a
-            r = GaugeMetricFamily(
-                "digestcast_db_tts_requests", "TTS requests recorded for the stored audio"
+            yield GaugeMetricFamily(
+                "digestcast_db_tts_requests",
+                "TTS requests recorded for the stored audio",
+                value=int(tts_requests or 0),
             )
-            r.add_metric([], int(tts_requests or 0))
-            yield r
-            fb = GaugeMetricFamily(
+            yield GaugeMetricFamily(
                 "digestcast_db_tts_fallbacks",
                 "Article audio spoken by the offline fallback, waiting for an upgrade",
+                value=audio.get(AudioState.fallback, 0),
             )
-            fb.add_metric([], audio.get(AudioState.fallback, 0))
-            yield fb
-            e = GaugeMetricFamily(
-                "digestcast_audio_by_engine", "Stored article audio per engine", labels=["engine"]
+            yield _labelled(
+                "digestcast_audio_by_engine",
+                "Stored article audio per engine",
+                "engine",
+                ((str(engine), count) for engine, count in sorted(engines.items())),
             )
-            for engine, count in sorted(engines.items()):
-                e.add_metric([str(engine)], count)
-            yield e
-            sf = GaugeMetricFamily(
-                "digestcast_db_source_failures", "Consecutive failures summed over all sources"
+            yield GaugeMetricFamily(
+                "digestcast_db_source_failures",
+                "Consecutive failures summed over all sources",
+                value=int(failures or 0),
             )
-            sf.add_metric([], int(failures or 0))
-            yield sf
-            fs = GaugeMetricFamily("digestcast_sources_failing", "Sources whose last fetch failed")
-            fs.add_metric([], int(failing or 0))
-            yield fs
-        if self.settings.broker_url and self.settings.broker_url.startswith(("redis", "unix")):
+            yield GaugeMetricFamily(
+                "digestcast_sources_failing",
+                "Sources whose last fetch failed",
+                value=int(failing or 0),
+            )
+        if self.settings.broker_url and is_redis(self.settings.broker_url):
             q = GaugeMetricFamily(
                 "digestcast_queue_depth", "Tasks waiting in the broker queue", labels=["queue"]
             )

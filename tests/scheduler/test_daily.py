@@ -40,7 +40,7 @@ def finish(settings: Settings) -> None:
     lifecycle.reconcile(settings)
 
 
-def send_for_day(settings: Settings) -> lifecycle.Outcome:
+def send_for_day(settings: Settings) -> lifecycle.TransitionOutcome:
     """The beat's `schedule.send_digest`."""
     return lifecycle.start(settings, SAMPLE_DAY, by="beat", builder=builder())
 
@@ -167,7 +167,7 @@ def test_beat_twice_and_ops_trigger_at_once_send_one_message_each(
     configure(s)
     subscribers = load_sample_day(s)
 
-    def ops_trigger() -> lifecycle.Outcome:
+    def ops_trigger() -> lifecycle.TransitionOutcome:
         return lifecycle.start(s, SAMPLE_DAY, by="ops", builder=builder())
 
     results = run_together([lambda: send_for_day(s), lambda: send_for_day(s), ops_trigger])

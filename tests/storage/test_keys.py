@@ -58,3 +58,16 @@ def test_feeds() -> None:
 
 def test_tts_cache_fans_out_by_the_first_two_hex_digits() -> None:
     assert keys.tts_chunk("ab" + "0" * 62) == f"cache/tts/ab/ab{'0' * 62}.mp3"
+
+
+def test_edition_of_reads_back_the_edition_a_key_is_in() -> None:
+    assert keys.edition_of(keys.edition("daily", DAY).briefing.mp3) == ("daily", DAY)
+    assert keys.edition_of(keys.edition("weekly", DAY).email_html) == ("weekly", DAY)
+    for key in (
+        "articles/2026/11/27/kyiv-today/audio.mp3",  # not under digests/
+        "digests/stray.txt",  # under digests/ but in no edition's folder
+        "digests/2026-11-27",  # the folder itself, not a file in it
+        "digests/2026-02-30/briefing.mp3",  # no such day
+        "digests/Weekly/2026-11-27/briefing.mp3",  # edition_prefix never writes such a slug
+    ):
+        assert keys.edition_of(key) is None, key

@@ -18,5 +18,5 @@ sits above the whole stack except its stop.py, which the sender's auto-pause cal
   `counters`, `prune`.
 
 Importers name the module they need (`worker.delivery.sender`...): this package imports none
-of them, because worker/models.py imports ledger_models through it while it is being built.
+of them, so importing one (worker/schema.py takes ledger_models) does not load the whole stage.
 """

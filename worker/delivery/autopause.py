@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from worker.outage import is_redis, redis_client
 from worker.settings import Settings
 
 KEY = "digestcast:autopause:{digest_id}"
@@ -104,10 +105,8 @@ class LocalWindow:
 class RedisWindow:
     """Shared by every worker (one Lua call a second per batch)."""
 
-    def __init__(self, url: str, size: int) -> None:
-        from worker.outage import redis_client
-
-        self.client = redis_client(url)
+    def __init__(self, client: Any, size: int) -> None:
+        self.client = client
         self.size = size
         self.script = self.client.register_script(_ADD_LUA)
 
@@ -136,10 +135,10 @@ _shared: dict[tuple[str, int], RedisWindow] = {}
 def window(settings: Settings) -> Window:
     size = max(1, settings.auto_pause_window)
     url = settings.broker_url
-    if url and url.startswith(("redis://", "rediss://")):
+    if url and is_redis(url):
         key = (url, size)
         if key not in _shared:
-            _shared[key] = RedisWindow(url, size)
+            _shared[key] = RedisWindow(redis_client(url), size)
         return _shared[key]
     if size not in _local:
         _local[size] = LocalWindow(size)

@@ -37,7 +37,7 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 # flufl.bounce logs every detector it tries at INFO: one line per detector per message
 logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
-Outcome = Literal[
+BounceVerdict = Literal[
     "bounced", "delayed", "already", "ignored", "not_ours", "wrong_recipient", "unreadable"
 ]
 _STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}")
@@ -147,7 +147,7 @@ def is_bounce(message: Message) -> bool:
     return any(b.action in _PROBLEMS for b in parse_report(message))
 
 
-def record(session: Session, settings: Settings, message: Message) -> list[Outcome]:
+def record(session: Session, settings: Settings, message: Message) -> list[BounceVerdict]:
     """Apply one bounce to the ledger (the caller commits); one outcome per recipient."""
     found = parse_report(message)
     if not found:
@@ -159,7 +159,7 @@ def record(session: Session, settings: Settings, message: Message) -> list[Outco
     return [_apply(session, target, bounce) for bounce in found]
 
 
-def _apply(session: Session, target: returned.Target, bounce: Bounce) -> Outcome:
+def _apply(session: Session, target: returned.Target, bounce: Bounce) -> BounceVerdict:
     delivery, subscriber = target.delivery, target.subscriber
     if bounce.action not in _PROBLEMS:
         return "ignored"  # delivered / relayed / expanded
@@ -189,7 +189,7 @@ def _apply(session: Session, target: returned.Target, bounce: Bounce) -> Outcome
     return "delayed"
 
 
-def process(session: Session, settings: Settings, raw: bytes) -> list[Outcome]:
+def process(session: Session, settings: Settings, raw: bytes) -> list[BounceVerdict]:
     """One received message: every per-recipient result in it, or ["unreadable"]."""
     try:
         message = returned.parse(raw)

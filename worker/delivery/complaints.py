@@ -27,7 +27,9 @@ from worker.delivery.subscribers import suppress
 from worker.models import Delivery, DeliveryEvent, DeliveryState, SubscriberState, utcnow
 from worker.settings import Settings
 
-Outcome = Literal["complained", "already", "ignored", "not_ours", "wrong_recipient", "unreadable"]
+ComplaintVerdict = Literal[
+    "complained", "already", "ignored", "not_ours", "wrong_recipient", "unreadable"
+]
 # RFC 5965 3.1 and its registry: `not-spam` (RFC 6430) and `auth-failure` (RFC 6591) are
 # reports, but no reader asked to stop
 NOT_COMPLAINTS = ("not-spam", "auth-failure")
@@ -97,7 +99,7 @@ def parse(raw: bytes | Message) -> Complaint | None:
     )
 
 
-def record(session: Session, settings: Settings, message: Message) -> Outcome:
+def record(session: Session, settings: Settings, message: Message) -> ComplaintVerdict:
     """Apply one feedback report (the caller commits)."""
     complaint = parse(message)
     if complaint is None:

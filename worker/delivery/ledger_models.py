@@ -1,6 +1,6 @@
 """The ledger's summary tables: per-state counters and the totals of pruned editions.
 
-Imported at the end of worker/models.py, so `Base.metadata` (and the migrations) see them.
+worker/schema.py gathers them with the other tables for the migrations (and tests/test_db.py).
 The counters are kept by database triggers on `deliveries` (migration 0010; the SQL is in
 worker/delivery/counters.py), so every statement that inserts, moves or deletes rows updates
 them in its own transaction, whatever code path ran it (lifecycle, worker, reconciler, ops).

@@ -69,11 +69,6 @@ def message_template(settings: Settings, digest_id: int) -> MessageTemplate:
     return template
 
 
-def forget_templates() -> None:
-    with _templates_lock:
-        _templates.clear()
-
-
 def _limiter(settings: Settings) -> RateLimiter:
     key = (settings.broker_url, settings.send_rate_per_second)
     limiter = _limiters.get(key)

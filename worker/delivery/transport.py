@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-Outcome = Literal["sent", "transient", "permanent", "unknown"]
+SendOutcome = Literal["sent", "transient", "permanent", "unknown"]
 
 
 @dataclass(frozen=True)
 class SendResult:
-    outcome: Outcome
+    outcome: SendOutcome
     code: int | None
     reply: str
     stage: str = "data"  # connect | mail | rcpt | data

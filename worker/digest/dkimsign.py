@@ -3,7 +3,7 @@
 dkimpy signs with RSA written in Python (`pow` on 2048-bit numbers: about 8 ms a message, ~100
 messages/s per core), which would make signing, not SMTP, the bottleneck of a send. This module
 signs with OpenSSL through `cryptography` (a runtime dependency; about 1 ms) and computes the
-body hash with hashlib; dkimpy verifies its signatures in tests/digest/test_message.py.
+body hash with hashlib; dkimpy (a dev dependency) verifies its signatures in the tests.
 
 The message must use CRLF line ends (ours always do).
 """

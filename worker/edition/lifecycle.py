@@ -4,9 +4,9 @@ approves, skips, misses or resends an edition calls a function here.
 Each function takes the edition's row lock (lookup.lock), asks core.py whether the action is
 allowed, changes the state and writes an audit row (record.py) in one transaction, and only
 then does its I/O (the fan-out, dispatching batches, the editors' mail). A refusal changes
-nothing and comes back as an Outcome with a one-line reason. This module holds building,
-approval, the start and catch-up; stop.py pauses and cancels, sending.py drives the fan-out,
-resumes, resends and reconciles (both re-exported here, the one edge callers import).
+nothing and comes back as a TransitionOutcome with a one-line reason. This module holds
+building, approval, the start and catch-up; stop.py pauses and cancels, sending.py drives the
+fan-out, resumes, resends and reconciles (both re-exported here, the one edge callers import).
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from worker.edition.core import Action, State
 from worker.edition.lookup import find, lock
 from worker.edition.record import (
     Builder,
-    Outcome,
+    TransitionOutcome,
     counts_of,
     history,
+    lock_for,
     move,
     operator,
     refuse,
@@ -48,7 +49,7 @@ from worker.storage import get_storage
 
 __all__ = [
     "Builder",
-    "Outcome",
+    "TransitionOutcome",
     "apply_deadline",
     "approve",
     "build",
@@ -84,7 +85,9 @@ def _rebuild(session: Session, settings: Settings, digest: Digest, builder: Buil
 
 
 # ---------------------------------------------------------------- build, hold, approve
-def build(settings: Settings, day: date, *, builder: Builder, by: str | None = None) -> Outcome:
+def build(
+    settings: Settings, day: date, *, builder: Builder, by: str | None = None
+) -> TransitionOutcome:
     """Build (or rebuild, to include late items) the edition's content before it is sent.
     With SEND_APPROVAL=required a new edition is held and the editors are mailed a preview."""
     who = operator(by)
@@ -105,7 +108,9 @@ def build(settings: Settings, day: date, *, builder: Builder, by: str | None = N
         detail = {"stories": digest.article_count, "news_items": digest.feed_item_count}
         detail["picks"] = digest.pick_count
         if state == State.skipped and counts_of(digest).empty:  # still empty: nothing new
-            return Outcome("build", True, day, digest.id, "skipped", "skipped", core.EMPTY_DAY)
+            return TransitionOutcome(
+                "build", True, day, digest.id, "skipped", "skipped", core.EMPTY_DAY
+            )
         if core.needs_approval(settings.send_approval, digest.approved_at is not None):
             mail = state != State.held
             outcome = move(session, digest, Action.hold, State.held, who, "", detail, _HELD, state)
@@ -158,7 +163,7 @@ def edit(
     builder: Builder,
     by: str | None = None,
     reason: str = "",
-) -> Outcome:
+) -> TransitionOutcome:
     """An editor's changes (worker/digest/editorial.py), stored and rebuilt at once, while the
     content may still change: never once the send is claimed or an editor approved it. The
     state stays what it was; the change is recorded as an `edit` event."""
@@ -189,7 +194,9 @@ def edit(
                 detail=detail,
             )
         )
-        return Outcome("edit", True, day, digest.id, str(state), str(state), reason, detail)
+        return TransitionOutcome(
+            "edit", True, day, digest.id, str(state), str(state), reason, detail
+        )
 
 
 def approve(
@@ -200,7 +207,7 @@ def approve(
     reason: str = "",
     now: datetime | None = None,
     builder: Builder | None = None,
-) -> Outcome:
+) -> TransitionOutcome:
     """An editor approves a held edition; after the send time it goes out at once."""
     now = now or datetime.now(UTC)
     deadline = core.approval_deadline(
@@ -220,10 +227,9 @@ def approve(
         return refused
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, scoped_key(settings, day))
-        why = core.refusal(Action.approve, state_of(digest), digest.skip_reason if digest else None)
-        if digest is None or why:
-            return refuse(Action.approve, day, digest, why or "not built yet")
+        digest = lock_for(session, settings, day, Action.approve)
+        if isinstance(digest, TransitionOutcome):
+            return digest
         digest.approved_at = now
         outcome = move(session, digest, Action.approve, State.built, who, reason)
     if now >= core.fire_on(day, settings.send_time, settings.tz):
@@ -239,7 +245,7 @@ def apply_deadline(
     *,
     now: datetime | None = None,
     builder: Builder | None = None,
-) -> Outcome | None:
+) -> TransitionOutcome | None:
     """At SEND_TIME + APPROVAL_GRACE_MINUTES an edition still held is sent or skipped
     (APPROVAL_DEADLINE_ACTION). None when nothing was due."""
     now = now or datetime.now(UTC)
@@ -275,7 +281,7 @@ def start(
     reason: str = "",
     force: bool = False,
     builder: Builder | None = None,
-) -> Outcome:
+) -> TransitionOutcome:
     """Start the edition's send: rebuild it if still allowed, apply the empty-day rule, the
     approval mode and the quiet-day policy (`force`: send a quiet day anyway, never an empty
     one), claim it (`sending`) and fan out. Every road that sends calls this."""
@@ -302,7 +308,9 @@ def start(
             if not decision.send:
                 reason_text = decision.reason or "quiet day"
                 if state == State.skipped and digest.skip_reason == reason_text:
-                    return Outcome("skip", True, day, digest.id, "skipped", "skipped", reason_text)
+                    return TransitionOutcome(
+                        "skip", True, day, digest.id, "skipped", "skipped", reason_text
+                    )
                 log.warning("digest %s not sent: %s", day, reason_text)
                 return move(
                     session, digest, Action.skip, State.skipped, who, reason, None, reason_text
@@ -332,7 +340,7 @@ def start(
 
 
 # ---------------------------------------------------------------- skip, miss, finish
-def miss(settings: Settings, day: date, *, reason: str, by: str = "catch-up") -> Outcome:
+def miss(settings: Settings, day: date, *, reason: str, by: str = "catch-up") -> TransitionOutcome:
     """The send time passed beyond the catch-up grace without a send: recorded, never silent."""
     with db.session_scope(settings) as session:
         digest = lock(session, scoped_key(settings, day), create=True)

@@ -1,7 +1,8 @@
 """What every lifecycle action shares: who asks, the edition's state as the rules see it, the
-state change with its audit row (`edition_events`: who, why, when, from, to), and the Outcome
-it returns (`Outcome.line()` is what the CLI prints, `Outcome.as_dict()` what tasks and the
-ops API return). The caller holds the edition's row lock (lookup.lock) and commits."""
+state change with its audit row (`edition_events`: who, why, when, from, to), and the
+TransitionOutcome it returns (`.line()` is what the CLI prints, `.as_dict()` what tasks and the
+ops API return). The caller holds the edition's row lock (lookup.lock, or lock_for here, which
+also asks the rules) and commits."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from worker.edition import core
 from worker.edition.core import Action, State
-from worker.edition.lookup import EditionKey
+from worker.edition.lookup import EditionKey, lock
 from worker.models import Digest, EditionEvent
 from worker.newsletters import edition_key
 from worker.settings import Settings
@@ -31,7 +32,7 @@ Builder = Callable[[Session, Settings, Storage, date], Digest]
 
 
 @dataclass
-class Outcome:
+class TransitionOutcome:
     action: str
     ok: bool
     day: date | None
@@ -85,10 +86,12 @@ def state_of(digest: Digest | None) -> State | None:
     return State(digest.state)
 
 
-def refuse(action: Action, key: EditionKey, digest: Digest | None, reason: str) -> Outcome:
+def refuse(
+    action: Action, key: EditionKey, digest: Digest | None, reason: str
+) -> TransitionOutcome:
     log.info("edition %s: %s refused: %s", key, action, reason)
     state = str(digest.state) if digest is not None else None
-    return Outcome(
+    return TransitionOutcome(
         str(action),
         False,
         digest.date if digest else (key if isinstance(key, date) else None),
@@ -97,6 +100,18 @@ def refuse(action: Action, key: EditionKey, digest: Digest | None, reason: str) 
         state,
         reason,
     )
+
+
+def lock_for(
+    session: Session, settings: Settings, key: EditionKey, action: Action
+) -> Digest | TransitionOutcome:
+    """The edition's row, locked, when the rules allow `action` on it now; else the refusal
+    to return (an edition nobody built is refused too)."""
+    digest = lock(session, scoped_key(settings, key))
+    why = core.refusal(action, state_of(digest), digest.skip_reason if digest else None)
+    if digest is None or why:
+        return refuse(action, key, digest, why or "not built yet")
+    return digest
 
 
 def move(
@@ -109,7 +124,7 @@ def move(
     detail: dict[str, Any] | None = None,
     state_reason: str | None = None,
     before: State | Literal["row"] | None = "row",
-) -> Outcome:
+) -> TransitionOutcome:
     """Change the state and write the audit row (the caller holds the lock and commits);
     `before`: the state before a build that ran in this transaction (else the row's)."""
     before = state_of(digest) if before == "row" else before
@@ -127,7 +142,7 @@ def move(
         )
     )
     session.flush()
-    return Outcome(
+    return TransitionOutcome(
         str(action),
         True,
         digest.date,

@@ -21,7 +21,7 @@ from worker.delivery.resend import requeue
 from worker.edition import _fanout, core
 from worker.edition.core import Action, State
 from worker.edition.lookup import EditionKey, lock
-from worker.edition.record import Outcome, move, operator, refuse, scoped_key, state_of
+from worker.edition.record import TransitionOutcome, lock_for, move, operator, scoped_key, state_of
 from worker.edition.stop import sweep_cancelled
 from worker.models import Delivery, DeliveryState, Digest, utcnow
 from worker.settings import Settings
@@ -48,15 +48,14 @@ def fan_out(settings: Settings, digest_id: int) -> dict[str, Any]:
 
 def resume(
     settings: Settings, key: EditionKey, *, by: str | None = None, reason: str = ""
-) -> Outcome:
+) -> TransitionOutcome:
     """Send on exactly where it stopped: the queued rows are dispatched again (a fan-out that
     was cut short is completed first); what was sent stays sent."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, scoped_key(settings, key))
-        why = core.refusal(Action.resume, state_of(digest), digest.skip_reason if digest else None)
-        if digest is None or why:
-            return refuse(Action.resume, key, digest, why or "not built yet")
+        digest = lock_for(session, settings, key, Action.resume)
+        if isinstance(digest, TransitionOutcome):
+            return digest
         outcome = move(session, digest, Action.resume, State.sending, who, reason)
         digest.send_claimed_at = utcnow()
         fanned_out = digest.fanned_out_at is not None

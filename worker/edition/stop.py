@@ -13,10 +13,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from worker import db
-from worker.edition import core
 from worker.edition.core import Action, State
-from worker.edition.lookup import EditionKey, lock
-from worker.edition.record import Outcome, move, operator, refuse, scoped_key, state_of
+from worker.edition.lookup import EditionKey
+from worker.edition.record import TransitionOutcome, lock_for, move, operator
 from worker.models import Delivery, DeliveryState
 from worker.settings import Settings
 
@@ -24,15 +23,14 @@ from worker.settings import Settings
 def pause(
     settings: Settings, key: EditionKey, *, by: str | None = None, reason: str = "",
     wait_seconds: float = 0.0,
-) -> Outcome:  # fmt: skip
+) -> TransitionOutcome:  # fmt: skip
     """Stop claiming: batches stop within about a second, after the message on the wire, and
     give their claimed rows back. `wait_seconds`: wait until no row is being sent."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, scoped_key(settings, key))
-        why = core.refusal(Action.pause, state_of(digest), digest.skip_reason if digest else None)
-        if digest is None or why:
-            return refuse(Action.pause, key, digest, why or "not built yet")
+        digest = lock_for(session, settings, key, Action.pause)
+        if isinstance(digest, TransitionOutcome):
+            return digest
         text = f"paused by {who}" + (f": {reason}" if reason else "")
         outcome = move(session, digest, Action.pause, State.paused, who, reason, None, text)
     if wait_seconds > 0:
@@ -43,14 +41,13 @@ def pause(
 def cancel(
     settings: Settings, key: EditionKey, *, by: str | None = None, reason: str = "",
     wait_seconds: float = 0.0,
-) -> Outcome:  # fmt: skip
+) -> TransitionOutcome:  # fmt: skip
     """Stop for good: rows not sent become `cancelled`, what was sent stays sent."""
     who = operator(by)
     with db.session_scope(settings) as session:
-        digest = lock(session, scoped_key(settings, key))
-        why = core.refusal(Action.cancel, state_of(digest), digest.skip_reason if digest else None)
-        if digest is None or why:
-            return refuse(Action.cancel, key, digest, why or "not built yet")
+        digest = lock_for(session, settings, key, Action.cancel)
+        if isinstance(digest, TransitionOutcome):
+            return digest
         text = f"cancelled by {who}" + (f": {reason}" if reason else "")
         outcome = move(session, digest, Action.cancel, State.cancelled, who, reason, None, text)
         outcome.detail["cancelled_rows"] = sweep_cancelled(session, digest.id)

@@ -13,6 +13,7 @@ slug), never from a feed or a request.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -120,6 +121,25 @@ def edition_prefix(newsletter: str, day: date) -> str:
 
 def edition(newsletter: str, day: date) -> EditionFiles:
     return EditionFiles(edition_prefix(newsletter, day))
+
+
+# an edition's folder as edition_prefix writes it: digests/<day>/ or digests/<slug>/<day>/
+_EDITION_FOLDER = re.compile(
+    rf"{DIGESTS}(?:(?P<slug>[a-z0-9][a-z0-9_-]{{0,63}})/)?(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/"
+)
+
+
+def edition_of(key: str) -> tuple[str, date] | None:
+    """The (newsletter, day) whose folder `key` is in, the inverse of `edition_prefix`; None
+    when it is in none: outside digests/, a stray file there, a day that does not exist."""
+    match = _EDITION_FOLDER.match(key)
+    if match is None:
+        return None
+    try:
+        day = date.fromisoformat(match["day"])
+    except ValueError:  # 2026-02-30
+        return None
+    return match["slug"] or DEFAULT_SLUG, day
 
 
 def podcast_feed(slug: str) -> str:
