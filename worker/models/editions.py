@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from worker.models import partitions
 from worker.models.base import Base, str_enum, utcnow
+from worker.models.partitions import ensure as ensure_partition
 from worker.models.subscribers import Subscriber
 
 
@@ -109,7 +109,7 @@ def _edition_date(context: Any) -> date:
     found = context.connection.scalar(select(Digest.date).where(Digest.id == digest_id))
     if found is None:
         raise ValueError(f"no digest {digest_id} for a ledger row")
-    partitions.ensure(context.connection, found)  # on PostgreSQL a row needs its month
+    ensure_partition(context.connection, found)  # on PostgreSQL a row needs its month
     return found  # type: ignore[no-any-return]
 
 
@@ -117,7 +117,7 @@ class Delivery(Base):
     """The ledger: one row per (digest, subscriber), claimed atomically before sending.
 
     On PostgreSQL the table is partitioned by month of `edition_date` (migration 0011,
-    worker/delivery/partitions.py), so its primary key there is (id, edition_date) and every
+    worker/models/partitions.py), so its primary key there is (id, edition_date) and every
     unique key carries the date too; `id` alone still names a row (one sequence)."""
 
     __tablename__ = "deliveries"
