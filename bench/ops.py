@@ -54,9 +54,9 @@ SELECT id, 'daily', now(), now(), now() FROM subscribers
 # the mix of a send in progress: most sent (over the last ten minutes), some queued and in
 # flight, a few failed (550 / 451 out of attempts) and bounced
 DELIVERIES = """
-INSERT INTO deliveries (digest_id, subscriber_id, state, message_id, attempts, sent_at,
-                        last_error, resend_count, created_at, smtp_code)
-SELECT :digest, s.id,
+INSERT INTO deliveries (digest_id, edition_date, subscriber_id, state, message_id, attempts,
+                        sent_at, last_error, resend_count, created_at, smtp_code)
+SELECT :digest, (SELECT date FROM digests WHERE id = :digest), s.id,
        CASE WHEN s.id % 100 < 70 THEN 'sent' WHEN s.id % 100 < 90 THEN 'queued'
             WHEN s.id % 100 < 95 THEN 'sending' WHEN s.id % 100 < 98 THEN 'failed'
             ELSE 'bounced' END,

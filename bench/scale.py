@@ -37,6 +37,7 @@ from timing import median_ms  # noqa: E402
 from tests.delivery.cluster import Cluster  # noqa: E402
 from tests.delivery.helpers import stage_digest  # noqa: E402
 from worker import db  # noqa: E402
+from worker.models import partitions  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 SUBSCRIBERS = int(os.environ.get("SCALE_SUBSCRIBERS", "1000000"))
@@ -126,7 +127,14 @@ def ledger_bytes_per_row(settings: Settings) -> tuple[float, int]:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE deliveries")
         )
-        size = conn.scalar(text("SELECT pg_total_relation_size('deliveries')"))
+        # a partitioned table has no storage of its own: its months' sizes add up
+        size = conn.scalar(
+            text(
+                "SELECT pg_total_relation_size('deliveries') + coalesce(sum("
+                "pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+                " WHERE inhparent = 'deliveries'::regclass"
+            )
+        )
         rows = conn.scalar(text("SELECT count(*) FROM deliveries"))
     return size / max(rows, 1), rows
 
@@ -174,6 +182,7 @@ def prefill_year(settings: Settings, first_day: date, days: int, subscribers: in
         conn.execute(text("SET session_replication_role = replica"))
         for n in range(days):
             day = first_day + timedelta(n)
+            partitions.ensure(conn, day)  # the months the beat would have made then
             digest_id = conn.scalar(
                 text(
                     "INSERT INTO digests (date, subject, state, article_count, feed_item_count,"
@@ -185,13 +194,13 @@ def prefill_year(settings: Settings, first_day: date, days: int, subscribers: in
             )
             conn.execute(
                 text(
-                    "INSERT INTO deliveries (digest_id, subscriber_id, state, message_id, attempts,"
-                    " resend_count, created_at, sent_at, dispatched_at)"
-                    " SELECT :g, id, 'sent', '<digest-' || :g || '.sub-' || id"
+                    "INSERT INTO deliveries (digest_id, edition_date, subscriber_id, state,"
+                    " message_id, attempts, resend_count, created_at, sent_at, dispatched_at)"
+                    " SELECT :g, :d, id, 'sent', '<digest-' || :g || '.sub-' || id"
                     " || '.0123456789abcdef0123@example.org>', 1, 0, now(), now(), now()"
                     " FROM subscribers WHERE id <= :n"
                 ),
-                {"g": digest_id, "n": subscribers},
+                {"g": digest_id, "d": day, "n": subscribers},
             )
             conn.execute(
                 text("INSERT INTO delivery_counts VALUES (:g, 'sent', 0, :n)"),

@@ -33,6 +33,7 @@ RECONCILE = "delivery-reconcile"
 HEARTBEAT = "beat-heartbeat"
 INBOX_FETCH = "inbox-fetch"
 APPROVAL_DEADLINE = "approval-deadline"
+LEDGER_PARTITIONS = "ledger-partitions"
 
 
 def fire_on(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -190,6 +191,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "digest.reconcile",
             "schedule": crontab(),  # every minute
             "options": {"expires": 60},
+        },
+        # the ledger's monthly partitions (PostgreSQL), made weeks before a send needs them,
+        # at a quiet hour: making one briefly locks the ledger
+        LEDGER_PARTITIONS: {
+            "task": "delivery.partitions",
+            "schedule": crontab(hour=3, minute=23),
+            "options": {"expires": 6 * 3600},
         },
     }
     if settings.inbox_imap_url is not None:

@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from worker import db
+from worker.models.partitions import include_name
 from worker.schema import metadata
 from worker.settings import Settings
 
@@ -16,7 +17,8 @@ from worker.settings import Settings
 def test_migrations_match_models(any_db_settings: Settings) -> None:
     engine = db.get_engine(any_db_settings.database_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, metadata)
     assert diff == [], f"models and migrations differ (run `make migration`): {diff}"
 
 

@@ -381,10 +381,11 @@ def db_prune(
     settings = _settings()
     with db.session_scope(settings) as session:
         result = prune(session, datetime.now(settings.tz).date(), age, dry_run=dry_run)
-    verb = "would prune" if dry_run else "pruned"
+    verb, months = ("would prune" if dry_run else "pruned"), len(result["partitions"])
     console.print(
         f"{verb} {len(result['editions'])} editions before {result['before']}: "
         f"{result['rows']:,} ledger rows (their totals kept)"
+        + (f", {months} whole months of the ledger (PostgreSQL partitions)" if months else "")
     )
 
 

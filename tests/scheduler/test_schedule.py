@@ -113,7 +113,13 @@ def test_beat_schedule_from_settings() -> None:
         "schedule.send_digest",
         "schedule.catch_up",
         "digest.reconcile",
+        "delivery.partitions",
     }
+    # a registered task (a typo would fail in the worker only, months later)
+    from worker.celery_app import app
+
+    app.loader.import_default_modules()
+    assert "delivery.partitions" in app.tasks
     send = by_task["schedule.send_digest"]["schedule"]
     build = by_task["schedule.build_digest"]["schedule"]
     assert (send.hour, send.minute) == ({7}, {30})

@@ -8,9 +8,10 @@ totals for it (worker/delivery/counters.py). Rows go in chunks, each its own tra
 prune never holds a long lock on the ledger the day's send is using, and a prune interrupted
 half-way is finished by the next run (the totals are written first, once).
 
-Both databases keep `deliveries` as one plain table: pruning deletes (PostgreSQL's
-declarative partitions by edition date, where dropping a partition replaces the delete, are
-not done yet).
+On PostgreSQL the ledger is partitioned by month (worker/models/partitions.py): a month that
+ends before the cut-off and holds only finished editions is dropped whole (its events deleted
+first, in chunks), which leaves no dead rows behind; the editions of a month only partly
+older than the cut-off, and every edition on SQLite, lose their rows by chunked deletes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from worker.delivery import counters
 from worker.delivery.ledger_models import DeliveryCount, EditionTotal
-from worker.models import Delivery, DeliveryEvent, Digest, DigestState
+from worker.models import Delivery, DeliveryEvent, Digest, DigestState, partitions
 
 FINISHED = (DigestState.sent, DigestState.cancelled, DigestState.skipped, DigestState.missed)
 CHUNK = 20_000  # rows per transaction
@@ -65,13 +66,62 @@ def prune(
         result["rows"] += rows
         if dry_run:
             continue
-        digest_id = digest.id
-        if session.get(EditionTotal, digest_id) is None:  # a prune cut short: totals kept
-            session.add(EditionTotal(digest_id=digest_id, counts=totals, rows=rows))
+        if session.get(EditionTotal, digest.id) is None:  # a prune cut short: totals kept
+            session.add(EditionTotal(digest_id=digest.id, counts=totals, rows=rows))
             session.commit()
-        _delete_rows(session, digest_id)
+    months = whole_months(session, before)
+    result["partitions"] = [month.name for month in months]
     result["dry_run"] = dry_run
+    if dry_run:
+        return result
+    for month in months:  # every edition in it has its totals now
+        _drop_month(session, month)
+    for digest in editions:
+        _delete_rows(session, digest.id)
     return result
+
+
+def whole_months(session: Session, before: date) -> list[partitions.Partition]:
+    """The ledger's monthly partitions (PostgreSQL) that end before `before` and hold no
+    edition that is still unfinished: they can go whole."""
+    found = []
+    for month in partitions.existing(session.connection()):
+        if not month.holds_only_before(before):
+            continue
+        unfinished = session.scalar(
+            select(func.count(Digest.id)).where(
+                Digest.date >= month.first, Digest.date < month.end, Digest.state.not_in(FINISHED)
+            )
+        )
+        if not unfinished:
+            found.append(month)
+    return found
+
+
+def _drop_month(session: Session, month: partitions.Partition) -> None:
+    table = text(f'"{month.name}"')  # a name made from a date (partitions.partition_for)
+    after = 0
+    while True:  # the events first, a chunk a transaction (they have no foreign key to it)
+        ids = list(
+            session.scalars(
+                select(text("id"))
+                .select_from(table)
+                .where(text("id > :after"))
+                .order_by(text("id"))
+                .limit(CHUNK),
+                {"after": after},
+            )
+        )
+        if not ids:
+            break
+        session.execute(delete(DeliveryEvent).where(DeliveryEvent.delivery_id.in_(ids)))
+        session.commit()
+        after = ids[-1]
+    digest_ids = select(Digest.id).where(Digest.date >= month.first, Digest.date < month.end)
+    partitions.drop(session.connection(), month)
+    # no trigger runs for a dropped table: its editions' counters go by hand (totals kept)
+    session.execute(delete(DeliveryCount).where(DeliveryCount.digest_id.in_(digest_ids)))
+    session.commit()
 
 
 def _delete_rows(session: Session, digest_id: int) -> None:

@@ -27,6 +27,7 @@ from worker.models import (
     Subscriber,
     SubscriberState,
     Suppression,
+    partitions,
     utcnow,
 )
 from worker.settings import Settings
@@ -94,8 +95,10 @@ def requeue(
         if row is None and dry_run:
             return {**base, "selected": 1, "sample": [subscriber.email], "resend_id": None}
         if row is None:  # subscribed after the send: create the row, requeued below
+            partitions.ensure(session.connection(), digest.date)  # a pruned month is made again
             row = Delivery(
                 digest_id=digest.id,
+                edition_date=digest.date,
                 subscriber_id=subscriber.id,
                 state=DeliveryState.sent,
                 message_id=ledger.message_id(settings, digest.id, subscriber.id),

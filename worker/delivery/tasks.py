@@ -7,7 +7,8 @@ redelivered or duplicated batch sends nothing twice (the edition's own tasks, `d
 With the database down, a batch ends at its first failed statement (its claimed rows whose
 sent marks were not confirmed come back through their lease), one line says so, and the task
 is retried with a capped backoff until the database answers again; the worker carries on.
-`mail.transactional` sends one queued one-off message (worker/delivery/transactional.py).
+`mail.transactional` sends one queued one-off message (worker/delivery/transactional.py);
+`delivery.partitions` makes the ledger's monthly partitions ahead (worker/models/partitions.py).
 With Redis down, a batch sends on (its rows are in the ledger, not in Redis); only queueing
 the retry of its deferred rows waits, for the reconciler.
 """
@@ -15,12 +16,14 @@ the retry of its deferred rows waits, for the reconciler.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
-from worker import newsletters, outage
+from worker import db, newsletters, outage
 from worker.celery_app import app, current_settings
 from worker.delivery import dispatch, sender, transactional
 from worker.delivery.subscribers import InvalidAddress
+from worker.models import partitions
 from worker.queues import TRANSACTIONAL_QUEUE
 
 log = logging.getLogger(__name__)
@@ -92,3 +95,14 @@ def transactional_task(
     if self.request.retries >= transactional.RETRIES:
         raise retry
     raise self.retry(countdown=transactional.retry_delay(self.request.retries), exc=retry)
+
+
+@app.task(name="delivery.partitions", ignore_result=True)  # type: ignore[untyped-decorator]
+def partitions_task() -> dict[str, Any]:
+    """The ledger's partitions for this month and the next ones (PostgreSQL; the beat, daily)."""
+    settings = current_settings()
+    with db.get_engine(settings.database_url).begin() as conn:
+        made = partitions.ensure_ahead(conn, datetime.now(settings.tz).date())
+    if made:
+        log.info("ledger partitions made ahead: %s", ", ".join(made))
+    return {"made": made}

@@ -27,6 +27,7 @@ from worker.models import (
     Subscriber,
     SubscriberState,
     Suppression,
+    partitions,
     utcnow,
 )
 from worker.settings import Settings
@@ -35,6 +36,7 @@ from worker.subscriptions import receives
 _DT = Delivery.created_at.type
 _COLUMNS = [
     "digest_id",
+    "edition_date",
     "subscriber_id",
     "state",
     "message_id",
@@ -56,8 +58,13 @@ def create_rows(
     flat however long the list is.
     """
     after = 0
-    slug = session.scalar(select(Digest.newsletter).where(Digest.id == digest_id))
+    slug, day = session.execute(
+        select(Digest.newsletter, Digest.date).where(Digest.id == digest_id)
+    ).one()
     on_newsletter = receives(slug or "daily")  # only this newsletter's subscribers
+    # the month's partition is made ahead by the beat; a missed beat must not stop the send
+    partitions.ensure(session.connection(), day)
+    session.commit()
     postgres = session.get_bind().dialect.name == "postgresql"
     while True:
         now = utcnow()
@@ -93,6 +100,7 @@ def create_rows(
         rows = (
             select(
                 literal(digest_id).label("digest_id"),
+                literal(day, Delivery.edition_date.type).label("edition_date"),
                 Subscriber.id.label("subscriber_id"),
                 state.label("state"),
                 mids.c.value.label("message_id"),
@@ -131,7 +139,7 @@ def create_rows(
         stmt = (
             ledger._insert(session.get_bind(), Delivery)
             .from_select(_COLUMNS, rows)
-            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id"])
+            .on_conflict_do_nothing(index_elements=["digest_id", "subscriber_id", "edition_date"])
             .returning(Delivery.id, Delivery.state)
         )
         inserted = list(session.execute(stmt))

@@ -6,6 +6,7 @@ time is a presentation concern.
 - `subscribers`: subscribers, subscriptions, suppressions.
 - `editions`: digests, their lifecycle events, the delivery ledger and its events, resends.
 - `listens`: the web player's counters.
+- `partitions`: the ledger's monthly partitions on PostgreSQL (made ahead, dropped by prune).
 
 The ops console's tables are in worker/ops/models.py and the ledger's summary tables in
 worker/delivery/ledger_models.py; worker/schema.py gathers every table for the migrations.

@@ -15,11 +15,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from worker.models.base import Base, str_enum, utcnow
+from worker.models.partitions import ensure as ensure_partition
 from worker.models.subscribers import Subscriber
 
 
@@ -101,12 +103,28 @@ class DeliveryState(enum.StrEnum):
     cancelled = "cancelled"  # the edition was cancelled before this row was sent
 
 
+def _edition_date(context: Any) -> date:
+    """A row inserted without its edition's date (tests, one-off inserts) gets its digest's."""
+    digest_id = context.get_current_parameters()["digest_id"]
+    found = context.connection.scalar(select(Digest.date).where(Digest.id == digest_id))
+    if found is None:
+        raise ValueError(f"no digest {digest_id} for a ledger row")
+    ensure_partition(context.connection, found)  # on PostgreSQL a row needs its month
+    return found  # type: ignore[no-any-return]
+
+
 class Delivery(Base):
-    """The ledger: one row per (digest, subscriber), claimed atomically before sending."""
+    """The ledger: one row per (digest, subscriber), claimed atomically before sending.
+
+    On PostgreSQL the table is partitioned by month of `edition_date` (migration 0011,
+    worker/models/partitions.py), so its primary key there is (id, edition_date) and every
+    unique key carries the date too; `id` alone still names a row (one sequence)."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("digest_id", "subscriber_id", name="uq_delivery_digest_subscriber"),
+        UniqueConstraint(
+            "digest_id", "subscriber_id", "edition_date", name="uq_delivery_digest_subscriber"
+        ),
         # no (digest_id, state) index: the per-state counts come from delivery_counts, and the
         # few by-state lookups of one edition use the indexes below (a fan-out 30% faster)
         # the reconciler's scans (queued / sending rows of every digest) stay off a full scan;
@@ -155,6 +173,8 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    # the digest's date, the partition key: a function of digest_id, kept on the row
+    edition_date: Mapped[date] = mapped_column(Date, default=_edition_date)
     state: Mapped[DeliveryState] = mapped_column(
         str_enum(DeliveryState, "delivery_state"), default=DeliveryState.queued
     )
@@ -184,7 +204,9 @@ class DeliveryEvent(Base):
     __tablename__ = "delivery_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    # no foreign key: PostgreSQL cannot point one at a partitioned table's `id` alone; prune
+    # and a wipe delete a row's events before the row
+    delivery_id: Mapped[int] = mapped_column(Integer, index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
