@@ -122,8 +122,11 @@ def main() -> None:
 
         nginx_port, accel_port = free_port(), free_port()
         direct_port, app_port = free_port(), free_port()
+        # the transport settings of deploy/nginx.conf's server block (sendfile, no TCP_CORK):
+        # the ratio is then the cost of the app's decision and the link check, not of a socket
+        # option one side has and the other not
         baseline = (
-            f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush on;\n"
+            f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush off;\n"
             f"  location /media/ {{ alias {data_dir}/; }} }}\n"
         )
         nginx_dir = work / "nginx"
