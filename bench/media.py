@@ -14,14 +14,15 @@ compare figures taken seconds apart. Prints every round, then `direct ratio: X` 
 and, last, `ratio: Y` for the X-Accel path (goal >= 0.8), each the median of the rounds'
 ratios. Needs nginx and wrk (apt-get install nginx-light wrk).
 
-Measured 2026-12-06/07 on the 2-core development machine while two other sessions ran their
-tests (load average 8-15; every round is in the README's benchmark section):
-  direct ratio  0.158 0.159 0.158 0.115 0.123 0.159 (six runs), goal 0.25: NOT met
-  x-accel ratio 0.670 1.266 0.804 0.832 0.715 0.958 (six runs), goal 0.8: not shown (the
-  swing is the other sessions' load; nothing on the nginx side changed in this work)
-Before this work, on an idle machine: nginx 45,002 req/s, direct 7,706 (0.171), x-accel 33,565
-(0.746). Side by side under the same load, main's `digestcast web` did 1,588-1,913 req/s and
-this one 3,475-4,007 (worker CPU per range 374-405 us against 173-211 us).
+Measured 2026-12-07 on the 2-core development machine while two other sessions ran their
+tests (load 6-10), main before the X-Accel work (issue 18) and after, seven runs each in turns:
+  x-accel ratio  before 0.619 0.721 0.708 0.670 0.493 0.806 0.696 (median 0.696)
+                 after  0.917 0.650 0.953 0.807 0.839 0.960 0.942 (median 0.917, goal 0.8)
+  direct ratio   before 0.167 median, after 0.195 (the load's swing; idle it was 0.26-0.31)
+What changed is deploy/nginx.conf: the link check from DATA_DIR down, no TCP_CORK (and the
+baseline here with the same transport settings); the README's benchmark section has the cost
+per stage. An idle machine should give a lower x-accel ratio than this load does (estimated
+~0.75-0.85 from the CPU per range): not yet measured there.
 
 Run: .venv/bin/python bench/media.py
 """
@@ -122,8 +123,11 @@ def main() -> None:
 
         nginx_port, accel_port = free_port(), free_port()
         direct_port, app_port = free_port(), free_port()
+        # the transport settings of deploy/nginx.conf's server block (sendfile, no TCP_CORK):
+        # the ratio is then the cost of the app's decision and the link check, not of a socket
+        # option one side has and the other not
         baseline = (
-            f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush on;\n"
+            f"server {{ listen 127.0.0.1:{nginx_port}; sendfile on; tcp_nopush off;\n"
             f"  location /media/ {{ alias {data_dir}/; }} }}\n"
         )
         nginx_dir = work / "nginx"

@@ -27,6 +27,7 @@ def site_config(port: int, app_port: int, data_dir: Path, cache_dir: Path) -> st
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};"),
         ("alias /var/lib/digestcast/data/;", f"alias {data_dir.resolve()}/;"),
+        ("from=/var/lib/digestcast/data;", f"from={data_dir.resolve()};"),
         ("/var/cache/nginx/digestcast-media", str(cache_dir)),
     ):
         assert old in text, f"deploy/nginx.conf no longer has {old!r}"

@@ -115,6 +115,34 @@ def test_a_players_ranges_cost_the_app_one_decision(
         assert media_requests(base) - before == 3
 
 
+def test_a_link_swapped_in_after_a_yes_is_not_followed(
+    behind_nginx: tuple[str, Settings], storage: LocalStorage, mp3_bytes: bytes, tmp_path: Path
+) -> None:
+    """nginx checks links itself (disable_symlinks, from DATA_DIR down): the app's kept "yes"
+    was for the file it opened, not for whatever the path names a moment later."""
+    base, settings = behind_nginx
+    storage.write_bytes(KEY, mp3_bytes)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "audio.mp3").write_bytes(b"not for the web " * 8)
+    target = settings.data_dir / KEY
+    with httpx.Client(base_url=base) as client:
+        ranged = {"Range": "bytes=0-15"}
+        assert client.get(f"/media/{KEY}", headers=ranged).content == mp3_bytes[:16]
+        # the file itself replaced by a link out of DATA_DIR while the "yes" is kept
+        target.unlink()
+        target.symlink_to(outside / "audio.mp3")
+        refused = client.get(f"/media/{KEY}", headers=ranged)
+        assert refused.status_code == 404 and b"not for the web" not in refused.content
+        # a folder below DATA_DIR replaced by one: refused too (only DATA_DIR is taken as is)
+        target.unlink()
+        folder = target.parent
+        folder.rmdir()
+        folder.symlink_to(outside, target_is_directory=True)
+        refused = client.get(f"/media/{KEY}", headers=ranged)
+        assert refused.status_code == 404 and b"not for the web" not in refused.content
+
+
 def test_app_answers_with_the_internal_location(
     web_settings: Settings, storage: LocalStorage, mp3_bytes: bytes
 ) -> None:
