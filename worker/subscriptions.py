@@ -112,13 +112,22 @@ def slugs_of(session: Session, subscriber_id: int) -> list[str]:
     )
 
 
-def receives(slug: str) -> ColumnElement[bool]:
-    """SQL: the subscriber row in the query is on newsletter `slug` (for the fan-out)."""
+def receives(slug: str, after: int = 0, upper: int | None = None) -> ColumnElement[bool]:
+    """SQL: the subscriber row in the query is on newsletter `slug` (for the fan-out).
+
+    The query's own bounds on the subscriber id (`after` < id <= `upper`) go inside the
+    EXISTS as well: without them PostgreSQL merge-joined every subscription before the chunk
+    again for each chunk (58 ms a chunk at a million subscribers, half of the fan-out); with
+    them a chunk reads its own subscriptions only (1 ms)."""
+    bounds = [Subscription.subscriber_id > after]
+    if upper is not None:
+        bounds.append(Subscription.subscriber_id <= upper)
     return exists().where(
         and_(
             Subscription.subscriber_id == Subscriber.id,
             Subscription.newsletter == slug,
             Subscription.confirmed_at.is_not(None),
             Subscription.left_at.is_(None),
+            *bounds,
         )
     )

@@ -61,7 +61,7 @@ def create_rows(
     slug, day = session.execute(
         select(Digest.newsletter, Digest.date).where(Digest.id == digest_id)
     ).one()
-    on_newsletter = receives(slug or "daily")  # only this newsletter's subscribers
+    slug = slug or "daily"  # only this newsletter's subscribers
     # the month's partition is made ahead by the beat; a missed beat must not stop the send
     partitions.ensure(session.connection(), day)
     session.commit()
@@ -80,7 +80,7 @@ def create_rows(
                     Subscriber.id > after,
                     Subscriber.state == SubscriberState.active,
                     Subscriber.wants_daily.is_(True),
-                    on_newsletter,
+                    receives(slug, after),
                 )
                 .order_by(Subscriber.id)
                 .limit(batch_size)
@@ -117,7 +117,7 @@ def create_rows(
                 Subscriber.id <= upper,
                 Subscriber.state == SubscriberState.active,
                 Subscriber.wants_daily.is_(True),
-                on_newsletter,
+                receives(slug, after, upper),
             )
         )
         # rows left queued by an interrupted fan-out are dispatched again; fresh rows come

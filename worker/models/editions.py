@@ -171,8 +171,12 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    # no foreign keys to digests and subscribers: their per-row checks were half the cost of
+    # the fan-out's insert (16 of 33 ms per 2,000 rows at a million subscribers). Every row is
+    # made from the subscriber and digest rows in the same statement (fan-out) or session
+    # (resend), digests are never deleted, and a wipe deletes a person's rows first.
+    digest_id: Mapped[int] = mapped_column(Integer)
+    subscriber_id: Mapped[int] = mapped_column(Integer)
     # the digest's date, the partition key: a function of digest_id, kept on the row
     edition_date: Mapped[date] = mapped_column(Date, default=_edition_date)
     state: Mapped[DeliveryState] = mapped_column(
@@ -194,8 +198,10 @@ class Delivery(Base):
     dispatched_at: Mapped[datetime | None]
     smtp_code: Mapped[int | None] = mapped_column(Integer)
 
-    digest: Mapped[Digest] = relationship()
-    subscriber: Mapped[Subscriber] = relationship()
+    digest: Mapped[Digest] = relationship(primaryjoin="Digest.id == foreign(Delivery.digest_id)")
+    subscriber: Mapped[Subscriber] = relationship(
+        primaryjoin="Subscriber.id == foreign(Delivery.subscriber_id)"
+    )
 
 
 class DeliveryEvent(Base):

@@ -8,7 +8,8 @@ PostgreSQL: `deliveries` is rebuilt as a table partitioned by RANGE (edition_dat
 partition a month from the oldest edition to two months ahead, and its rows copied in. A
 partitioned table's unique keys must hold the partition key, so the primary key becomes
 (id, edition_date) and the (digest, subscriber) key gains the date (a function of the
-digest: the same rule); `delivery_events.delivery_id` can no longer be a foreign key to it.
+digest: the same rule); `delivery_events.delivery_id` can no longer be a foreign key to it,
+and the ledger's own foreign keys to digests and subscribers go (half the fan-out's insert).
 The indexes and foreign keys are recreated from their own definitions, read before the old
 table goes; the counters' triggers are recreated on the new table (the counts do not change:
 the same rows). SQLite keeps one plain table with the new column and key.
@@ -29,6 +30,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _UNIQUE = "uq_delivery_digest_subscriber"
+# the ledger's per-row checks against digests and subscribers go (worker/models/editions.py)
+_DROPPED_FKEYS = {
+    "deliveries_digest_id_fkey": "FOREIGN KEY (digest_id) REFERENCES digests (id)",
+    "deliveries_subscriber_id_fkey": "FOREIGN KEY (subscriber_id) REFERENCES subscribers (id)",
+}
 _EVENTS_FK = "delivery_events_delivery_id_fkey"
 # SQLite's foreign keys have no names: batch mode names them by this convention to drop one
 _SQLITE_FK = {"fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s"}
@@ -73,7 +79,8 @@ def _rebuild(conn: sa.Connection, create: list[str], copy: str, keys: list[str])
     for statement in keys:
         op.execute(statement)
     for name, definition in fkeys:
-        op.execute(f"ALTER TABLE deliveries ADD CONSTRAINT {name} {definition}")
+        if name not in _DROPPED_FKEYS:
+            op.execute(f"ALTER TABLE deliveries ADD CONSTRAINT {name} {definition}")
     for statement in indexes:
         # a partitioned parent's index reads "ON ONLY" (not recursing): a plain table's not
         op.execute(statement.replace(" ON ONLY ", " ON "))
@@ -118,12 +125,18 @@ def _upgrade_sqlite() -> None:
         "UPDATE deliveries SET edition_date ="
         " (SELECT date FROM digests WHERE digests.id = deliveries.digest_id)"
     )
-    with op.batch_alter_table("deliveries") as batch_op:
+    with op.batch_alter_table("deliveries", naming_convention=_SQLITE_FK) as batch_op:
         batch_op.alter_column("edition_date", existing_type=sa.Date(), nullable=False)
         batch_op.drop_constraint(_UNIQUE, type_="unique")
         batch_op.create_unique_constraint(
             _UNIQUE, ["digest_id", "subscriber_id", "edition_date"]
         )
+        for fkey in sa.inspect(op.get_bind()).get_foreign_keys("deliveries"):
+            if fkey["referred_table"] in ("digests", "subscribers"):
+                name = fkey["name"] or f"fk_deliveries_{fkey['constrained_columns'][0]}_" + str(
+                    fkey["referred_table"]
+                )
+                batch_op.drop_constraint(name, type_="foreignkey")
     reflected = sa.inspect(op.get_bind()).get_foreign_keys("delivery_events")
     for fkey in reflected:
         if fkey["referred_table"] != "deliveries":
@@ -147,6 +160,10 @@ def downgrade() -> None:
             batch_op.drop_constraint(_UNIQUE, type_="unique")
             batch_op.create_unique_constraint(_UNIQUE, ["digest_id", "subscriber_id"])
             batch_op.drop_column("edition_date")
+            batch_op.create_foreign_key("deliveries_digest_id_fkey", "digests", ["digest_id"], ["id"])
+            batch_op.create_foreign_key(
+                "deliveries_subscriber_id_fkey", "subscribers", ["subscriber_id"], ["id"]
+            )
         for statement in counters.SQLITE_TRIGGERS:
             op.execute(statement)
         return
@@ -171,5 +188,9 @@ def downgrade() -> None:
             f"ALTER TABLE deliveries ADD CONSTRAINT {_UNIQUE} UNIQUE (digest_id, subscriber_id)",
             f"ALTER TABLE delivery_events ADD CONSTRAINT {_EVENTS_FK}"
             " FOREIGN KEY (delivery_id) REFERENCES deliveries (id)",
+            *(
+                f"ALTER TABLE deliveries ADD CONSTRAINT {name} {definition}"
+                for name, definition in _DROPPED_FKEYS.items()
+            ),
         ],
     )
