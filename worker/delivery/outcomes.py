@@ -12,7 +12,7 @@ import select
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, update
@@ -87,7 +87,9 @@ class SentRecorder:
     MAX_PENDING = 64  # also the duplicate bound when the connection is lost (see above)
     MARK_TIMEOUT_SECONDS = 15.0
 
-    def __init__(self, conn: Connection, async_commit: bool) -> None:
+    def __init__(
+        self, conn: Connection, async_commit: bool, edition_date: date | None = None
+    ) -> None:
         self.fallback = conn
         self.fast: Connection | None = None
         self.pgconn: Any = None
@@ -102,7 +104,13 @@ class SentRecorder:
                 self.fast.exec_driver_sql("SET synchronous_commit TO off")
             raw: Any = self.fast.connection.driver_connection
             self.pgconn = raw.pgconn
-            self._check(self.pgconn.prepare(self.name, self._PG_SQL))
+            sql = self._PG_SQL
+            if edition_date is not None:
+                # the row's month, so PostgreSQL plans this mark on one partition of the
+                # ledger instead of probing every month's index for the id (a literal made
+                # from a date: pruned at plan time, the plan being generic)
+                sql += f" AND edition_date = '{edition_date.isoformat()}'::date".encode()
+            self._check(self.pgconn.prepare(self.name, sql))
             self.pgconn.enter_pipeline_mode()
 
     @staticmethod

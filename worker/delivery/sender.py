@@ -128,7 +128,8 @@ def send_batch(
     leave = False  # the relay is down, or the edition stopped
     guard = EditionGuard(settings, digest_id)
     with db.get_engine(settings.database_url).connect() as conn:
-        recorder = outcomes.SentRecorder(conn, settings.send_async_commit)
+        day = conn.scalar(select(Digest.date).where(Digest.id == digest_id))
+        recorder = outcomes.SentRecorder(conn, settings.send_async_commit, day)
         claims = Claims(settings, digest_id, delivery_ids)
         pace = spread.pacer(settings, conn, digest_id)  # SEND_SPREAD_MINUTES
         try:
