@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.collect.slugs import slugify, unique_slug
-from worker.collect.text import ALLOWED_TAGS, canonical_url, clean_text, html_to_text, sanitize_html
+from worker.collect.text import (
+    ALLOWED_TAGS,
+    canonical_url,
+    clean_text,
+    html_to_text,
+    sanitize_html,
+    shorten,
+)
 
 
 def test_cyrillic_is_transliterated() -> None:
@@ -88,3 +95,14 @@ def test_canonical_url() -> None:
 
 def test_html_to_text() -> None:
     assert html_to_text("<p>a</p><p>b&amp;c</p><script>evil()</script>") == "a b&c"
+
+
+def test_shorten_cuts_at_a_word_and_drops_the_hanging_punctuation() -> None:
+    assert shorten("short", 10) == "short"
+    assert shorten("Kyiv holds — the front, today and tomorrow", 20) == "Kyiv holds — the…"
+    assert shorten("Kyiv holds — the front", 13) == "Kyiv holds…"  # no dangling dash
+    # a URL has no word break: cut inside it rather than leave "…" alone
+    url = "kyivindependent.com/news-feed/a-very-long-slug-for-one-item"
+    assert shorten(url, 30) == url[:29] + "…"
+    for limit in range(2, 40):
+        assert len(shorten("word " * 20, limit)) <= limit

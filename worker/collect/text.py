@@ -94,12 +94,15 @@ def clean_text(value: str, *, limit: int | None = None) -> str:
 
 
 def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters, "…" included: cut at a word break in the second half
+    (textwrap.shorten would give "…" alone for a long URL, which has none) and without the
+    punctuation the cut left hanging. The digest's subjects, decks and preheader too."""
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]
     if " " in cut[limit // 2 :]:
         cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:.-") + "…"
+    return cut.rstrip(" ,;:.-–—") + "…"
 
 
 def sanitize_html(value: str) -> str:

@@ -34,13 +34,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker import i18n, newsletters
+from worker.collect.text import shorten
 from worker.digest.content import (
     PLACEHOLDER_GREETING,
     PLACEHOLDER_PREFERENCES,
     PLACEHOLDER_UNSUBSCRIBE,
     DigestView,
     build_view,
-    shorten,
 )
 from worker.digest.editorial import Editorial
 from worker.digest.render import Rendered, line, render

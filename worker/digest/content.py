@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from worker import htmltext, i18n, newsletters
+from worker.collect.text import shorten
 from worker.edition.lookup import edition_path
 from worker.models import Article, AudioState, FeedItem
 from worker.settings import Settings
@@ -47,13 +48,6 @@ def plain(html: str | None) -> str:
     if not html:
         return ""
     return text1(htmltext.one_line(html, _BREAKS))
-
-
-def shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:-–—")
-    return cut + "…"
 
 
 def safe_url(url: str | None) -> str | None:

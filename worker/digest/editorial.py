@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from worker.digest.content import shorten
+from worker.collect.text import shorten
 from worker.digest.render import line
 
 SUBJECT_MAX = 110  # as the automatic subject (digest/build.py)

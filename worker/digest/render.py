@@ -25,7 +25,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from mjml import mjml2html
 
 from worker import i18n
-from worker.digest.content import PLACEHOLDERS, DigestView, shorten
+from worker.collect.text import shorten
+from worker.digest.content import PLACEHOLDERS, DigestView
 from worker.paths import templates_dir
 
 MJML_TEMPLATE = "digest.mjml.j2"
