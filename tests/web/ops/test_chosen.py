@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.requests import Request
 
 from tests.conftest import EXAMPLES
 from tests.web.ops.conftest import csrf, sign_in
 from web.app import create_app
+from web.ops import chosen
 from worker import db, newsletters
 from worker.digest.build import build_digest
 from worker.edition import lifecycle
@@ -97,3 +102,50 @@ def test_acting_on_the_ukrainian_edition_leaves_the_daily_alone(
     with db.session_scope(settings) as session:
         target = session.scalar(select(OpsAudit.target).where(OpsAudit.action == "edition-start"))
     assert target == "2026-11-27"
+
+
+def _request(settings: Settings, query: str = "") -> Request:
+    """A request to an app holding `settings`, as the console's routes receive it."""
+    app = Starlette()
+    app.state.settings = settings
+    scope = {"type": "http", "method": "GET", "path": "/ops/", "query_string": query.encode()}
+    return Request({**scope, "headers": [], "app": app})
+
+
+def test_the_first_newsletter_carries_no_query(settings: Settings) -> None:
+    s = settings.model_copy(update={"newsletters": EXAMPLES / "newsletters.toml"})
+    request = _request(s)
+    assert chosen.slug(request) == chosen.first(s) == "daily"
+    assert chosen.query(request) == ""
+    assert chosen.key(request, DAY) == ("daily", DAY)
+    assert (
+        chosen.edition_url(request, DAY, "/edit", note=7) == "/ops/editions/2026-11-27/edit?note=7"
+    )
+    assert chosen.settings_for(request).newsletter_slug == "daily"
+
+
+def test_another_newsletter_is_carried_on_every_url(settings: Settings) -> None:
+    s = settings.model_copy(update={"newsletters": EXAMPLES / "newsletters.toml"})
+    request = _request(s, "newsletter=ukrainian")
+    assert chosen.slug(request) == "ukrainian"
+    assert chosen.query(request) == "?newsletter=ukrainian"
+    assert chosen.edition_url(request, DAY, note=3) == (
+        "/ops/editions/2026-11-27?newsletter=ukrainian&note=3"
+    )
+    assert chosen.settings_for(request).newsletter_slug == "ukrainian"
+    context = chosen.switcher(request)
+    assert context["chosen"] == "ukrainian" and context["nq"] == "?newsletter=ukrainian"
+    assert ("daily", "Ukraine Daily") in context["newsletters"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("wanted", ["no-such-newsletter", "x" * 65])
+def test_an_unknown_newsletter_is_404_but_the_switcher_still_renders(
+    settings: Settings, wanted: str
+) -> None:
+    s = settings.model_copy(update={"newsletters": EXAMPLES / "newsletters.toml"})
+    request = _request(s, f"newsletter={wanted}")
+    with pytest.raises(HTTPException) as raised:
+        chosen.slug(request)
+    assert raised.value.status_code == 404
+    context = chosen.switcher(request)
+    assert context["chosen"] == "daily" and context["nq"] == ""
