@@ -5,15 +5,11 @@ Every wait here ends on its first look (the edition is already drained or stoppe
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
+from tests.edition.helpers import NOW, edition_with_rows
 from worker import db
 from worker.edition.progress import Snapshot, snapshot, wait_for_drain
-from worker.models import Delivery, DeliveryState, Digest, DigestState, Subscriber
+from worker.models import DeliveryState, Digest, DigestState
 from worker.settings import Settings
-
-DAY = date(2026, 11, 27)
-NOW = datetime(2026, 11, 27, 6, tzinfo=UTC)
 
 
 def _edition(
@@ -25,31 +21,14 @@ def _edition(
     fanned_out: bool = True,
     skip_reason: str | None = None,
 ) -> int:
-    with db.session_scope(settings) as session:
-        digest = Digest(
-            date=DAY,
-            state=state,
-            window_end=NOW,
-            fanned_out_at=NOW if fanned_out else None,
-            ledger_rows=len(states) if ledger_rows is None else ledger_rows,
-            skip_reason=skip_reason,
-        )
-        session.add(digest)
-        session.flush()
-        for number, row_state in enumerate(states):
-            reader = Subscriber(email=f"r{number}@example.net")
-            session.add(reader)
-            session.flush()
-            session.add(
-                Delivery(
-                    digest_id=digest.id,
-                    subscriber_id=reader.id,
-                    edition_date=DAY,
-                    state=row_state,
-                    message_id=f"<m{number}@example.com>",
-                )
-            )
-        return digest.id
+    return edition_with_rows(
+        settings,
+        states,
+        state=state,
+        fanned_out_at=NOW if fanned_out else None,
+        ledger_rows=len(states) if ledger_rows is None else ledger_rows,
+        skip_reason=skip_reason,
+    )
 
 
 def test_done_is_total_minus_left_never_below_zero() -> None:

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
 from sqlalchemy import select
 
+from tests.edition.helpers import DAY, edition_with_rows
 from worker import db
 from worker.edition.record import history
 from worker.edition.stop import cancel, pause, sending_now, sweep_cancelled, wait_quiet
-from worker.models import Delivery, DeliveryState, Digest, DigestState, Subscriber
+from worker.models import Delivery, DeliveryState
 from worker.settings import Settings
-
-DAY = date(2026, 11, 27)
 
 
 def _sending_edition(settings: Settings, states: list[DeliveryState]) -> int:
     """A built edition in `sending`, with one ledger row per state given."""
-    with db.session_scope(settings) as session:
-        digest = Digest(
-            date=DAY, state=DigestState.sending, window_end=datetime(2026, 11, 27, 5, tzinfo=UTC)
-        )
-        session.add(digest)
-        session.flush()
-        for number, state in enumerate(states):
-            reader = Subscriber(email=f"reader{number}@example.net")
-            session.add(reader)
-            session.flush()
-            session.add(
-                Delivery(
-                    digest_id=digest.id,
-                    subscriber_id=reader.id,
-                    edition_date=DAY,
-                    state=state,
-                    message_id=f"<m{number}@example.com>",
-                )
-            )
-        return digest.id
+    return edition_with_rows(settings, states)
 
 
 def _row_states(settings: Settings, digest_id: int) -> list[str]:
