@@ -201,3 +201,20 @@ def test_upgrade_from_0010_keeps_every_row_count_and_event(at_0010: Settings) ->
     with db.get_engine(s.database_url).begin() as conn:
         assert conn.scalar(text("SELECT count(*) FROM deliveries")) == 4
         assert conn.scalar(text("SELECT count(*) FROM delivery_counts WHERE n <> 0")) >= 2
+
+
+def test_making_a_month_waits_a_bounded_time_for_a_busy_ledger(
+    pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long transaction on the ledger (a report, a stuck session) must not make a fan-out
+    that needs a new month wait for ever, with every worker queued behind its lock request."""
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT_SECONDS", 0.3)
+    engine = db.get_engine(pg_settings.database_url)
+    with engine.connect() as reader, engine.connect() as maker:
+        reader.execute(text("SELECT count(*) FROM deliveries"))  # holds its lock until the end
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            partitions.ensure(maker, date(2033, 5, 1))
+        maker.rollback()
+        reader.rollback()  # the reader is done: now it goes through
+        assert partitions.ensure(maker, date(2033, 5, 1))
+        maker.commit()

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 
 PARENT = "deliveries"
 MONTHS_AHEAD = 2
+LOCK_TIMEOUT_SECONDS = 5.0  # how long making a partition may wait for the ledger's lock
 _NAME = re.compile(r"^deliveries_y(\d{4})m(\d{2})$")
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('digestcast.deliveries.partitions'))"
 # (database, partition) this process saw or made: they only go by prune, which forgets them
@@ -92,10 +93,15 @@ def ensure(conn: Connection, day: date) -> bool:
         return False
     made = False
     if conn.scalar(text("SELECT to_regclass(:t)"), {"t": partition.name}) is None:
+        # making a partition waits for every open transaction on the ledger, and while it
+        # waits every other reader queues behind it: bounded, it fails (the task is retried)
+        # instead of stalling the send; the transaction's own setting is back afterwards
+        conn.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_SECONDS * 1000)}ms'"))
         conn.execute(text(_LOCK))  # two workers making the same month: one makes it
         if conn.scalar(text("SELECT to_regclass(:t)"), {"t": partition.name}) is None:
             conn.execute(text(create_sql(partition)))
             made = True
+        conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
     _known.add(key)
     return made
 
