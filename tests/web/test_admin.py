@@ -177,9 +177,13 @@ def test_collect_queued_with_broker(web_settings: Settings, redis_url: str) -> N
 
     import redis
 
-    from worker.celery_app import configure
+    from worker.celery_app import app, configure
 
     s = web_settings.model_copy(update={"broker_url": redis_url})
+    # an earlier test in this process may have closed the app's broker pools while the URL
+    # stayed the same (configure() only drops them when it changes): start from fresh ones
+    app._pool = None
+    app.amqp._producer_pool = None
     configure(s)
     try:
         with TestClient(create_app(s)) as c:
